@@ -1,0 +1,641 @@
+//! Root certificate authorities: key types, name constraints, policy, creation and loading.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CidrSubnet, DistinguishedName, DnType, GeneralSubtree,
+    IsCa, KeyPair, KeyUsagePurpose, NameConstraints,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, ExternalError, Result};
+use crate::name::{AltName, DnsName, Host};
+use crate::store::{self, files, CaDir, KEY_MODE, PUBLIC_MODE};
+use crate::validity::{self, Validity};
+
+/// The key algorithms fedca generates.
+///
+/// ECDSA P-256 is the default: every verifier homeservers use accepts it. RSA keys
+/// cannot be generated (ring cannot), and enter only through CSRs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum KeyType {
+    /// ECDSA on NIST P-256 with SHA-256.
+    #[default]
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    /// ECDSA on NIST P-384 with SHA-384.
+    #[serde(rename = "ecdsa-p384")]
+    EcdsaP384,
+    /// Ed25519.
+    #[serde(rename = "ed25519")]
+    Ed25519,
+}
+
+impl KeyType {
+    /// Every key type, in the order `--help` lists them.
+    pub const ALL: [KeyType; 3] = [KeyType::EcdsaP256, KeyType::EcdsaP384, KeyType::Ed25519];
+
+    /// The name used on the command line and in the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::EcdsaP256 => "ecdsa-p256",
+            KeyType::EcdsaP384 => "ecdsa-p384",
+            KeyType::Ed25519 => "ed25519",
+        }
+    }
+
+    pub(crate) fn algorithm(self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            KeyType::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyType::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeyType::Ed25519 => &rcgen::PKCS_ED25519,
+        }
+    }
+
+    /// Generates a fresh key pair of this type.
+    pub fn generate(self) -> Result<KeyPair> {
+        KeyPair::generate_for(self.algorithm()).crypto("generating a key")
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for KeyType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        KeyType::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "key type",
+                    s,
+                    "must be one of ecdsa-p256, ecdsa-p384, ed25519 (RSA keys can only come in through a CSR)",
+                )
+            })
+    }
+}
+
+/// One permitted subtree of a CA's name constraints.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Permit {
+    /// A DNS subtree: the name itself and every name below it.
+    Dns(DnsName),
+    /// An IP range.
+    Ip {
+        /// The network address (host bits zero).
+        addr: IpAddr,
+        /// The prefix length.
+        prefix: u8,
+    },
+    /// Every Tor `.onion` name (the DNS subtree `onion`).
+    Onion,
+}
+
+impl Permit {
+    /// Parses a `--permit` value: a DNS subtree (`fed.test`), an IPv4 or IPv6 CIDR
+    /// (`10.0.0.0/8`, `fd00::/8`), a single address (`10.0.0.7` = `/32`), or `onion`.
+    pub fn parse(input: &str) -> Result<Self> {
+        let bad = |rule: &str| Error::invalid("--permit", input, rule);
+        if input.eq_ignore_ascii_case("onion") {
+            return Ok(Permit::Onion);
+        }
+        if input.is_empty() {
+            return Err(bad("is empty; give a DNS subtree, a CIDR range or 'onion'"));
+        }
+        if input.starts_with('.') {
+            return Err(bad(&format!(
+                "write the DNS subtree without the leading dot ({}): it permits the name and every name below it",
+                input.trim_start_matches('.')
+            )));
+        }
+        let (addr_text, prefix_text) = match input.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (input, None),
+        };
+        let addr_text = addr_text
+            .strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .unwrap_or(addr_text);
+        if let Ok(addr) = IpAddr::from_str(addr_text) {
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let prefix = match prefix_text {
+                None => max,
+                Some(p) => match p.parse::<u8>() {
+                    Ok(n) if n <= max && p.bytes().all(|b| b.is_ascii_digit()) => n,
+                    _ => return Err(bad(&format!("the prefix length must be 0-{max}"))),
+                },
+            };
+            let network = mask(addr, prefix);
+            if network != addr {
+                return Err(bad(&format!(
+                    "has host bits set; the network is {network}/{prefix}"
+                )));
+            }
+            return Ok(Permit::Ip { addr, prefix });
+        }
+        if prefix_text.is_some() {
+            return Err(bad("is not a valid IPv4 or IPv6 CIDR range"));
+        }
+        let dns = DnsName::parse(input).map_err(|e| bad(e.rule()))?;
+        Ok(Permit::Dns(dns))
+    }
+
+    fn subtree(&self) -> GeneralSubtree {
+        match self {
+            Permit::Dns(d) => GeneralSubtree::DnsName(d.to_ascii_lowercase()),
+            Permit::Onion => GeneralSubtree::DnsName("onion".to_string()),
+            Permit::Ip { addr, prefix } => {
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(*addr, *prefix))
+            }
+        }
+    }
+
+    fn dns_suffix(&self) -> Option<String> {
+        match self {
+            Permit::Dns(d) => Some(d.to_ascii_lowercase()),
+            Permit::Onion => Some("onion".to_string()),
+            Permit::Ip { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Permit::Dns(d) => write!(f, "{d}"),
+            Permit::Onion => f.write_str("onion"),
+            Permit::Ip { addr, prefix } => write!(f, "{addr}/{prefix}"),
+        }
+    }
+}
+
+impl Serialize for Permit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Permit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Permit::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
+            IpAddr::V4((u32::from(a) & m).into())
+        }
+        IpAddr::V6(a) => {
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
+            IpAddr::V6((u128::from(a) & m).into())
+        }
+    }
+}
+
+/// The permitted subtrees of a CA, and the check issuance runs before signing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Constraints(pub Vec<Permit>);
+
+impl Constraints {
+    /// Whether the CA is unconstrained.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Checks that a verifier applying these constraints (RFC 5280 §4.2.1.10, as
+    /// webpki, OpenSSL, GnuTLS and Go do) would accept `name`:
+    ///
+    /// * if any DNS subtree is present, a DNS name must equal one or lie below it;
+    /// * if any IP range is present, an address must lie in a range *of its family*
+    ///   (an IPv6 address under a CA that permits only IPv4 ranges is refused).
+    pub fn check(&self, name: &AltName) -> Result<()> {
+        let ok = match name {
+            AltName::Host(Host::Dns(d)) => self.permits_dns(&d.to_ascii_lowercase()),
+            AltName::Wildcard(d) => self.permits_dns(&d.to_ascii_lowercase()),
+            AltName::Host(h) => match h.ip() {
+                Some(ip) => self.permits_ip(ip),
+                None => true,
+            },
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::OutsideConstraints {
+                name: name.to_string(),
+                permitted: self.to_string(),
+            })
+        }
+    }
+
+    fn permits_dns(&self, name: &str) -> bool {
+        let suffixes: Vec<String> = self.0.iter().filter_map(Permit::dns_suffix).collect();
+        suffixes.is_empty()
+            || suffixes
+                .iter()
+                .any(|s| name == s || name.ends_with(&format!(".{s}")))
+    }
+
+    fn permits_ip(&self, ip: IpAddr) -> bool {
+        let ranges: Vec<(IpAddr, u8)> = self
+            .0
+            .iter()
+            .filter_map(|p| match p {
+                Permit::Ip { addr, prefix } => Some((*addr, *prefix)),
+                _ => None,
+            })
+            .collect();
+        ranges.is_empty()
+            || ranges
+                .iter()
+                .any(|(a, p)| a.is_ipv4() == ip.is_ipv4() && mask(ip, *p) == *a)
+    }
+
+    fn to_name_constraints(&self) -> Option<NameConstraints> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(NameConstraints {
+            permitted_subtrees: self.0.iter().map(Permit::subtree).collect(),
+            excluded_subtrees: Vec::new(),
+        })
+    }
+}
+
+impl fmt::Display for Constraints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("unconstrained");
+        }
+        let parts: Vec<String> = self.0.iter().map(Permit::to_string).collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// The CA's policy, stored as `policy.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Format version of this file.
+    pub format: u32,
+    /// The CA's name (the root's subject common name).
+    pub name: String,
+    /// The key type of the root, and the default for leaves.
+    pub key_type: KeyType,
+    /// The root's validity.
+    pub root_validity: Validity,
+    /// The default validity of leaf certificates.
+    pub leaf_validity: Validity,
+    /// The root's permitted subtrees (empty: unconstrained).
+    pub permitted: Constraints,
+}
+
+/// What `fedca init` needs.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The root's common name.
+    pub name: String,
+    /// The root key type.
+    pub key_type: KeyType,
+    /// The root's validity.
+    pub validity: Validity,
+    /// The default leaf validity.
+    pub leaf_validity: Validity,
+    /// Name constraints.
+    pub permitted: Constraints,
+    /// Replace an existing CA.
+    pub force: bool,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            name: "fedca root".to_string(),
+            key_type: KeyType::EcdsaP256,
+            validity: Validity::days(3650),
+            leaf_validity: Validity::days(90),
+            permitted: Constraints::default(),
+            force: false,
+        }
+    }
+}
+
+/// A loaded certificate authority that can sign.
+pub struct Authority {
+    policy: Policy,
+    cert_pem: String,
+    cert_der: Vec<u8>,
+    key: KeyPair,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+}
+
+impl fmt::Debug for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authority")
+            .field("policy", &self.policy)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The path length of fedca roots: room for one intermediate.
+pub const ROOT_PATH_LEN: u8 = 1;
+
+impl Authority {
+    /// Creates a CA in `dir`: a new directory (0700) with the policy, the root
+    /// certificate and the root key (0600). The directory is built beside its final
+    /// place and renamed in, so a crash leaves either no CA or a whole one.
+    ///
+    /// With `force`, an existing CA is moved aside to `DIR.replaced-TIMESTAMP` (its
+    /// keys are kept, never deleted) before the new one is renamed in.
+    pub fn init(
+        dir: &CaDir,
+        opts: &InitOptions,
+    ) -> Result<(Authority, Option<std::path::PathBuf>)> {
+        validate_ca_name(&opts.name)?;
+        let root = dir.root();
+        let existing = root.exists();
+        if existing && !root.is_dir() {
+            return Err(Error::invalid(
+                "--ca-dir",
+                root.display().to_string(),
+                "exists and is not a directory",
+            ));
+        }
+        let non_empty = existing
+            && std::fs::read_dir(root)
+                .map_err(|e| Error::io(root, e))?
+                .next()
+                .is_some();
+        if non_empty && !opts.force {
+            return if dir.exists() {
+                Err(Error::CaExists(root.to_path_buf()))
+            } else {
+                Err(Error::invalid(
+                    "--ca-dir",
+                    root.display().to_string(),
+                    "is a non-empty directory that is not a fedca CA; choose an empty or new directory",
+                ))
+            };
+        }
+        let now = OffsetDateTime::now_utc();
+        let not_before = now - validity::BACKDATE;
+        let not_after = now + opts.validity.duration();
+        if opts.leaf_validity.duration() > opts.validity.duration() {
+            return Err(Error::invalid(
+                "--leaf-validity",
+                opts.leaf_validity.to_string(),
+                format!("is longer than the root's validity ({})", opts.validity),
+            ));
+        }
+
+        let key = opts.key_type.generate()?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, opts.name.as_str());
+        params.distinguished_name = dn;
+        params.serial_number = Some(crate::issue::random_serial(&Default::default())?);
+        params.not_before = not_before;
+        params.not_after = not_after;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(ROOT_PATH_LEN));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.name_constraints = opts.permitted.to_name_constraints();
+        let cert = params.self_signed(&key).crypto("self-signing the root")?;
+        crate::lint::check_root(cert.der())?;
+
+        let policy = Policy {
+            format: 1,
+            name: opts.name.clone(),
+            key_type: opts.key_type,
+            root_validity: opts.validity,
+            leaf_validity: opts.leaf_validity,
+            permitted: opts.permitted.clone(),
+        };
+
+        // Build the whole directory beside its final place, then rename it in.
+        let parent = match root.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        store::create_dir_all_private(&parent)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".fedca-init-")
+            .tempdir_in(&parent)
+            .map_err(|e| Error::io(&parent, e))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            staging.path(),
+            std::fs::Permissions::from_mode(store::DIR_MODE),
+        )
+        .map_err(|e| Error::io(staging.path(), e))?;
+        let policy_text =
+            serde_json::to_string_pretty(&policy).map_err(|e| Error::Crypto(e.to_string()))? + "\n";
+        store::write_atomic(
+            &staging.path().join(files::POLICY),
+            policy_text.as_bytes(),
+            PUBLIC_MODE,
+        )?;
+        store::write_atomic(
+            &staging.path().join(files::ROOT_CERT),
+            cert.pem().as_bytes(),
+            PUBLIC_MODE,
+        )?;
+        store::write_atomic(
+            &staging.path().join(files::ROOT_KEY),
+            key.serialize_pem().as_bytes(),
+            KEY_MODE,
+        )?;
+        store::write_atomic(&staging.path().join(files::INDEX), b"", PUBLIC_MODE)?;
+        store::create_dir_private(&staging.path().join(files::SERVERS))?;
+        store::create_dir_private(&staging.path().join(files::CERTS))?;
+
+        let mut replaced = None;
+        if non_empty {
+            let stamp = now.unix_timestamp();
+            let aside = parent.join(format!(
+                "{}.replaced-{stamp}",
+                root.file_name()
+                    .map(|s| s.to_string_lossy())
+                    .unwrap_or_default()
+            ));
+            std::fs::rename(root, &aside).map_err(|e| Error::io(root, e))?;
+            replaced = Some(aside);
+        } else if existing {
+            // An empty directory: rename(2) replaces it atomically.
+        }
+        let staged = staging.keep();
+        std::fs::rename(&staged, root).map_err(|e| Error::io(root, e))?;
+        store::sync_dir(&parent)?;
+
+        let authority = Authority::load(dir)?;
+        Ok((authority, replaced))
+    }
+
+    /// Loads the CA in `dir`.
+    pub fn load(dir: &CaDir) -> Result<Authority> {
+        if !dir.exists() {
+            return Err(Error::NoCa(dir.root().to_path_buf()));
+        }
+        let policy_path = dir.path(files::POLICY);
+        let policy: Policy = serde_json::from_str(&dir.read(files::POLICY)?)
+            .map_err(|e| Error::corrupt(&policy_path, format!("unreadable policy: {e}")))?;
+        let cert_pem = dir.read(files::ROOT_CERT)?;
+        let cert_path = dir.path(files::ROOT_CERT);
+        let parsed = pem::parse(&cert_pem)
+            .map_err(|e| Error::corrupt(&cert_path, format!("not a PEM certificate: {e}")))?;
+        let cert_der = parsed.contents().to_vec();
+        let key_path = dir.path(files::ROOT_KEY);
+        let key = KeyPair::from_pem(&dir.read(files::ROOT_KEY)?).map_err(|e| {
+            Error::corrupt(&key_path, format!("not a PKCS#8 key fedca can use: {e}"))
+        })?;
+        let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
+            .map_err(|e| Error::corrupt(&cert_path, format!("not a certificate: {e}")))?;
+        if x509.public_key().raw != rcgen::PublicKeyData::subject_public_key_info(&key).as_slice() {
+            return Err(Error::corrupt(
+                &key_path,
+                "this key does not match root.pem",
+            ));
+        }
+        let not_before = x509.validity().not_before.to_datetime();
+        let not_after = x509.validity().not_after.to_datetime();
+        Ok(Authority {
+            policy,
+            cert_pem,
+            cert_der,
+            key,
+            not_before,
+            not_after,
+        })
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The root certificate, PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The root certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// Start of the root's validity.
+    pub fn not_before(&self) -> OffsetDateTime {
+        self.not_before
+    }
+
+    /// End of the root's validity: no leaf outlives it.
+    pub fn not_after(&self) -> OffsetDateTime {
+        self.not_after
+    }
+
+    /// The name constraints in force.
+    pub fn constraints(&self) -> &Constraints {
+        &self.policy.permitted
+    }
+
+    pub(crate) fn issuer(&self) -> Result<rcgen::Issuer<'static, &KeyPair>> {
+        rcgen::Issuer::from_ca_cert_der(&self.cert_der.clone().into(), &self.key)
+            .crypto("loading the root as issuer")
+    }
+}
+
+fn validate_ca_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::invalid("--name", name, "cannot be empty"));
+    }
+    if name.chars().count() > 64 {
+        return Err(Error::invalid(
+            "--name",
+            name,
+            "is longer than 64 characters (RFC 5280's limit for a common name)",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "--name",
+            name,
+            "contains control characters",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(list: &[&str]) -> Constraints {
+        Constraints(list.iter().map(|p| Permit::parse(p).unwrap()).collect())
+    }
+
+    #[test]
+    fn permits_parse() {
+        assert_eq!(Permit::parse("fd00::/8").unwrap().to_string(), "fd00::/8");
+        assert_eq!(
+            Permit::parse("10.0.0.7").unwrap().to_string(),
+            "10.0.0.7/32"
+        );
+        assert!(Permit::parse("10.0.0.7/8")
+            .unwrap_err()
+            .to_string()
+            .contains("10.0.0.0/8"));
+        assert!(Permit::parse("10.0.0.0/33").is_err());
+        assert!(Permit::parse(".fed.test").is_err());
+        assert!(Permit::parse("fed_test").is_err());
+        assert_eq!(Permit::parse("ONION").unwrap(), Permit::Onion);
+    }
+
+    #[test]
+    fn constraint_precheck() {
+        let cs = c(&["fed.test", "10.0.0.0/8", "onion"]);
+        let ok = |n: &str| cs.check(&AltName::parse(n).unwrap()).is_ok();
+        assert!(ok("fed.test"));
+        assert!(ok("hs1.fed.test"));
+        assert!(ok("*.fed.test"));
+        assert!(!ok("evilfed.test"));
+        assert!(!ok("hs1.other.test"));
+        assert!(ok("10.1.2.3"));
+        assert!(!ok("11.0.0.1"));
+        // Only IPv4 ranges permitted: verifiers refuse any IPv6 address.
+        assert!(!ok("fd00::7"));
+        let o = crate::name::onion_address_from_pubkey(&[1; 32]);
+        assert!(ok(&o));
+        // Unconstrained.
+        assert!(Constraints::default()
+            .check(&AltName::parse("x.y").unwrap())
+            .is_ok());
+        // IP-only constraints leave DNS names unconstrained (RFC 5280).
+        assert!(c(&["fd00::/8"])
+            .check(&AltName::parse("a.b").unwrap())
+            .is_ok());
+        let msg = cs
+            .check(&AltName::parse("hs1.other.test").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("hs1.other.test") && msg.contains("fed.test, 10.0.0.0/8, onion"));
+    }
+}

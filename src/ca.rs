@@ -1,0 +1,217 @@
+//! [`Ca`]: a CA directory and its authority, the entry point of the library.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::authority::{Authority, InitOptions};
+use crate::error::{Error, Result};
+use crate::issue::{self, LeafProfile, LeafRequest};
+use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles};
+
+/// A CA directory with its loaded authority.
+#[derive(Debug)]
+pub struct Ca {
+    dir: CaDir,
+    authority: Authority,
+}
+
+/// One certificate written by [`Ca::issue`].
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// Its index record.
+    pub record: IndexRecord,
+    /// The directory holding cert.pem, fullchain.pem, key.pem and ca.pem.
+    pub dir: PathBuf,
+    /// Set when the requested validity was cut to the CA's own expiry.
+    pub clamped: bool,
+}
+
+/// The status of an issued certificate, as `fedca list` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertStatus {
+    /// Current and inside its validity.
+    Valid,
+    /// Past notAfter.
+    Expired,
+    /// Before notBefore.
+    NotYetValid,
+    /// Replaced by a newer certificate for the same server.
+    Superseded,
+    /// Revoked.
+    Revoked,
+}
+
+/// One line of `fedca list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListEntry {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// The server name.
+    pub server: String,
+    /// Every name in the certificate.
+    pub names: Vec<String>,
+    /// Start of validity, RFC 3339.
+    pub not_before: String,
+    /// End of validity, RFC 3339.
+    pub not_after: String,
+    /// Status now.
+    pub status: CertStatus,
+    /// Where its files are.
+    pub path: String,
+}
+
+impl Ca {
+    /// Creates a new CA in `dir` (see [`Authority::init`]). Returns the CA and, with
+    /// `force`, where the CA it replaced was moved.
+    pub fn init(dir: impl Into<PathBuf>, opts: &InitOptions) -> Result<(Ca, Option<PathBuf>)> {
+        let dir = CaDir::at(dir);
+        let (authority, replaced) = Authority::init(&dir, opts)?;
+        Ok((Ca { dir, authority }, replaced))
+    }
+
+    /// Opens the CA in `dir`.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Ca> {
+        let dir = CaDir::open(dir)?;
+        let authority = Authority::load(&dir)?;
+        Ok(Ca { dir, authority })
+    }
+
+    /// The CA directory.
+    pub fn dir(&self) -> &CaDir {
+        &self.dir
+    }
+
+    /// The signing authority.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// Issues one certificate per request, writing each server's files into
+    /// `<out>/<dir-name>/` (default: the CA's `servers/`).
+    ///
+    /// Every request is validated (names, constraints, options, output directories)
+    /// before anything is signed or written: bad input changes nothing.
+    pub fn issue(&self, requests: &[LeafRequest], out: Option<&Path>) -> Result<Vec<Issued>> {
+        let lock = self.dir.lock()?;
+        let now = OffsetDateTime::now_utc();
+        let mut plans = Vec::with_capacity(requests.len());
+        let mut targets = BTreeSet::new();
+        for req in requests {
+            let profile = LeafProfile::build(req, &self.authority, now)?;
+            let dir_name = req.server.dir_name();
+            let (target, path_text) = match out {
+                Some(o) => {
+                    let t = std::path::absolute(o.join(&dir_name)).map_err(|e| Error::io(o, e))?;
+                    let text = t.display().to_string();
+                    (t, text)
+                }
+                None => (
+                    self.dir.server_dir(&dir_name),
+                    format!("{}/{dir_name}", files::SERVERS),
+                ),
+            };
+            if !targets.insert(target.clone()) {
+                return Err(Error::invalid(
+                    "server name",
+                    req.server.to_string(),
+                    "is given twice in one call",
+                ));
+            }
+            crate::store::check_target(&target)?;
+            plans.push((profile, target, path_text));
+        }
+        let mut taken: BTreeSet<String> = self
+            .dir
+            .read_index()?
+            .into_iter()
+            .map(|r| r.serial)
+            .collect();
+        let mut issued = Vec::with_capacity(plans.len());
+        for ((profile, target, path_text), req) in plans.into_iter().zip(requests) {
+            let leaf = issue::sign(&self.authority, profile, &taken)?;
+            taken.insert(leaf.serial.clone());
+            let record = IndexRecord {
+                serial: leaf.serial.clone(),
+                server: leaf.profile.server.to_string(),
+                names: leaf.profile.san_texts(),
+                delegate: req.delegate.as_ref().map(ToString::to_string),
+                not_before: rfc3339(leaf.profile.not_before),
+                not_after: rfc3339(leaf.profile.not_after),
+                state: RecordState::Active,
+                path: path_text,
+                key_type: leaf.profile.key_type.to_string(),
+                sha256: sha256_hex(&leaf.cert_der),
+            };
+            let files = ServerFiles {
+                fullchain_pem: leaf.cert_pem.clone(),
+                cert_pem: leaf.cert_pem,
+                key_pem: leaf.key_pem,
+                ca_pem: self.authority.cert_pem().to_string(),
+            };
+            self.dir
+                .commit_issue(&lock, record.clone(), &files, &target)?;
+            issued.push(Issued {
+                record,
+                dir: target,
+                clamped: leaf.profile.clamped,
+            });
+        }
+        Ok(issued)
+    }
+
+    /// Every issued certificate with its status now.
+    pub fn list(&self) -> Result<Vec<ListEntry>> {
+        let now = OffsetDateTime::now_utc();
+        self.dir
+            .read_index()?
+            .into_iter()
+            .map(|r| {
+                let nb = parse_time(&self.dir, &r.not_before)?;
+                let na = parse_time(&self.dir, &r.not_after)?;
+                let status = match r.state {
+                    RecordState::Revoked => CertStatus::Revoked,
+                    RecordState::Superseded => CertStatus::Superseded,
+                    RecordState::Active if now > na => CertStatus::Expired,
+                    RecordState::Active if now < nb => CertStatus::NotYetValid,
+                    RecordState::Active => CertStatus::Valid,
+                };
+                Ok(ListEntry {
+                    serial: r.serial,
+                    server: r.server,
+                    names: r.names,
+                    not_before: r.not_before,
+                    not_after: r.not_after,
+                    status,
+                    path: r.path,
+                })
+            })
+            .collect()
+    }
+}
+
+fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(t, &Rfc3339)
+        .map_err(|e| Error::corrupt(&dir.path(files::INDEX), format!("bad time {t:?}: {e}")))
+}
+
+/// RFC 3339 text of a time (UTC, whole seconds).
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Lower-case hex SHA-256 of bytes.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,118 @@
+//! `fedca init`: create the CA.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::Cli;
+use crate::authority::{Constraints, InitOptions, KeyType, Permit};
+use crate::error::Result;
+use crate::validity::Validity;
+use crate::Ca;
+
+const EXAMPLES: &str = "\
+Examples:
+  fedca init --ca-dir ./ca --name \"Example Federation Root\" \\
+      --permit fed.test --permit 10.0.0.0/8 --permit fd00::/8 --permit onion
+  fedca init --ca-dir ./lab --key ed25519 --validity 2y --permit lab.test
+  fedca init --ca-dir ./ca --force      # replace; the old CA is moved aside, not deleted";
+
+/// Create a private root CA, optionally name-constrained to the federation.
+///
+/// Writes the root certificate, its key (0600) and the CA's policy into a new
+/// directory (0700). Without any --permit the root is unconstrained.
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// The root's name (its subject common name).
+    #[arg(long, default_value = "fedca root")]
+    name: String,
+    /// Key type of the root, and the default for leaves.
+    #[arg(long, default_value = "ecdsa-p256", value_parser = ["ecdsa-p256", "ecdsa-p384", "ed25519"])]
+    key: String,
+    /// The root's validity: a number and h, d, w or y.
+    #[arg(long, default_value = "10y")]
+    validity: String,
+    /// The default validity of leaf certificates.
+    #[arg(long, default_value = "90d")]
+    leaf_validity: String,
+    /// Permit a DNS subtree (fed.test), an IPv4 or IPv6 range (10.0.0.0/8, fd00::/8), or
+    /// `onion`; repeat for more. Leaves outside them are refused.
+    #[arg(long, value_name = "SUBTREE")]
+    permit: Vec<String>,
+    /// Replace an existing CA (it is moved aside, not deleted).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    ca_dir: String,
+    name: &'a str,
+    key_type: &'a str,
+    not_after: String,
+    permitted: Vec<String>,
+    root_sha256: String,
+    replaced: Option<String>,
+}
+
+pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
+    let permits = args
+        .permit
+        .iter()
+        .map(|p| Permit::parse(p))
+        .collect::<Result<Vec<_>>>()?;
+    let opts = InitOptions {
+        name: args.name.clone(),
+        key_type: args.key.parse::<KeyType>()?,
+        validity: args
+            .validity
+            .parse::<Validity>()
+            .map_err(|e| rename(e, "--validity"))?,
+        leaf_validity: args
+            .leaf_validity
+            .parse::<Validity>()
+            .map_err(|e| rename(e, "--leaf-validity"))?,
+        permitted: Constraints(permits),
+        force: args.force,
+    };
+    let (ca, replaced) = Ca::init(&cli.ca_dir, &opts)?;
+    let a = ca.authority();
+    let report = Report {
+        ca_dir: cli.ca_dir.display().to_string(),
+        name: &a.policy().name,
+        key_type: a.policy().key_type.as_str(),
+        not_after: crate::ca::rfc3339(a.not_after()),
+        permitted: a.constraints().0.iter().map(ToString::to_string).collect(),
+        root_sha256: crate::ca::sha256_hex(a.cert_der()),
+        replaced: replaced.as_ref().map(|p| p.display().to_string()),
+    };
+    if a.constraints().is_empty() {
+        eprintln!(
+            "warning: no --permit given: this root is unconstrained and can vouch for any name; add --permit to limit it to your federation"
+        );
+    }
+    if cli.json {
+        super::print_json(&report)?;
+    } else {
+        println!(
+            "created CA {:?} in {} ({}, valid until {})",
+            report.name, report.ca_dir, report.key_type, report.not_after
+        );
+        println!("  permitted: {}", a.constraints());
+        println!("  root SHA-256: {}", report.root_sha256);
+        if let Some(r) = &report.replaced {
+            println!("  the previous CA was moved to {r}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rename(e: crate::Error, option: &str) -> crate::Error {
+    match e {
+        crate::Error::InvalidValue { value, rule, .. } => {
+            crate::Error::invalid(option, value, rule)
+        }
+        other => other,
+    }
+}

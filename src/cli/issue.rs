@@ -1,0 +1,127 @@
+//! `fedca issue`: one certificate per server name.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::Cli;
+use crate::authority::KeyType;
+use crate::error::{Error, Result};
+use crate::issue::LeafRequest;
+use crate::name::{AltName, ServerName};
+use crate::validity::Validity;
+use crate::Ca;
+
+const EXAMPLES: &str = "\
+Examples:
+  fedca issue hs1.fed.test --ca-dir ./ca
+  fedca issue 10.0.0.7:8448 '[fd00::7]' <56-char-v3-address>.onion --ca-dir ./ca
+  fedca issue hs2.fed.test --delegate matrix.hs2.fed.test:443 --alt hs2-admin.fed.test --ca-dir ./ca
+  fedca issue hs3.fed.test --validity 30d --key ed25519 --out /etc/matrix-tls --ca-dir ./ca
+
+Each server gets cert.pem (the leaf), fullchain.pem (what the server must serve),
+key.pem (0600) and ca.pem (the root) in <ca-dir>/servers/<dir-name>/ or <out>/<dir-name>/.
+<dir-name> is the host (IPv6 as ipv6_fd00--7) with _PORT appended when a port is given.";
+
+/// Issue a certificate for each Matrix server name.
+///
+/// The certificate names the server name's host (the port is dropped; IP literals
+/// become IP address SANs), plus the delegated host with --delegate, plus --alt names.
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Matrix server names: hs1.fed.test, 10.0.0.7:8448, [fd00::7], <v3>.onion.
+    #[arg(required = true, value_name = "NAME")]
+    names: Vec<String>,
+    /// An extra DNS name, wildcard DNS name (*.fed.test) or IP address; repeatable.
+    #[arg(long, value_name = "NAME")]
+    alt: Vec<String>,
+    /// The delegated server (`m.server` in .well-known/matrix/server): its host is
+    /// added, and the server name is kept for the .well-known host on port 443.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    delegate: Option<String>,
+    /// Validity: a number and h, d, w or y (default: the CA's, 90d).
+    #[arg(long)]
+    validity: Option<String>,
+    /// Key type of the new keys (default: the CA's).
+    #[arg(long, value_parser = ["ecdsa-p256", "ecdsa-p384", "ed25519"])]
+    key: Option<String>,
+    /// Write each server's files under this directory instead of the CA's servers/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
+    let requests = requests(args)?;
+    let ca = Ca::open(&cli.ca_dir)?;
+    let issued = ca.issue(&requests, args.out.as_deref())?;
+    if cli.json {
+        let records: Vec<_> = issued.iter().map(|i| &i.record).collect();
+        super::print_json(&records)?;
+    } else {
+        for i in &issued {
+            println!(
+                "issued {}  names {}  valid until {}  serial {}\n  -> {}",
+                i.record.server,
+                i.record.names.join(","),
+                i.record.not_after,
+                i.record.serial,
+                i.dir.display()
+            );
+        }
+    }
+    for i in &issued {
+        if i.clamped {
+            eprintln!(
+                "warning: {}: validity cut to the CA's own expiry ({})",
+                i.record.server, i.record.not_after
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses and checks every argument before anything else happens.
+fn requests(args: &Args) -> Result<Vec<LeafRequest>> {
+    if args.names.len() > 1 && (args.delegate.is_some() || !args.alt.is_empty()) {
+        return Err(Error::invalid(
+            "server names",
+            args.names.join(" "),
+            "--delegate and --alt apply to one server: issue delegated or multi-name servers one at a time",
+        ));
+    }
+    let delegate = args
+        .delegate
+        .as_deref()
+        .map(ServerName::parse)
+        .transpose()?;
+    let alts = args
+        .alt
+        .iter()
+        .map(|a| AltName::parse(a))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let validity = args
+        .validity
+        .as_deref()
+        .map(|v| {
+            Validity::parse(v).map_err(|e| match e {
+                Error::InvalidValue { value, rule, .. } => {
+                    Error::invalid("--validity", value, rule)
+                }
+                other => other,
+            })
+        })
+        .transpose()?;
+    let key_type = args.key.as_deref().map(str::parse::<KeyType>).transpose()?;
+    args.names
+        .iter()
+        .map(|n| {
+            Ok(LeafRequest {
+                server: ServerName::parse(n)?,
+                delegate: delegate.clone(),
+                alts: alts.clone(),
+                validity,
+                key_type,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,58 @@
+//! `fedca list`: every issued certificate.
+
+use std::process::ExitCode;
+
+use super::Cli;
+use crate::error::Result;
+use crate::Ca;
+
+const EXAMPLES: &str = "\
+Examples:
+  fedca list --ca-dir ./ca
+  fedca list --ca-dir ./ca --json | jq -r '.[] | select(.status == \"valid\") | .server'";
+
+/// List every issued certificate: serial, names, expiry and status.
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {}
+
+pub(super) fn run(cli: &Cli, _args: &Args) -> Result<ExitCode> {
+    let ca = Ca::open(&cli.ca_dir)?;
+    let entries = ca.list()?;
+    if cli.json {
+        super::print_json(&entries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if entries.is_empty() {
+        println!(
+            "no certificates issued yet (fedca issue NAME --ca-dir {})",
+            cli.ca_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let server_w = entries
+        .iter()
+        .map(|e| e.server.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    println!(
+        "{:<13} {:<20} {:<server_w$} {:<32} NAMES",
+        "STATUS", "NOT AFTER", "SERVER", "SERIAL"
+    );
+    for e in &entries {
+        let status = serde_json::to_value(e.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        println!(
+            "{:<13} {:<20} {:<server_w$} {:<32} {}",
+            status,
+            e.not_after,
+            e.server,
+            e.serial,
+            e.names.join(",")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,76 @@
+//! The command line: clap definitions here, one file per command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+mod demo;
+mod init;
+mod issue;
+mod list;
+
+const EXAMPLES: &str = "\
+Examples:
+  fedca init --ca-dir ./ca --name \"Example Federation Root\" \\
+      --permit fed.test --permit 10.0.0.0/8 --permit fd00::/8 --permit onion
+  fedca issue hs1.fed.test --ca-dir ./ca
+  fedca issue 10.0.0.7:8448 '[fd00::7]' --ca-dir ./ca
+  fedca issue hs2.fed.test --delegate matrix.hs2.fed.test:443 --ca-dir ./ca
+  fedca list --ca-dir ./ca --json
+  fedca demo";
+
+/// fedca: a private certificate authority for closed Matrix federations.
+///
+/// Creates a private root, issues each homeserver a certificate for its Matrix server
+/// name (DNS names, IPv4 and IPv6 literals, v3 .onion names, delegated hosts) and keeps
+/// everything in one CA directory.
+#[derive(Debug, Parser)]
+#[command(name = "fedca", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    /// The CA directory.
+    #[arg(
+        long,
+        global = true,
+        env = "FEDCA_CA_DIR",
+        default_value = "./fedca-ca",
+        value_name = "DIR"
+    )]
+    pub ca_dir: PathBuf,
+
+    /// Print JSON (stable field names) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Init(init::Args),
+    Issue(issue::Args),
+    List(list::Args),
+    Demo(demo::Args),
+}
+
+/// Parses the command line and runs the command; `main` maps the error to an exit code.
+pub fn try_main() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Init(a) => init::run(&cli, a),
+        Command::Issue(a) => issue::run(&cli, a),
+        Command::List(a) => list::run(&cli, a),
+        Command::Demo(a) => demo::run(&cli, a),
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::Error::Crypto(format!("encoding JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}

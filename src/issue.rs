@@ -1,0 +1,252 @@
+//! Leaf certificates for homeservers: profiles, serials, signing, and the one
+//! issuance path every leaf leaves through.
+//!
+//! A leaf gets, from its [`LeafProfile`]:
+//! * subjectAltNames: the server name's host (port dropped; IP literals as iPAddress,
+//!   DNS and `.onion` names as dNSName), the delegated host when `.well-known`
+//!   delegates, and any extra names;
+//! * a subject of `CN=<first DNS name>` when it fits in 64 characters, else an empty
+//!   subject with a critical SAN extension (verifiers ignore the CN either way);
+//! * EKU serverAuth + clientAuth, keyUsage digitalSignature, basicConstraints CA:FALSE,
+//!   AKI and SKI, a random 128-bit positive serial unique in the index, and explicit
+//!   validity (backdated by [`crate::validity::BACKDATE`], clamped to the CA's expiry).
+//!
+//! Before signing, every name is checked against the CA's name constraints; after
+//! signing and before anything is written, the certificate is linted and verified
+//! the way a federation client would verify it ([`crate::lint::check_leaf`]).
+
+use std::collections::BTreeSet;
+
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
+    SanType, SerialNumber,
+};
+use ring::rand::{SecureRandom, SystemRandom};
+use time::OffsetDateTime;
+
+use crate::authority::{Authority, KeyType};
+use crate::error::{Error, ExternalError, Result};
+use crate::name::{AltName, Host, ServerName};
+use crate::validity::{Validity, BACKDATE};
+
+/// What a caller asks for: one server's certificate.
+#[derive(Debug, Clone)]
+pub struct LeafRequest {
+    /// The Matrix server name.
+    pub server: ServerName,
+    /// The delegated server from `.well-known/matrix/server` (`m.server`), if any.
+    pub delegate: Option<ServerName>,
+    /// Extra names.
+    pub alts: Vec<AltName>,
+    /// Validity; the CA's default when `None`.
+    pub validity: Option<Validity>,
+    /// Key type; the CA's when `None`.
+    pub key_type: Option<KeyType>,
+}
+
+impl LeafRequest {
+    /// A request for `server` with every option at its default.
+    pub fn new(server: ServerName) -> Self {
+        LeafRequest {
+            server,
+            delegate: None,
+            alts: Vec::new(),
+            validity: None,
+            key_type: None,
+        }
+    }
+}
+
+/// Everything that goes into one leaf certificate, decided before signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafProfile {
+    /// The server the certificate is for.
+    pub server: ServerName,
+    /// Every name, in order: the server's host, the delegated host, the extra names.
+    pub names: Vec<AltName>,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// The leaf's key type.
+    pub key_type: KeyType,
+    /// Set when the requested validity was cut to the CA's own expiry.
+    pub clamped: bool,
+}
+
+impl LeafProfile {
+    /// Decides the profile for `req` under `ca` at `now`, refusing any name outside the
+    /// CA's name constraints.
+    pub fn build(req: &LeafRequest, ca: &Authority, now: OffsetDateTime) -> Result<LeafProfile> {
+        let mut names = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut push = |n: AltName| {
+            if seen.insert(n.san_text()) {
+                names.push(n);
+            }
+        };
+        push(AltName::Host(req.server.host().clone()));
+        if let Some(d) = &req.delegate {
+            push(AltName::Host(d.host().clone()));
+        }
+        for a in &req.alts {
+            push(a.clone());
+        }
+        for n in &names {
+            ca.constraints().check(n)?;
+        }
+        let validity = req.validity.unwrap_or(ca.policy().leaf_validity);
+        let not_before = std::cmp::max(now - BACKDATE, ca.not_before());
+        let wanted = now + validity.duration();
+        let clamped = wanted > ca.not_after();
+        let not_after = std::cmp::min(wanted, ca.not_after());
+        if not_after <= now {
+            return Err(Error::invalid(
+                "CA",
+                ca.policy().name.clone(),
+                "has expired; it cannot issue (create a new root with `fedca init --force`)",
+            ));
+        }
+        Ok(LeafProfile {
+            server: req.server.clone(),
+            names,
+            not_before,
+            not_after,
+            key_type: req.key_type.unwrap_or(ca.policy().key_type),
+            clamped,
+        })
+    }
+
+    /// The names as they appear in the certificate.
+    pub fn san_texts(&self) -> Vec<String> {
+        self.names.iter().map(AltName::san_text).collect()
+    }
+
+    fn params(&self, serial: SerialNumber) -> Result<CertificateParams> {
+        let mut p = CertificateParams::default();
+        p.serial_number = Some(serial);
+        p.not_before = self.not_before;
+        p.not_after = self.not_after;
+        let mut dn = DistinguishedName::new();
+        let cn = self.names.iter().find_map(|n| match n {
+            AltName::Host(Host::Dns(d)) if d.as_str().len() <= 64 => Some(d.to_ascii_lowercase()),
+            _ => None,
+        });
+        if let Some(cn) = cn {
+            dn.push(DnType::CommonName, cn);
+        }
+        p.distinguished_name = dn;
+        p.subject_alt_names = self
+            .names
+            .iter()
+            .map(|n| match n {
+                AltName::Host(h) => match h.ip() {
+                    Some(ip) => Ok(SanType::IpAddress(ip)),
+                    None => dns_san(&h.verify_name()),
+                },
+                AltName::Wildcard(_) => dns_san(&n.san_text()),
+            })
+            .collect::<Result<_>>()?;
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        p.use_authority_key_identifier_extension = true;
+        Ok(p)
+    }
+}
+
+fn dns_san(s: &str) -> Result<SanType> {
+    Ok(SanType::DnsName(
+        s.to_string().try_into().crypto("encoding a DNS name")?,
+    ))
+}
+
+/// A signed leaf, not yet written anywhere.
+#[derive(Debug)]
+pub struct IssuedLeaf {
+    /// The profile it was made from.
+    pub profile: LeafProfile,
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The private key, PKCS#8 PEM.
+    pub key_pem: String,
+}
+
+/// Draws a random positive 128-bit serial that is not in `taken` (lower-case hex).
+///
+/// The first byte is never zero, so the value always has 128 significant bits; the DER
+/// encoding adds a leading zero byte when the top bit is set, keeping it positive.
+pub fn random_serial(taken: &BTreeSet<String>) -> Result<SerialNumber> {
+    let rng = SystemRandom::new();
+    loop {
+        let mut bytes = [0u8; 16];
+        rng.fill(&mut bytes)
+            .map_err(|_| Error::Crypto("the system random number generator failed".into()))?;
+        if bytes[0] == 0 {
+            continue;
+        }
+        let serial = SerialNumber::from_slice(&bytes);
+        if !taken.contains(&serial_hex(&bytes)) {
+            return Ok(serial);
+        }
+    }
+}
+
+/// Lower-case hex of serial bytes, without leading zero bytes.
+pub fn serial_hex(bytes: &[u8]) -> String {
+    let trimmed: &[u8] = match bytes.iter().position(|b| *b != 0) {
+        Some(i) => &bytes[i..],
+        None => &[0],
+    };
+    trimmed.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Signs a leaf for `profile` with a fresh key, then lints and verifies it as a
+/// federation client would. Nothing is written: see [`crate::Ca::issue`] for that.
+pub fn sign(ca: &Authority, profile: LeafProfile, taken: &BTreeSet<String>) -> Result<IssuedLeaf> {
+    let serial = random_serial(taken)?;
+    let serial_text = serial_hex(serial.as_ref());
+    let key = profile.key_type.generate()?;
+    let issuer = ca.issuer()?;
+    let cert = profile
+        .params(serial)?
+        .signed_by(&key, &issuer)
+        .crypto("signing the leaf")?;
+    crate::lint::check_leaf(cert.der(), ca.cert_der(), &profile)?;
+    Ok(IssuedLeaf {
+        serial: serial_text,
+        cert_der: cert.der().to_vec(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        profile,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_are_random_positive_and_distinct() {
+        let mut taken = BTreeSet::new();
+        for _ in 0..2000 {
+            let s = random_serial(&taken).unwrap();
+            assert_eq!(s.len(), 16);
+            assert_ne!(s.as_ref()[0], 0);
+            assert!(taken.insert(serial_hex(s.as_ref())));
+        }
+    }
+
+    #[test]
+    fn serial_hex_trims_leading_zeros() {
+        assert_eq!(serial_hex(&[0, 0, 0x0a, 0xff]), "0aff");
+        assert_eq!(serial_hex(&[0]), "00");
+    }
+}

@@ -1,0 +1,245 @@
+//! Lint rules every fedca certificate meets before it is written.
+//!
+//! The rules come from RFC 5280, the Matrix specification and MSC1711 (a SAN the
+//! verifier can match, serverAuth), and the parts of the CA/Browser Forum baseline
+//! that make sense for a private CA (serial entropy, key strength, sane validity).
+//! The issuance path runs [`check_leaf`] on every leaf and [`check_root`] on every
+//! root after signing and before anything is written: a certificate that fails is
+//! never written.
+
+use std::fmt;
+
+use rustls_pki_types::{CertificateDer, ServerName as PkiServerName, UnixTime};
+use x509_parser::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::issue::LeafProfile;
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// A stable identifier of the rule (`san_present`, `serial_entropy`, ...).
+    pub rule: &'static str,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}", self.rule, self.message)
+    }
+}
+
+/// Whether a certificate is meant to be a leaf or a CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A homeserver's certificate.
+    Leaf,
+    /// A root or intermediate.
+    Ca,
+}
+
+/// Applies the structural rules for `role` to a DER certificate.
+pub fn lint(der: &[u8], role: Role) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut add = |rule: &'static str, message: String| out.push(Finding { rule, message });
+    let cert = match X509Certificate::from_der(der) {
+        Ok((rest, c)) if rest.is_empty() => c,
+        Ok(_) => {
+            add("der", "trailing bytes after the certificate".into());
+            return out;
+        }
+        Err(e) => {
+            add("der", format!("not a DER certificate: {e}"));
+            return out;
+        }
+    };
+    if cert.version() != X509Version::V3 {
+        add(
+            "version",
+            format!("version is {:?}, must be v3", cert.version()),
+        );
+    }
+    let serial = cert.raw_serial();
+    let magnitude: &[u8] = match serial.iter().position(|b| *b != 0) {
+        Some(i) => &serial[i..],
+        None => &[],
+    };
+    if serial.first().is_some_and(|b| b & 0x80 != 0) || magnitude.is_empty() {
+        add(
+            "serial_positive",
+            "the serial number must be positive".into(),
+        );
+    }
+    if magnitude.len() < 8 {
+        add(
+            "serial_entropy",
+            format!(
+                "the serial has {} bytes; at least 64 bits of randomness are required",
+                magnitude.len()
+            ),
+        );
+    }
+    if serial.len() > 20 {
+        add(
+            "serial_length",
+            "the serial is longer than 20 octets".into(),
+        );
+    }
+    let v = cert.validity();
+    if v.not_before >= v.not_after {
+        add("validity_order", "notBefore is not before notAfter".into());
+    }
+    let bc = cert
+        .basic_constraints()
+        .ok()
+        .flatten()
+        .map(|e| e.value.clone());
+    let ku = cert.key_usage().ok().flatten().map(|e| e.value.clone());
+    let has_ski = cert.extensions().iter().any(|e| {
+        matches!(
+            e.parsed_extension(),
+            ParsedExtension::SubjectKeyIdentifier(_)
+        )
+    });
+    if !has_ski {
+        add("ski_present", "no subjectKeyIdentifier".into());
+    }
+    match role {
+        Role::Ca => {
+            if !bc.as_ref().is_some_and(|b| b.ca) {
+                add(
+                    "ca_basic_constraints",
+                    "a CA needs basicConstraints CA:TRUE".into(),
+                );
+            }
+            if !ku.as_ref().is_some_and(|k| k.key_cert_sign()) {
+                add("ca_key_usage", "a CA needs keyUsage keyCertSign".into());
+            }
+        }
+        Role::Leaf => {
+            if bc.as_ref().is_some_and(|b| b.ca) {
+                add("leaf_not_ca", "a leaf must not be CA:TRUE".into());
+            }
+            if !ku.as_ref().is_some_and(|k| k.digital_signature()) {
+                add(
+                    "leaf_key_usage",
+                    "a TLS server leaf needs keyUsage digitalSignature".into(),
+                );
+            }
+            let eku = cert
+                .extended_key_usage()
+                .ok()
+                .flatten()
+                .map(|e| e.value.clone());
+            if !eku.as_ref().is_some_and(|e| e.server_auth || e.any) {
+                add(
+                    "leaf_server_auth",
+                    "no serverAuth extended key usage".into(),
+                );
+            }
+            let san_count = cert
+                .subject_alternative_name()
+                .ok()
+                .flatten()
+                .map_or(0, |s| s.value.general_names.len());
+            if san_count == 0 {
+                add(
+                    "san_present",
+                    "no subjectAltName: service_identity and webpki ignore the CN".into(),
+                );
+            }
+            let has_aki = cert.extensions().iter().any(|e| {
+                matches!(
+                    e.parsed_extension(),
+                    ParsedExtension::AuthorityKeyIdentifier(_)
+                )
+            });
+            if !has_aki {
+                add("aki_present", "no authorityKeyIdentifier".into());
+            }
+            let days = (v.not_after.timestamp() - v.not_before.timestamp()) / 86_400;
+            if days > 398 {
+                add(
+                    "leaf_validity",
+                    format!(
+                        "valid for {days} days; a federation leaf should live at most 398 days"
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn fail(findings: Vec<Finding>) -> Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let text: Vec<String> = findings.iter().map(Finding::to_string).collect();
+    Err(Error::Lint(text.join("; ")))
+}
+
+/// The root checks run by `init` before the root is written.
+pub fn check_root(der: &[u8]) -> Result<()> {
+    fail(lint(der, Role::Ca))?;
+    // The root must be usable as a trust anchor by webpki.
+    webpki::anchor_from_trusted_cert(&CertificateDer::from(der))
+        .map_err(|e| Error::Lint(format!("webpki cannot use the root as a trust anchor: {e}")))?;
+    Ok(())
+}
+
+/// The leaf checks run by issuance before anything is written: the structural rules,
+/// the profile (every name present, validity inside the issuer's), and verification
+/// through webpki exactly as a rustls federation client does it, for every name.
+pub fn check_leaf(der: &[u8], root_der: &[u8], profile: &LeafProfile) -> Result<()> {
+    let mut findings = lint(der, Role::Leaf);
+    if let Ok((_, cert)) = X509Certificate::from_der(der) {
+        let v = cert.validity();
+        if v.not_before.timestamp() != profile.not_before.unix_timestamp()
+            || v.not_after.timestamp() != profile.not_after.unix_timestamp()
+        {
+            findings.push(Finding {
+                rule: "profile_validity",
+                message: "the validity differs from the profile".into(),
+            });
+        }
+    }
+    fail(findings)?;
+
+    let root = CertificateDer::from(root_der);
+    let anchor = webpki::anchor_from_trusted_cert(&root)
+        .map_err(|e| Error::Lint(format!("root is not a usable trust anchor: {e}")))?;
+    let leaf = CertificateDer::from(der);
+    let ee = webpki::EndEntityCert::try_from(&leaf)
+        .map_err(|e| Error::Lint(format!("webpki cannot parse the leaf: {e}")))?;
+    let mid: ::time::OffsetDateTime =
+        profile.not_before + (profile.not_after - profile.not_before) / 2;
+    let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        u64::try_from(mid.unix_timestamp()).unwrap_or(0),
+    ));
+    ee.verify_for_usage(
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .all,
+        &[anchor],
+        &[],
+        at,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map_err(|e| Error::Lint(format!("webpki refuses the chain: {e}")))?;
+    for name in profile.san_texts() {
+        let probe = name
+            .strip_prefix("*.")
+            .map(|b| format!("wildcard-probe.{b}"));
+        let text = probe.as_deref().unwrap_or(&name);
+        let sn = PkiServerName::try_from(text)
+            .map_err(|e| Error::Lint(format!("{name}: not a name webpki can check: {e}")))?;
+        ee.verify_is_valid_for_subject_name(&sn).map_err(|e| {
+            Error::Lint(format!("webpki says the leaf is not valid for {name}: {e}"))
+        })?;
+    }
+    Ok(())
+}

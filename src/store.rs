@@ -1,0 +1,574 @@
+//! The CA directory: fedca's only state.
+//!
+//! ```text
+//! DIR/                     0700
+//!   policy.json            the CA's policy: name, key type, validities, name constraints
+//!   root.pem               the root certificate
+//!   root-key.pem           the root private key (PKCS#8 PEM, 0600)
+//!   index.jsonl            one JSON record per issued certificate, oldest first
+//!   certs/SERIAL.pem       every certificate ever issued
+//!   servers/DIR-NAME/      cert.pem fullchain.pem key.pem (0600) ca.pem
+//!   .lock                  advisory lock serialising fedca processes
+//!   journal.json           exists only while an issuance is in flight
+//! ```
+//!
+//! Guarantees (see docs/ca-directory.md):
+//!
+//! * every file is written atomically: a temporary file in the same directory, written,
+//!   fsynced, renamed over the target, and the directory fsynced;
+//! * a server's four files are replaced together: they are staged in a sibling
+//!   directory and swapped in by rename, with a journal that the next fedca process
+//!   uses to roll an interrupted issuance back (or forward, once the index names it);
+//! * the index is rewritten atomically *after* the certificate's files are in place:
+//!   the index rename is the commit point;
+//! * processes serialise on an advisory lock on `.lock`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// File mode of private keys.
+pub const KEY_MODE: u32 = 0o600;
+/// File mode of certificates and other public files.
+pub const PUBLIC_MODE: u32 = 0o644;
+/// Mode of every directory fedca creates.
+pub const DIR_MODE: u32 = 0o700;
+
+/// Names of the files in a CA directory.
+pub mod files {
+    /// The CA policy.
+    pub const POLICY: &str = "policy.json";
+    /// The root certificate.
+    pub const ROOT_CERT: &str = "root.pem";
+    /// The root private key.
+    pub const ROOT_KEY: &str = "root-key.pem";
+    /// The certificate index.
+    pub const INDEX: &str = "index.jsonl";
+    /// The lock file.
+    pub const LOCK: &str = ".lock";
+    /// The in-flight issuance journal.
+    pub const JOURNAL: &str = "journal.json";
+    /// The archive of issued certificates.
+    pub const CERTS: &str = "certs";
+    /// The per-server output directories.
+    pub const SERVERS: &str = "servers";
+    /// A server's leaf certificate.
+    pub const LEAF: &str = "cert.pem";
+    /// A server's leaf plus intermediates.
+    pub const FULLCHAIN: &str = "fullchain.pem";
+    /// A server's private key.
+    pub const KEY: &str = "key.pem";
+    /// The root certificate, beside a server's files.
+    pub const CA: &str = "ca.pem";
+}
+
+/// The state of an index record, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    /// The newest certificate for its server.
+    Active,
+    /// A newer certificate was issued for the same server.
+    Superseded,
+    /// Revoked.
+    Revoked,
+}
+
+/// One issued certificate, as the index records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexRecord {
+    /// The serial number, lower-case hex without separators.
+    pub serial: String,
+    /// The server name the certificate was issued for.
+    pub server: String,
+    /// Every name in the certificate (DNS names and IP addresses).
+    pub names: Vec<String>,
+    /// The delegated server (`m.server` of `.well-known/matrix/server`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegate: Option<String>,
+    /// Start of validity, RFC 3339.
+    pub not_before: String,
+    /// End of validity, RFC 3339.
+    pub not_after: String,
+    /// Stored state.
+    pub state: RecordState,
+    /// Where the server's files were written (relative to the CA directory, or absolute).
+    pub path: String,
+    /// The leaf key type.
+    pub key_type: String,
+    /// SHA-256 fingerprint of the certificate (hex).
+    pub sha256: String,
+}
+
+/// An open CA directory.
+#[derive(Debug, Clone)]
+pub struct CaDir {
+    root: PathBuf,
+}
+
+/// Proof that this process holds the CA directory's lock; released on drop.
+#[derive(Debug)]
+pub struct CaLock {
+    _file: File,
+}
+
+/// The files written for one server.
+#[derive(Debug, Clone)]
+pub struct ServerFiles {
+    /// The leaf certificate, PEM.
+    pub cert_pem: String,
+    /// Leaf plus intermediates, PEM.
+    pub fullchain_pem: String,
+    /// The leaf's private key, PKCS#8 PEM.
+    pub key_pem: String,
+    /// The root certificate, PEM.
+    pub ca_pem: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Journal {
+    serial: String,
+    target: PathBuf,
+    staging: PathBuf,
+    backup: PathBuf,
+    target_existed: bool,
+}
+
+impl CaDir {
+    /// A handle on `path`; nothing is read until asked.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        CaDir { root: path.into() }
+    }
+
+    /// Opens an existing CA directory, failing with [`Error::NoCa`] when it holds none.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self> {
+        let dir = CaDir::at(path);
+        if !dir.exists() {
+            return Err(Error::NoCa(dir.root.clone()));
+        }
+        Ok(dir)
+    }
+
+    /// Whether the directory holds a CA (a policy or a root certificate).
+    pub fn exists(&self) -> bool {
+        self.path(files::POLICY).exists() || self.path(files::ROOT_CERT).exists()
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A path inside the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// The default output directory of a server's files.
+    pub fn server_dir(&self, dir_name: &str) -> PathBuf {
+        self.root.join(files::SERVERS).join(dir_name)
+    }
+
+    /// Takes the CA's lock, waiting up to `FEDCA_LOCK_TIMEOUT` seconds (default 60),
+    /// then finishes or rolls back any issuance a crashed process left in flight.
+    pub fn lock(&self) -> Result<CaLock> {
+        let path = self.path(files::LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode_0600()
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let timeout = std::env::var("FEDCA_LOCK_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(60);
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) => {
+                    if start.elapsed() >= Duration::from_secs(timeout) {
+                        return Err(Error::LockTimeout {
+                            path,
+                            waited_secs: timeout,
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            }
+        }
+        let lock = CaLock { _file: file };
+        self.recover(&lock)?;
+        Ok(lock)
+    }
+
+    /// Reads a file of the CA directory as text.
+    pub fn read(&self, name: &str) -> Result<String> {
+        let p = self.path(name);
+        fs::read_to_string(&p).map_err(|e| Error::io(&p, e))
+    }
+
+    /// Reads every index record, oldest first.
+    pub fn read_index(&self) -> Result<Vec<IndexRecord>> {
+        let p = self.path(files::INDEX);
+        let text = match fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .map_err(|e| Error::corrupt(&p, format!("line {}: {e}", i + 1)))
+            })
+            .collect()
+    }
+
+    /// Rewrites the index atomically.
+    pub fn write_index(&self, _lock: &CaLock, records: &[IndexRecord]) -> Result<()> {
+        let mut text = String::new();
+        for r in records {
+            let line = serde_json::to_string(r).map_err(|e| Error::Crypto(e.to_string()))?;
+            text.push_str(&line);
+            text.push('\n');
+        }
+        write_atomic(&self.path(files::INDEX), text.as_bytes(), PUBLIC_MODE)
+    }
+
+    /// Writes a server's files and its index record as one operation.
+    ///
+    /// The files are staged beside `target`, swapped in by rename, the certificate is
+    /// archived under `certs/`, and the index (with `record` appended and any earlier
+    /// active record for the same server and path marked superseded) is rewritten: that
+    /// rewrite is the commit point. A crash before it is rolled back by the next
+    /// [`CaDir::lock`].
+    pub fn commit_issue(
+        &self,
+        lock: &CaLock,
+        record: IndexRecord,
+        server_files: &ServerFiles,
+        target: &Path,
+    ) -> Result<()> {
+        let parent = target.parent().ok_or_else(|| {
+            Error::invalid(
+                "output directory",
+                target.display().to_string(),
+                "has no parent",
+            )
+        })?;
+        create_dir_all_private(parent)?;
+        let target = absolute(target)?;
+        let parent = absolute(parent)?;
+        let staging = parent.join(format!(".staging-{}", record.serial));
+        let backup = parent.join(format!(".backup-{}", record.serial));
+        let target_existed = target.exists();
+        if target_existed {
+            check_replaceable(&target)?;
+        }
+        let journal = Journal {
+            serial: record.serial.clone(),
+            target: target.clone(),
+            staging: staging.clone(),
+            backup: backup.clone(),
+            target_existed,
+        };
+        let journal_text =
+            serde_json::to_vec_pretty(&journal).map_err(|e| Error::Crypto(e.to_string()))?;
+        write_atomic(&self.path(files::JOURNAL), &journal_text, KEY_MODE)?;
+
+        // Stage the four files.
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        }
+        create_dir_private(&staging)?;
+        write_new(
+            &staging.join(files::KEY),
+            server_files.key_pem.as_bytes(),
+            KEY_MODE,
+        )?;
+        write_new(
+            &staging.join(files::LEAF),
+            server_files.cert_pem.as_bytes(),
+            PUBLIC_MODE,
+        )?;
+        write_new(
+            &staging.join(files::FULLCHAIN),
+            server_files.fullchain_pem.as_bytes(),
+            PUBLIC_MODE,
+        )?;
+        write_new(
+            &staging.join(files::CA),
+            server_files.ca_pem.as_bytes(),
+            PUBLIC_MODE,
+        )?;
+        sync_dir(&staging)?;
+
+        // Archive the certificate.
+        let certs = self.path(files::CERTS);
+        create_dir_all_private(&certs)?;
+        write_atomic(
+            &certs.join(format!("{}.pem", record.serial)),
+            server_files.cert_pem.as_bytes(),
+            PUBLIC_MODE,
+        )?;
+
+        // Swap the staged directory in.
+        if target.exists() {
+            fs::rename(&target, &backup).map_err(|e| Error::io(&target, e))?;
+        }
+        fs::rename(&staging, &target).map_err(|e| Error::io(&target, e))?;
+        sync_dir(&parent)?;
+        crash_point("after-swap");
+
+        // Commit: the index names the new certificate.
+        let mut records = self.read_index()?;
+        for r in records.iter_mut() {
+            if r.server == record.server && r.path == record.path && r.state == RecordState::Active
+            {
+                r.state = RecordState::Superseded;
+            }
+        }
+        records.push(record);
+        self.write_index(lock, &records)?;
+        crash_point("after-index");
+
+        // Clean up.
+        if backup.exists() {
+            fs::remove_dir_all(&backup).map_err(|e| Error::io(&backup, e))?;
+        }
+        remove_file(&self.path(files::JOURNAL))?;
+        sync_dir(&self.root)?;
+        Ok(())
+    }
+
+    /// Finishes or undoes an issuance that a crashed process left in flight.
+    fn recover(&self, _lock: &CaLock) -> Result<()> {
+        let jp = self.path(files::JOURNAL);
+        let text = match fs::read(&jp) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&jp, e)),
+        };
+        let journal: Journal = serde_json::from_slice(&text)
+            .map_err(|e| Error::corrupt(&jp, format!("unreadable journal: {e}")))?;
+        let committed = self
+            .read_index()?
+            .iter()
+            .any(|r| r.serial == journal.serial);
+        if committed {
+            if journal.backup.exists() {
+                fs::remove_dir_all(&journal.backup).map_err(|e| Error::io(&journal.backup, e))?;
+            }
+        } else {
+            if journal.staging.exists() {
+                fs::remove_dir_all(&journal.staging).map_err(|e| Error::io(&journal.staging, e))?;
+            }
+            if journal.backup.exists() {
+                if journal.target.exists() {
+                    fs::remove_dir_all(&journal.target)
+                        .map_err(|e| Error::io(&journal.target, e))?;
+                }
+                fs::rename(&journal.backup, &journal.target)
+                    .map_err(|e| Error::io(&journal.target, e))?;
+            } else if !journal.target_existed && journal.target.exists() {
+                // A first issuance swapped in but not committed.
+                fs::remove_dir_all(&journal.target).map_err(|e| Error::io(&journal.target, e))?;
+            }
+            let archived = self
+                .path(files::CERTS)
+                .join(format!("{}.pem", journal.serial));
+            if archived.exists() {
+                remove_file(&archived)?;
+            }
+            if let Some(parent) = journal.target.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        remove_file(&jp)?;
+        sync_dir(&self.root)
+    }
+
+    /// The absolute directory of a record's files.
+    pub fn resolve_record_path(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            absolute(&self.root.join(p)).unwrap_or_else(|_| self.root.join(p))
+        }
+    }
+}
+
+/// A server directory is replaced whole, so it may hold only fedca's own files.
+/// Checks, before anything is written, that `target` can be replaced by a server directory.
+pub fn check_target(target: &Path) -> Result<()> {
+    if !target.exists() {
+        return Ok(());
+    }
+    if !target.is_dir() {
+        return Err(Error::invalid(
+            "output directory",
+            target.display().to_string(),
+            "exists and is not a directory",
+        ));
+    }
+    check_replaceable(target)
+}
+
+fn check_replaceable(target: &Path) -> Result<()> {
+    let known = [files::LEAF, files::FULLCHAIN, files::KEY, files::CA];
+    let entries = fs::read_dir(target).map_err(|e| Error::io(target, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(target, e))?;
+        let name = entry.file_name();
+        if !known.iter().any(|k| name == *k) {
+            return Err(Error::invalid(
+                "output directory",
+                target.display().to_string(),
+                format!(
+                    "it holds {:?}, which is not a fedca file; fedca replaces this directory whole, so move that file away or choose another --out",
+                    name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+trait OpenMode {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl OpenMode for OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(KEY_MODE)
+    }
+}
+
+/// Test hook: `FEDCA_CRASH_AT=<point>` aborts the process at that point, as a power
+/// cut would, so tests can check that the directory recovers. Only the points named
+/// in [`CaDir::commit_issue`] exist.
+fn crash_point(name: &str) {
+    if std::env::var("FEDCA_CRASH_AT").is_ok_and(|v| v == name) {
+        std::process::abort();
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).map_err(|e| Error::io(p, e))
+}
+
+/// Creates one directory with mode 0700 (the parent must exist).
+pub fn create_dir_private(p: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .mode(DIR_MODE)
+        .create(p)
+        .map_err(|e| Error::io(p, e))
+}
+
+/// Creates a directory and its missing parents with mode 0700.
+pub fn create_dir_all_private(p: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .mode(DIR_MODE)
+        .recursive(true)
+        .create(p)
+        .map_err(|e| Error::io(p, e))
+}
+
+/// Fsyncs a directory so that renames in it survive a crash.
+pub fn sync_dir(p: &Path) -> Result<()> {
+    File::open(p)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(p, e))
+}
+
+fn remove_file(p: &Path) -> Result<()> {
+    match fs::remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(p, e)),
+    }
+}
+
+/// Writes a new file (in a directory nobody else sees yet) with `mode`, and fsyncs it.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all(contents)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Replaces `path` atomically: a temporary file in the same directory (mode `mode`
+/// from the start), written, fsynced, renamed over `path`, then the directory fsynced.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.write_all(contents)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_mode_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k.pem");
+        write_atomic(&p, b"one", KEY_MODE).unwrap();
+        write_atomic(&p, b"two", KEY_MODE).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn lock_is_exclusive_between_handles() {
+        let d = tempfile::tempdir().unwrap();
+        let ca = CaDir::at(d.path());
+        let held = ca.lock().unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(ca.path(files::LOCK))
+            .unwrap();
+        assert!(matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)));
+        drop(held);
+        f.try_lock().unwrap();
+    }
+}

@@ -465,6 +465,7 @@ impl Authority {
             KEY_MODE,
         )?;
         store::write_atomic(&staging.path().join(files::INDEX), b"", PUBLIC_MODE)?;
+        store::write_atomic(&staging.path().join(files::LOCK), b"", KEY_MODE)?;
         store::create_dir_private(&staging.path().join(files::SERVERS))?;
         store::create_dir_private(&staging.path().join(files::CERTS))?;
 

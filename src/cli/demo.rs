@@ -64,11 +64,13 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         ..InitOptions::default()
     };
     let (ca, _) = Ca::init(&dir, &opts)?;
-    println!(
-        "root: {} (permits {})",
-        dir.join(files::ROOT_CERT).display(),
-        ca.authority().constraints()
-    );
+    if !cli.json {
+        println!(
+            "root: {} (permits {})",
+            dir.join(files::ROOT_CERT).display(),
+            ca.authority().constraints()
+        );
+    }
     let mut requests = Vec::new();
     for (name, delegate) in example(&onion) {
         let mut r = LeafRequest::new(ServerName::parse(&name)?);

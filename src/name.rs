@@ -857,4 +857,47 @@ mod tests {
         assert!(AltName::parse("**.fed.test").is_err());
         assert!(AltName::parse("hs1.fed.test:443").is_err());
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn label() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+        }
+
+        fn dns() -> impl Strategy<Value = String> {
+            (prop::collection::vec(label(), 0..4), "[a-zA-Z][a-zA-Z0-9-]{0,20}[a-zA-Z0-9]")
+                .prop_map(|(mut labels, tld)| {
+                    labels.push(tld);
+                    labels.join(".")
+                })
+                .prop_filter("at most 255 characters", |s| s.len() <= 255)
+        }
+
+        fn host() -> impl Strategy<Value = String> {
+            prop_oneof![
+                dns(),
+                any::<u32>().prop_map(|v| Ipv4Addr::from(v).to_string()),
+                any::<u128>().prop_map(|v| format!("[{}]", Ipv6Addr::from(v))),
+                any::<[u8; 32]>().prop_map(|k| onion_address_from_pubkey(&k)),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn display_then_parse_is_identity(h in host(), port in proptest::option::of(1u16..)) {
+                let text = match port { Some(p) => format!("{h}:{p}"), None => h };
+                let name = ServerName::parse(&text).unwrap();
+                prop_assert_eq!(name.to_string(), text.clone());
+                prop_assert_eq!(ServerName::parse(&name.to_string()).unwrap(), name);
+            }
+
+            #[test]
+            fn parse_never_panics(s in "\\PC{0,80}") {
+                let _ = ServerName::parse(&s);
+                let _ = AltName::parse(&s);
+            }
+        }
+    }
 }

@@ -705,7 +705,7 @@ mod tests {
                 "xn--bcher-kva.example",
                 None,
             ),
-            (format!("{o}"), o.as_str(), None),
+            (o.to_string(), o.as_str(), None),
             (format!("{o}:8448"), o.as_str(), Some(8448)),
             (format!("matrix.{o}"), "", None),
             (format!("{}.{}", "a".repeat(63), "b".repeat(63)), "", None),
@@ -867,7 +867,10 @@ mod tests {
         }
 
         fn dns() -> impl Strategy<Value = String> {
-            (prop::collection::vec(label(), 0..4), "[a-zA-Z][a-zA-Z0-9-]{0,20}[a-zA-Z0-9]")
+            (
+                prop::collection::vec(label(), 0..4),
+                "[a-zA-Z][a-zA-Z0-9-]{0,20}[a-zA-Z0-9]",
+            )
                 .prop_map(|(mut labels, tld)| {
                     labels.push(tld);
                     labels.join(".")

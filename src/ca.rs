@@ -125,6 +125,9 @@ impl Ca {
             crate::store::check_target(&target)?;
             plans.push((profile, target, path_text));
         }
+        if let Some(o) = out {
+            prepare_out(o)?;
+        }
         let mut taken: BTreeSet<String> = self
             .dir
             .read_index()?
@@ -192,6 +195,31 @@ impl Ca {
             })
             .collect()
     }
+}
+
+/// Creates `--out` (0700) if needed and checks it is a writable directory, before any
+/// certificate is signed; a bad `--out` is bad input.
+fn prepare_out(out: &Path) -> Result<()> {
+    let bad = |e: std::io::Error| {
+        Error::invalid(
+            "--out",
+            out.display().to_string(),
+            format!("is not a writable directory ({e})"),
+        )
+    };
+    if out.exists() && !out.is_dir() {
+        return Err(Error::invalid(
+            "--out",
+            out.display().to_string(),
+            "exists and is not a directory",
+        ));
+    }
+    crate::store::create_dir_all_private(out).map_err(|e| match e {
+        Error::Io { source, .. } => bad(source),
+        other => other,
+    })?;
+    tempfile::tempfile_in(out).map_err(bad)?;
+    Ok(())
 }
 
 fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {

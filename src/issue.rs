@@ -244,6 +244,62 @@ mod tests {
         }
     }
 
+    fn ca(permits: &[&str], validity: &str) -> (tempfile::TempDir, crate::Ca) {
+        use crate::authority::{Constraints, InitOptions, Permit};
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            permitted: Constraints(permits.iter().map(|p| Permit::parse(p).unwrap()).collect()),
+            validity: Validity::parse(validity).unwrap(),
+            leaf_validity: Validity::days(7),
+            ..InitOptions::default()
+        };
+        let (ca, _) = crate::Ca::init(tmp.path().join("ca"), &opts).unwrap();
+        (tmp, ca)
+    }
+
+    #[test]
+    fn profile_names_ports_and_validity() {
+        let (_t, ca) = ca(&["fed.test", "10.0.0.0/8"], "10y");
+        let now = OffsetDateTime::now_utc();
+        let mut req = LeafRequest::new(ServerName::parse("hs2.fed.test:8448").unwrap());
+        req.delegate = Some(ServerName::parse("matrix.hs2.fed.test:443").unwrap());
+        req.alts = vec![
+            AltName::parse("10.0.0.9").unwrap(),
+            AltName::parse("hs2.fed.test").unwrap(), // a duplicate: kept once
+            AltName::parse("*.hs2.fed.test").unwrap(),
+        ];
+        let p = LeafProfile::build(&req, ca.authority(), now).unwrap();
+        assert_eq!(
+            p.san_texts(),
+            [
+                "hs2.fed.test",
+                "matrix.hs2.fed.test",
+                "10.0.0.9",
+                "*.hs2.fed.test"
+            ]
+        );
+        assert_eq!(p.not_before, now - BACKDATE);
+        assert_eq!(p.not_after, now + time::Duration::days(7));
+        assert!(!p.clamped);
+        assert_eq!(p.key_type, KeyType::EcdsaP256);
+        let leaf = sign(ca.authority(), p, &BTreeSet::new()).unwrap();
+        assert!(leaf.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    }
+
+    #[test]
+    fn profile_is_clamped_to_the_ca_and_checked_against_constraints() {
+        let (_t, ca) = ca(&["fed.test"], "8d");
+        let now = OffsetDateTime::now_utc();
+        let mut req = LeafRequest::new(ServerName::parse("hs1.fed.test").unwrap());
+        req.validity = Some(Validity::days(30));
+        let p = LeafProfile::build(&req, ca.authority(), now).unwrap();
+        assert!(p.clamped);
+        assert_eq!(p.not_after, ca.authority().not_after());
+        let outside = LeafRequest::new(ServerName::parse("hs1.other.test").unwrap());
+        let err = LeafProfile::build(&outside, ca.authority(), now).unwrap_err();
+        assert!(matches!(err, Error::OutsideConstraints { .. }), "{err}");
+    }
+
     #[test]
     fn serial_hex_trims_leading_zeros() {
         assert_eq!(serial_hex(&[0, 0, 0x0a, 0xff]), "0aff");

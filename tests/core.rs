@@ -682,6 +682,35 @@ fn concurrent_processes_serialise_on_the_lock() {
 }
 
 #[test]
+fn a_held_lock_makes_a_second_process_wait_then_fail_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    constrained(&ca);
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(ca.join(".lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let before = snapshot(&ca);
+    let start = std::time::Instant::now();
+    let out = common::fedca()
+        .env("FEDCA_LOCK_TIMEOUT", "1")
+        .args(["issue", "hs1.fed.test", "--ca-dir", ca.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(start.elapsed() >= Duration::from_secs(1), "it did not wait");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another fedca process holds the lock") && err.contains(".lock"),
+        "{err}"
+    );
+    common::assert_unchanged(&before, &snapshot(&ca), "a process without the lock");
+    lock.unlock().unwrap();
+    ok(&["issue", "hs1.fed.test", "--ca-dir", ca.to_str().unwrap()]);
+}
+
+#[test]
 fn a_crash_mid_issuance_rolls_back_or_forward() {
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("ca");

@@ -438,3 +438,133 @@ fn synapse_federates_between_dns_names_with_well_known_delegation() {
     assert!(out.contains("PASS"), "{out}");
     let _ = fs::remove_dir_all(dir.join("work"));
 }
+
+/// Synapse itself reads the fragment as is: as a second config file (`-c homeserver.yaml
+/// -c homeserver-fedca.yaml`, Synapse's own shallow merge), its configuration loader
+/// accepts it — including loading every root file of federation_custom_ca_list — for
+/// an IP-literal server, a delegated DNS server, and two roots during a rotation.
+#[test]
+fn synapse_config_loader_accepts_every_fragment_as_a_second_config_file() {
+    let py = python();
+    let dir = scenario_dir("config-check");
+    let ca = dir.join("ca");
+    let next = dir.join("next-ca");
+    fedca(&[
+        "init",
+        "--ca-dir",
+        s(&ca),
+        "--permit",
+        "fed.test",
+        "--permit",
+        "127.0.0.0/8",
+        "--permit",
+        "::1/128",
+    ]);
+    fedca(&["init", "--ca-dir", s(&next), "--name", "Next Root"]);
+    fedca(&["issue", "127.0.0.1:8448", "[::1]:8449", "--ca-dir", s(&ca)]);
+    fedca(&[
+        "issue",
+        "hs2.fed.test",
+        "--delegate",
+        "matrix.hs2.fed.test:8500",
+        "--ca-dir",
+        s(&ca),
+    ]);
+    let next_root = next.join("root.pem");
+    let cases: [(&str, Vec<&str>); 4] = [
+        ("127.0.0.1:8448", vec![]),
+        ("[::1]:8449", vec![]),
+        (
+            "hs2.fed.test",
+            vec![
+                "--federation-addr",
+                "10.1.2.3",
+                "--federation-addr",
+                "fd00::7",
+            ],
+        ),
+        ("127.0.0.1:8448", vec!["--also-trust", s(&next_root)]),
+    ];
+    for (i, (name, extra)) in cases.iter().enumerate() {
+        let conf = dir.join(format!("case{i}"));
+        let out = conf.join("fedca");
+        let mut args = vec![
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            name,
+            "--ca-dir",
+            s(&ca),
+            "--out",
+            s(&out),
+        ];
+        args.extend(extra);
+        fedca(&args);
+        let generated = conf.join("homeserver.yaml");
+        let gen = Command::new(&py)
+            .args([
+                "-m",
+                "synapse.app.homeserver",
+                "--generate-config",
+                "--server-name",
+                name,
+            ])
+            .args([
+                "--config-path",
+                s(&generated),
+                "--data-directory",
+                s(&conf.join("data")),
+            ])
+            .arg("--report-stats=no")
+            .current_dir(&conf)
+            .output()
+            .unwrap();
+        assert!(
+            gen.status.success(),
+            "{}",
+            String::from_utf8_lossy(&gen.stderr)
+        );
+        let fragment = out.join("homeserver-fedca.yaml");
+        // Synapse's own loader (what `python -m synapse.config` runs), on both files.
+        let load = r#"
+import sys
+from synapse.config.homeserver import HomeServerConfig
+c = HomeServerConfig.load_config("", ["-c", sys.argv[1], "-c", sys.argv[2]])
+print("verify", c.tls.federation_verify_certificates)
+print("min_tls", c.tls.federation_client_minimum_tls_version)
+print("custom_ca", c.tls.federation_ca_trust_root is not None)
+print("roots", len(c.tls.federation_ca_trust_root._caCerts))
+print("tls_listeners", [(l.port, l.bind_addresses) for l in c.server.listeners if l.tls])
+print("blocked_127_0_0_1", "127.0.0.1" in c.server.federation_ip_range_blocklist)
+print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist)
+"#;
+        let run = Command::new(&py)
+            .args(["-c", load, s(&generated), s(&fragment)])
+            .current_dir(&conf)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        println!("{name} {extra:?}:\n{text}");
+        assert!(
+            run.status.success(),
+            "{name} {extra:?}: Synapse refused the config: {text}"
+        );
+        for want in [
+            "verify True",
+            "min_tls 1.2",
+            "custom_ca True",
+            "blocked_127_0_0_1 False",
+            "blocked_127_0_0_9 True",
+        ] {
+            assert!(
+                text.contains(want),
+                "{name} {extra:?}: {want:?} not in {text}"
+            );
+        }
+    }
+}

@@ -261,7 +261,6 @@ fn synapse_fragment_has_every_required_key() {
         "100.64.0.1",
         "169.254.169.254",
         "224.0.0.1",
-        "::2",
         "fe80::1",
         "fd00::1",
         "ff02::1",
@@ -751,6 +750,7 @@ fn bad_input_exits_2_and_writes_nothing() {
     let under_file = format!("{}/sub", s(&file));
     let ca_key = format!("{ca}/root-key.pem");
     let leaf = format!("{ca}/servers/hs1.fed.test/cert.pem");
+    let in_server = format!("{ca}/servers/127.0.0.1_8448/conf");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["--for", "matrix", "--server", "hs1.fed.test", "--out", &o],
@@ -917,6 +917,14 @@ fn bad_input_exits_2_and_writes_nothing() {
             "--bind",
         ),
         (vec!["--for", "pem", "--out", &o, "--install"], "--install"),
+        (
+            vec!["--for", "pem", "--out", &in_server],
+            "inside the server files",
+        ),
+        (
+            vec!["--for", "pem", "--out", &ca],
+            "the CA directory itself",
+        ),
     ];
     for (args, needle) in cases {
         let mut all = vec!["trust", "--ca-dir", &ca];

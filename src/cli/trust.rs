@@ -78,6 +78,31 @@ pub struct Args {
     also_trust: Vec<PathBuf>,
 }
 
+/// Refuses an output directory that is the CA directory or inside a server's files:
+/// `fedca issue` replaces a server directory whole, and would refuse (or drop) files
+/// written there.
+fn check_not_in_ca(dir: &CaDir, out: &std::path::Path) -> Result<()> {
+    let root = std::path::absolute(dir.root()).map_err(|e| Error::io(dir.root(), e))?;
+    let inside_server = dir
+        .read_index()?
+        .iter()
+        .map(|r| dir.resolve_record_path(&r.path))
+        .find(|p| out.starts_with(p));
+    if out == root || inside_server.is_some() {
+        return Err(Error::invalid(
+            "--out",
+            out.display().to_string(),
+            format!(
+                "is {}; `fedca issue` replaces server directories whole, so write the configuration somewhere else",
+                inside_server
+                    .map(|p| format!("inside the server files at {}", p.display()))
+                    .unwrap_or_else(|| "the CA directory itself".into())
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 struct Report<'a> {
     target: Target,
@@ -196,6 +221,9 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         .map(|n| ServerInfo::lookup(&dir, n))
         .transpose()?;
     let federation = Federation::from_index(&dir, extra_addrs)?;
+    if let Some(out) = &out {
+        check_not_in_ca(&dir, out)?;
+    }
 
     let mut emission = Emission::default();
     if let Some(out) = &out {

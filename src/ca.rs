@@ -227,6 +227,11 @@ fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {
         .map_err(|e| Error::corrupt(&dir.path(files::INDEX), format!("bad time {t:?}: {e}")))
 }
 
+/// Whether an RFC 3339 time is in the past (false when it does not parse).
+pub(crate) fn is_past(t: &str) -> bool {
+    OffsetDateTime::parse(t, &Rfc3339).is_ok_and(|t| t < OffsetDateTime::now_utc())
+}
+
 /// RFC 3339 text of a time (UTC, whole seconds).
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.replace_nanosecond(0)

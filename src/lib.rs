@@ -18,7 +18,8 @@
 //!
 //! The flow: text enters through [`name::ServerName::parse`]; [`issue::LeafProfile`]
 //! decides a certificate's contents; [`authority::Authority`] signs; [`lint`] checks
-//! the result before [`store`] writes it atomically under a lock.
+//! the result before [`store`] writes it atomically under a lock; [`trust`] writes
+//! the configuration that makes each homeserver trust the federation's roots.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -32,6 +33,7 @@ pub mod issue;
 pub mod lint;
 pub mod name;
 pub mod store;
+pub mod trust;
 pub mod validity;
 
 pub use ca::{Ca, CertStatus, Issued, ListEntry};

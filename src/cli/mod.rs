@@ -11,6 +11,7 @@ mod demo;
 mod init;
 mod issue;
 mod list;
+mod trust;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -20,6 +21,7 @@ Examples:
   fedca issue 10.0.0.7:8448 '[fd00::7]' --ca-dir ./ca
   fedca issue hs2.fed.test --delegate matrix.hs2.fed.test:443 --ca-dir ./ca
   fedca list --ca-dir ./ca --json
+  fedca trust --for synapse --server hs1.fed.test --ca-dir ./ca --out ./hs1-conf
   fedca demo";
 
 /// fedca: a private certificate authority for closed Matrix federations.
@@ -53,6 +55,7 @@ enum Command {
     Init(init::Args),
     Issue(issue::Args),
     List(list::Args),
+    Trust(trust::Args),
     Demo(demo::Args),
 }
 
@@ -63,6 +66,7 @@ pub fn try_main() -> Result<ExitCode> {
         Command::Init(a) => init::run(&cli, a),
         Command::Issue(a) => issue::run(&cli, a),
         Command::List(a) => list::run(&cli, a),
+        Command::Trust(a) => trust::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
     }
 }

@@ -1,0 +1,146 @@
+//! The Conduit family — Conduit, conduwuit, continuwuity, tuwunel: a TOML fragment
+//! and outbound trust.
+//!
+//! What they need (Conduit `src/config/mod.rs`; conduwuit, continuwuity and tuwunel
+//! `src/core/config/mod.rs` and their `*-example.toml`):
+//!
+//! * `[global.tls]` with `certs` (the certificate chain file) and `key`; with it set,
+//!   the server's listeners speak TLS (`address`/`port` in `[global]`);
+//! * `[global.well_known] server` — the `m.server` the server itself serves;
+//! * `allow_federation` (Conduit's default is false) and `trusted_servers` (the
+//!   notary servers, default matrix.org);
+//! * conduwuit, continuwuity and tuwunel refuse outbound requests to addresses in
+//!   `ip_range_denylist`, whose default is the same 19 ranges as Synapse's blocklist;
+//!   Conduit has no such list;
+//! * outbound trust comes from the platform store (rustls-native-certs or
+//!   rustls-platform-verifier); `SSL_CERT_FILE`, when set, replaces it.
+
+use super::{nets, Emission, EmitContext, EmittedFile, OpenedBlocklist, Target};
+use crate::error::{Error, Result};
+use crate::store;
+
+/// The default `ip_range_denylist` of conduwuit, continuwuity and tuwunel
+/// (`default_ip_range_denylist` in `src/core/config/mod.rs`).
+pub const DEFAULT_IP_RANGE_DENYLIST: [&str; 19] = [
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "192.0.0.0/24",
+    "169.254.0.0/16",
+    "192.88.99.0/24",
+    "198.18.0.0/15",
+    "192.0.2.0/24",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "::1/128",
+    "fe80::/10",
+    "fc00::/7",
+    "2001:db8::/32",
+    "ff00::/8",
+    "fec0::/10",
+];
+
+/// The roots bundle for `SSL_CERT_FILE`.
+pub const BUNDLE: &str = "fedca-roots.pem";
+/// The environment file.
+pub const ENV_FILE: &str = "trust.env";
+
+/// The fragment's file name for a target of the family.
+pub fn fragment(target: Target) -> String {
+    format!("{}-fedca.toml", target.as_str())
+}
+
+/// Renders the files of one Conduit-family server.
+pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
+    let s = cx.server(target)?;
+    let single_address = target == Target::Conduit;
+    if single_address && cx.bind.len() > 1 {
+        return Err(Error::invalid(
+            "--bind",
+            cx.bind
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            "Conduit's `address` takes one address; give --bind once",
+        ));
+    }
+    let has_denylist = target != Target::Conduit;
+    let open = cx.federation.addresses();
+    let deny = OpenedBlocklist::compute(&nets(&DEFAULT_IP_RANGE_DENYLIST), &open)?;
+    let addresses: Vec<String> = if cx.bind.is_empty() {
+        vec![s
+            .literal_bind()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "0.0.0.0".into())]
+    } else {
+        cx.bind.iter().map(ToString::to_string).collect()
+    };
+    let mut context = cx.base(target, None);
+    context["server"] = cx.server_json(s);
+    context["flavor"] = serde_json::json!({
+        "name": target.as_str(),
+        "display": display_name(target),
+        "single_address": single_address,
+        "has_denylist": has_denylist,
+    });
+    context["addresses"] = addresses.into();
+    context["deny"] = serde_json::to_value(&deny).unwrap_or_default();
+    context["bundle"] = cx.out.join(BUNDLE).display().to_string().into();
+    context["dns_hosts"] = cx.federation.dns_hosts().into();
+    context["unresolved_dns"] =
+        (cx.federation.extra_addrs.is_empty() && !cx.federation.dns_hosts().is_empty()).into();
+
+    let name = fragment(target);
+    let mut emission = Emission::default();
+    emission.files.push(EmittedFile::new(
+        name.clone(),
+        cx.render("conduit-family.toml.j2", &context)?,
+        store::PUBLIC_MODE,
+        format!(
+            "{} config fragment: merge it into the server's TOML config",
+            display_name(target)
+        ),
+    ));
+    emission.files.push(EmittedFile::new(
+        BUNDLE,
+        cx.render("roots-bundle.pem.j2", &context)?,
+        store::PUBLIC_MODE,
+        "the trusted roots, for SSL_CERT_FILE",
+    ));
+    emission.files.push(EmittedFile::new(
+        ENV_FILE,
+        cx.render("trust.env.j2", &context)?,
+        store::PUBLIC_MODE,
+        "SSL_CERT_FILE for the server's environment (replaces the platform store)",
+    ));
+    if let Some(f) = super::well_known_file(cx, s)? {
+        emission.files.push(f);
+    }
+    emission.notes.push(format!(
+        "merge {name} into the [global] section of the {} config and restart it",
+        display_name(target)
+    ));
+    emission.notes.push(
+        "outbound trust: run `fedca trust --for system --install` on the host (adds the roots to the platform store), or load trust.env (SSL_CERT_FILE replaces the store)".into(),
+    );
+    if !has_denylist && !open.is_empty() {
+        emission.notes.push(
+            "Conduit has no ip_range_denylist; nothing blocks its federation addresses".into(),
+        );
+    }
+    Ok(emission)
+}
+
+fn display_name(target: Target) -> &'static str {
+    match target {
+        Target::Conduit => "Conduit",
+        Target::Conduwuit => "conduwuit",
+        Target::Continuwuity => "continuwuity",
+        Target::Tuwunel => "tuwunel",
+        _ => "Conduit-family server",
+    }
+}

@@ -1,0 +1,570 @@
+//! The proof: real Synapse homeservers federating over fedca certificates, configured
+//! only with what `fedca trust --for synapse` emitted (plus Synapse's own generated
+//! defaults and the harness's test plumbing, see tests/synapse/README.md).
+//!
+//! 1. two servers named by IP literals, 127.0.0.1:P1 and 127.0.0.2:P2;
+//! 2. two servers named by DNS names resolved to loopback in a private mount namespace,
+//!    hs2.fed.test delegated by `.well-known/matrix/server` to matrix.hs2.fed.test:P;
+//! 3. as 1, but one server's certificate comes from another fedca root: the join fails,
+//!    on certificate verification.
+//!
+//! Each scenario runs `fedca init`/`issue`/`trust` with the built binary, writes the
+//! harness's scenario JSON and runs `tests/synapse/harness.py` with the venv's Python
+//! (`<repo>/target/venv/bin/python`, or `FEDCA_TEST_PYTHON`). These tests FAIL when
+//! Synapse is missing: run scripts/install-test-deps. Logs (Synapse's, the harness's,
+//! the merged homeserver.yaml) stay under `<target>/synapse-logs/`. The scenarios run
+//! one at a time (each starts two Synapse processes). Scenario 2 needs root (a mount
+//! namespace, port 443).
+
+use std::fs;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fedca");
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// One Synapse scenario at a time: each starts two homeservers on a 2-core machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn python() -> PathBuf {
+    let p = std::env::var_os("FEDCA_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(REPO).join("target/venv/bin/python"));
+    assert!(
+        p.is_file(),
+        "Synapse's Python ({}) is missing: run scripts/install-test-deps (or set FEDCA_TEST_PYTHON to a Python with matrix-synapse)",
+        p.display()
+    );
+    let check = Command::new(&p)
+        .args(["-c", "import synapse, yaml; print(synapse.__version__)"])
+        .output()
+        .expect("run the venv's Python");
+    assert!(
+        check.status.success(),
+        "{} cannot import synapse: {}; run scripts/install-test-deps",
+        p.display(),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    p
+}
+
+/// A fresh directory under `<target>/synapse-logs/` that is kept after the test.
+fn scenario_dir(name: &str) -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let d = target
+        .join("synapse-logs")
+        .join(format!("{name}-{stamp}-{}", std::process::id()));
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fedca(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("FEDCA_CA_DIR")
+        .output()
+        .expect("run fedca");
+    assert!(
+        out.status.success(),
+        "fedca {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A port nobody listens on at `addr` right now.
+fn free_port(addr: Ipv4Addr) -> u16 {
+    TcpListener::bind((addr, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port on {addr}: {e}"))
+}
+
+/// Runs the harness on `scenario`; returns its exit code and output (also printed).
+fn harness(dir: &Path, scenario: serde_json::Value) -> (i32, String) {
+    let py = python();
+    let path = dir.join("scenario.json");
+    fs::write(&path, serde_json::to_string_pretty(&scenario).unwrap()).unwrap();
+    let t0 = Instant::now();
+    let out = Command::new(&py)
+        .arg(Path::new(REPO).join("tests/synapse/harness.py"))
+        .arg(&path)
+        .current_dir(REPO)
+        .output()
+        .expect("run the harness");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "{text}\nharness: exit {:?} after {:.1}s; logs in {}",
+        out.status.code(),
+        t0.elapsed().as_secs_f64(),
+        dir.join("logs").display()
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn server(name: &str, bind: Ipv4Addr, fed_port: u16, fragment: &Path) -> serde_json::Value {
+    serde_json::json!({
+        "server_name": name,
+        "bind_address": bind.to_string(),
+        "federation_port": fed_port,
+        "client_port": free_port(bind),
+        "fragment": s(fragment),
+    })
+}
+
+fn scenario(dir: &Path, expect: &str, servers: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({
+        "expect": expect,
+        "workdir": s(&dir.join("work")),
+        "log_dir": s(&dir.join("logs")),
+        "timeout": 300,
+        "hosts": {},
+        "servers": servers,
+    })
+}
+
+/// Checks the emitted blacklist against the installed Synapse: its own
+/// DEFAULT_IP_RANGE_BLOCKLIST minus the federation's addresses, computed by Python's
+/// `ipaddress`, must be the same set of networks fedca wrote.
+fn check_blacklist_against_synapse(fragment: &Path, open: &[&str]) {
+    let script = r#"
+import ipaddress, sys, yaml
+from synapse.config.server import DEFAULT_IP_RANGE_BLOCKLIST
+nets = [ipaddress.ip_network(n) for n in DEFAULT_IP_RANGE_BLOCKLIST]
+for a in sys.argv[2:]:
+    hole = ipaddress.ip_network(a)
+    out = []
+    for n in nets:
+        if n.version == hole.version and hole.subnet_of(n):
+            out.extend(n.address_exclude(hole))
+        else:
+            out.append(n)
+    nets = out
+want = sorted(nets, key=lambda n: (n.version, n))
+got = sorted((ipaddress.ip_network(n) for n in yaml.safe_load(open(sys.argv[1]))["ip_range_blacklist"]),
+             key=lambda n: (n.version, n))
+if want != got:
+    print("want", [str(n) for n in want]); print("got ", [str(n) for n in got]); sys.exit(1)
+print(len(got), "networks, as Synapse's own list minus", sys.argv[2:])
+"#;
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(fragment)
+        .args(open)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip_range_blacklist differs from Synapse's DEFAULT_IP_RANGE_BLOCKLIST minus {open:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&out.stdout).trim());
+}
+
+/// Takes the scenario lock, after checking (failing, not skipping) that Synapse is there.
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    python();
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const LO1: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+const LO2: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+/// Two servers named 127.0.0.1:P1 and 127.0.0.2:P2 from one CA, each configured with
+/// its own `fedca trust --for synapse` output. Returns (dir, fragments, ports).
+struct IpFederation {
+    dir: PathBuf,
+    ca: PathBuf,
+    names: [String; 2],
+    ports: [u16; 2],
+}
+
+impl IpFederation {
+    fn new(label: &str) -> IpFederation {
+        let dir = scenario_dir(label);
+        let ca = dir.join("ca");
+        let ports = [free_port(LO1), free_port(LO2)];
+        let names = [
+            format!("127.0.0.1:{}", ports[0]),
+            format!("127.0.0.2:{}", ports[1]),
+        ];
+        fedca(&[
+            "init",
+            "--ca-dir",
+            s(&ca),
+            "--name",
+            "Loopback Federation Root",
+            "--permit",
+            "127.0.0.0/8",
+            "--permit",
+            "::1/128",
+        ]);
+        fedca(&["issue", &names[0], &names[1], "--ca-dir", s(&ca)]);
+        IpFederation {
+            dir,
+            ca,
+            names,
+            ports,
+        }
+    }
+
+    fn emit(&self, i: usize, ca: &Path, extra: &[&str]) -> PathBuf {
+        let out = self.dir.join(format!("conf-hs{}", i + 1));
+        let mut args = vec![
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            &self.names[i],
+            "--ca-dir",
+            s(ca),
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(extra);
+        println!("{}", fedca(&args));
+        out.join("homeserver-fedca.yaml")
+    }
+}
+
+#[test]
+fn synapse_federates_between_ip_literal_server_names() {
+    let _serial = lock();
+    let fed = IpFederation::new("ip-literals");
+    let frag1 = fed.emit(0, &fed.ca, &[]);
+    let frag2 = fed.emit(1, &fed.ca, &[]);
+    check_blacklist_against_synapse(&frag1, &["127.0.0.1/32", "127.0.0.2/32"]);
+    let sc = scenario(
+        &fed.dir,
+        "federate",
+        vec![
+            server(&fed.names[0], LO1, fed.ports[0], &frag1),
+            server(&fed.names[1], LO2, fed.ports[1], &frag2),
+        ],
+    );
+    let (code, out) = harness(&fed.dir, sc);
+    assert_eq!(
+        code,
+        0,
+        "the servers did not federate; see {}",
+        fed.dir.join("logs").display()
+    );
+    assert!(out.contains("PASS"), "{out}");
+    let _ = fs::remove_dir_all(fed.dir.join("work"));
+}
+
+#[test]
+fn synapse_refuses_a_certificate_from_another_root() {
+    let _serial = lock();
+    let fed = IpFederation::new("other-root");
+    // A second fedca CA issues 127.0.0.1:P1 a certificate of its own. That server is
+    // configured from the second CA, trusting both roots and reaching 127.0.0.2 as
+    // before: the set-up is the same except for the certificate 127.0.0.1 presents.
+    let rogue = fed.dir.join("rogue-ca");
+    fedca(&[
+        "init",
+        "--ca-dir",
+        s(&rogue),
+        "--name",
+        "Another Root",
+        "--permit",
+        "127.0.0.0/8",
+        "--permit",
+        "::1/128",
+    ]);
+    fedca(&["issue", &fed.names[0], "--ca-dir", s(&rogue)]);
+    let root = fed.ca.join("root.pem");
+    let frag1 = fed.emit(
+        0,
+        &rogue,
+        &["--also-trust", s(&root), "--federation-addr", "127.0.0.2"],
+    );
+    let frag2 = fed.emit(1, &fed.ca, &[]);
+    let sc = scenario(
+        &fed.dir,
+        "cert_failure",
+        vec![
+            server(&fed.names[0], LO1, fed.ports[0], &frag1),
+            server(&fed.names[1], LO2, fed.ports[1], &frag2),
+        ],
+    );
+    let (code, out) = harness(&fed.dir, sc);
+    assert_eq!(
+        code,
+        0,
+        "the join did not fail on certificate verification; see {}",
+        fed.dir.join("logs").display()
+    );
+    let evidence = out.to_lowercase();
+    assert!(
+        [
+            "certificate verify failed",
+            "unknown ca",
+            "verificationerror",
+            "unable to get local issuer"
+        ]
+        .iter()
+        .any(|e| evidence.contains(e)),
+        "no certificate-verification evidence in the harness output:\n{out}"
+    );
+    let _ = fs::remove_dir_all(fed.dir.join("work"));
+}
+
+/// A loopback address in 127.64.0.0/10 not used by anything else, so that this
+/// scenario's port 443 does not collide with another run's.
+fn random_loopback(taken: &[Ipv4Addr]) -> Ipv4Addr {
+    let mut seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id().rotate_left(16);
+    loop {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let b = seed.to_be_bytes();
+        let a = Ipv4Addr::new(127, 64 | (b[0] & 63), b[1], b[2].clamp(1, 254));
+        if !taken.contains(&a) && TcpListener::bind((a, 443)).is_ok() {
+            return a;
+        }
+    }
+}
+
+#[test]
+fn synapse_federates_between_dns_names_with_well_known_delegation() {
+    let _serial = lock();
+    let dir = scenario_dir("dns-well-known");
+    let ca = dir.join("ca");
+    let a1 = random_loopback(&[]);
+    let a2 = random_loopback(&[a1]); // matrix.hs2.fed.test: hs2's delegated server
+    let a3 = random_loopback(&[a1, a2]); // hs2.fed.test: serves .well-known on 443
+    let p1 = free_port(a1);
+    let p2 = free_port(a2);
+    let hs1 = format!("hs1.fed.test:{p1}");
+    let delegate = format!("matrix.hs2.fed.test:{p2}");
+    fedca(&[
+        "init",
+        "--ca-dir",
+        s(&ca),
+        "--name",
+        "DNS Federation Root",
+        "--permit",
+        "fed.test",
+    ]);
+    fedca(&["issue", &hs1, "--ca-dir", s(&ca)]);
+    fedca(&[
+        "issue",
+        "hs2.fed.test",
+        "--delegate",
+        &delegate,
+        "--ca-dir",
+        s(&ca),
+    ]);
+    let addrs = [a1.to_string(), a2.to_string(), a3.to_string()];
+    let emit = |name: &str, bind: Ipv4Addr, out: &Path| {
+        let b = bind.to_string();
+        let mut args = vec![
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            name,
+            "--ca-dir",
+            s(&ca),
+            "--out",
+            s(out),
+            "--bind",
+            &b,
+        ];
+        for a in &addrs {
+            args.extend(["--federation-addr", a.as_str()]);
+        }
+        println!("{}", fedca(&args));
+        out.join("homeserver-fedca.yaml")
+    };
+    let conf1 = dir.join("conf-hs1");
+    let conf2 = dir.join("conf-hs2");
+    let frag1 = emit(&hs1, a1, &conf1);
+    let frag2 = emit("hs2.fed.test", a2, &conf2);
+    let opened: Vec<String> = addrs.iter().map(|a| format!("{a}/32")).collect();
+    check_blacklist_against_synapse(
+        &frag1,
+        &opened.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let body = conf2.join(".well-known/matrix/server");
+    let wk: serde_json::Value = serde_json::from_str(&fs::read_to_string(&body).unwrap()).unwrap();
+    assert_eq!(wk["m.server"], delegate.as_str());
+    let hs2_files = ca.join("servers/hs2.fed.test");
+    let mut hs2 = server("hs2.fed.test", a2, p2, &frag2);
+    hs2["well_known"] = serde_json::json!({
+        "port": 443,
+        "bind_address": a3.to_string(),
+        "cert": s(&hs2_files.join("fullchain.pem")),
+        "key": s(&hs2_files.join("key.pem")),
+        "body_file": s(&body),
+    });
+    let mut sc = scenario(&dir, "federate", vec![server(&hs1, a1, p1, &frag1), hs2]);
+    sc["hosts"] = serde_json::json!({
+        "hs1.fed.test": a1.to_string(),
+        "matrix.hs2.fed.test": a2.to_string(),
+        "hs2.fed.test": a3.to_string(),
+    });
+    let (code, out) = harness(&dir, sc);
+    assert_eq!(
+        code,
+        0,
+        "the servers did not federate; see {}",
+        dir.join("logs").display()
+    );
+    assert!(out.contains("PASS"), "{out}");
+    let _ = fs::remove_dir_all(dir.join("work"));
+}
+
+/// Synapse itself reads the fragment as is: as a second config file (`-c homeserver.yaml
+/// -c homeserver-fedca.yaml`, Synapse's own shallow merge), its configuration loader
+/// accepts it — including loading every root file of federation_custom_ca_list — for
+/// an IP-literal server, a delegated DNS server, and two roots during a rotation.
+#[test]
+fn synapse_config_loader_accepts_every_fragment_as_a_second_config_file() {
+    let py = python();
+    let dir = scenario_dir("config-check");
+    let ca = dir.join("ca");
+    let next = dir.join("next-ca");
+    fedca(&[
+        "init",
+        "--ca-dir",
+        s(&ca),
+        "--permit",
+        "fed.test",
+        "--permit",
+        "127.0.0.0/8",
+        "--permit",
+        "::1/128",
+    ]);
+    fedca(&["init", "--ca-dir", s(&next), "--name", "Next Root"]);
+    fedca(&["issue", "127.0.0.1:8448", "[::1]:8449", "--ca-dir", s(&ca)]);
+    fedca(&[
+        "issue",
+        "hs2.fed.test",
+        "--delegate",
+        "matrix.hs2.fed.test:8500",
+        "--ca-dir",
+        s(&ca),
+    ]);
+    let next_root = next.join("root.pem");
+    let cases: [(&str, Vec<&str>); 4] = [
+        ("127.0.0.1:8448", vec![]),
+        ("[::1]:8449", vec![]),
+        (
+            "hs2.fed.test",
+            vec![
+                "--federation-addr",
+                "10.1.2.3",
+                "--federation-addr",
+                "fd00::7",
+            ],
+        ),
+        ("127.0.0.1:8448", vec!["--also-trust", s(&next_root)]),
+    ];
+    for (i, (name, extra)) in cases.iter().enumerate() {
+        let conf = dir.join(format!("case{i}"));
+        let out = conf.join("fedca");
+        let mut args = vec![
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            name,
+            "--ca-dir",
+            s(&ca),
+            "--out",
+            s(&out),
+        ];
+        args.extend(extra);
+        fedca(&args);
+        let generated = conf.join("homeserver.yaml");
+        let gen = Command::new(&py)
+            .args([
+                "-m",
+                "synapse.app.homeserver",
+                "--generate-config",
+                "--server-name",
+                name,
+            ])
+            .args([
+                "--config-path",
+                s(&generated),
+                "--data-directory",
+                s(&conf.join("data")),
+            ])
+            .arg("--report-stats=no")
+            .current_dir(&conf)
+            .output()
+            .unwrap();
+        assert!(
+            gen.status.success(),
+            "{}",
+            String::from_utf8_lossy(&gen.stderr)
+        );
+        let fragment = out.join("homeserver-fedca.yaml");
+        // Synapse's own loader (what `python -m synapse.config` runs), on both files.
+        let load = r#"
+import sys
+from synapse.config.homeserver import HomeServerConfig
+c = HomeServerConfig.load_config("", ["-c", sys.argv[1], "-c", sys.argv[2]])
+print("verify", c.tls.federation_verify_certificates)
+print("min_tls", c.tls.federation_client_minimum_tls_version)
+print("custom_ca", c.tls.federation_ca_trust_root is not None)
+print("roots", len(c.tls.federation_ca_trust_root._caCerts))
+print("tls_listeners", [(l.port, l.bind_addresses) for l in c.server.listeners if l.tls])
+print("blocked_127_0_0_1", "127.0.0.1" in c.server.federation_ip_range_blocklist)
+print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist)
+"#;
+        let run = Command::new(&py)
+            .args(["-c", load, s(&generated), s(&fragment)])
+            .current_dir(&conf)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        println!("{name} {extra:?}:\n{text}");
+        assert!(
+            run.status.success(),
+            "{name} {extra:?}: Synapse refused the config: {text}"
+        );
+        for want in [
+            "verify True",
+            "min_tls 1.2",
+            "custom_ca True",
+            "blocked_127_0_0_1 False",
+            "blocked_127_0_0_9 True",
+        ] {
+            assert!(
+                text.contains(want),
+                "{name} {extra:?}: {want:?} not in {text}"
+            );
+        }
+    }
+}

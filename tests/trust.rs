@@ -1,0 +1,1062 @@
+//! `fedca trust`: every target's files, parsed as the homeservers parse them, every
+//! required key checked with its value; bad input exits 2 and writes nothing; the CA's
+//! private key appears in no output.
+//!
+//! Drives the built binary. The real-Synapse proof is tests/synapse_federation.rs.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_yaml_ng::Value as Yaml;
+
+const BIN: &str = env!("CARGO_BIN_EXE_fedca");
+
+/// The nine targets, and whether each needs --server.
+const TARGETS: [(&str, bool); 9] = [
+    ("synapse", true),
+    ("dendrite", true),
+    ("conduit", true),
+    ("conduwuit", true),
+    ("continuwuity", true),
+    ("tuwunel", true),
+    ("pem", false),
+    ("system", false),
+    ("kubernetes", true),
+];
+
+fn fedca(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("FEDCA_CA_DIR")
+        .output()
+        .expect("run fedca")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = fedca(args);
+    assert!(
+        out.status.success(),
+        "fedca {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn read(p: impl AsRef<Path>) -> String {
+    fs::read_to_string(p.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", p.as_ref().display()))
+}
+
+fn mode(p: impl AsRef<Path>) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// A CA with five servers: two IPv4 literals with ports, an IPv6 literal, a DNS name
+/// and a delegated DNS name.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    ca: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(tmp.path()).unwrap();
+        let ca = root.join("ca");
+        let c = s(&ca);
+        ok(&["init", "--ca-dir", c, "--name", "Test Federation Root"]);
+        ok(&[
+            "issue",
+            "127.0.0.1:8448",
+            "127.0.0.2:8449",
+            "[::1]:8450",
+            "hs1.fed.test",
+            "--ca-dir",
+            c,
+        ]);
+        ok(&[
+            "issue",
+            "hs2.fed.test",
+            "--delegate",
+            "matrix.hs2.fed.test:8500",
+            "--ca-dir",
+            c,
+        ]);
+        Fixture {
+            _tmp: tmp,
+            root,
+            ca,
+        }
+    }
+
+    fn out(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    fn trust(&self, target: &str, server: Option<&str>, out: &Path, extra: &[&str]) -> String {
+        let mut args = vec![
+            "trust",
+            "--for",
+            target,
+            "--ca-dir",
+            s(&self.ca),
+            "--out",
+            s(out),
+        ];
+        if let Some(sv) = server {
+            args.extend(["--server", sv]);
+        }
+        args.extend_from_slice(extra);
+        ok(&args)
+    }
+
+    fn server_dir(&self, dir_name: &str) -> PathBuf {
+        self.ca.join("servers").join(dir_name)
+    }
+
+    fn root_pem(&self) -> String {
+        read(self.ca.join("root.pem"))
+    }
+}
+
+fn yaml(p: impl AsRef<Path>) -> Yaml {
+    serde_yaml_ng::from_str(&read(p.as_ref()))
+        .unwrap_or_else(|e| panic!("{} is not YAML: {e}", p.as_ref().display()))
+}
+
+fn toml_file(p: impl AsRef<Path>) -> toml::Table {
+    read(p.as_ref())
+        .parse::<toml::Table>()
+        .unwrap_or_else(|e| panic!("{} is not TOML: {e}", p.as_ref().display()))
+}
+
+fn strs(v: &Yaml) -> Vec<String> {
+    v.as_sequence()
+        .unwrap_or_else(|| panic!("not a list: {v:?}"))
+        .iter()
+        .map(|x| x.as_str().expect("string").to_string())
+        .collect()
+}
+
+/// `net` ("a/n") contains `addr`: an implementation independent of fedca's.
+fn contains(net: &str, addr: &str) -> bool {
+    let (a, p) = net.split_once('/').expect("CIDR");
+    let p: u32 = p.parse().unwrap();
+    let (n, x): (IpAddr, IpAddr) = (a.parse().unwrap(), addr.parse().unwrap());
+    match (n, x) {
+        (IpAddr::V4(n), IpAddr::V4(x)) => {
+            let m = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            u32::from(n) & m == u32::from(x) & m
+        }
+        (IpAddr::V6(n), IpAddr::V6(x)) => {
+            let m = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+            u128::from(n) & m == u128::from(x) & m
+        }
+        _ => false,
+    }
+}
+
+fn blocked(list: &[String], addr: &str) -> bool {
+    list.iter().any(|n| contains(n, addr))
+}
+
+fn pem_certs(text: &str) -> Vec<Vec<u8>> {
+    pem::parse_many(text)
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            assert_eq!(p.tag(), "CERTIFICATE", "only certificates expected");
+            p.into_contents()
+        })
+        .collect()
+}
+
+/// Synapse's DEFAULT_IP_RANGE_BLOCKLIST (synapse/config/server.py, 1.163.2).
+const SYNAPSE_DEFAULTS: [&str; 19] = [
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "192.0.0.0/24",
+    "169.254.0.0/16",
+    "192.88.99.0/24",
+    "198.18.0.0/15",
+    "192.0.2.0/24",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "::1/128",
+    "fe80::/10",
+    "fc00::/7",
+    "2001:db8::/32",
+    "ff00::/8",
+    "fec0::/10",
+];
+
+#[test]
+fn synapse_fragment_has_every_required_key() {
+    let f = Fixture::new();
+    let out = f.out("hs1");
+    f.trust("synapse", Some("127.0.0.1:8448"), &out, &[]);
+    let frag = out.join("homeserver-fedca.yaml");
+    let y = yaml(&frag);
+    let dir = f.server_dir("127.0.0.1_8448");
+
+    assert_eq!(
+        y["tls_certificate_path"].as_str().unwrap(),
+        s(&dir.join("fullchain.pem"))
+    );
+    assert_eq!(
+        y["tls_private_key_path"].as_str().unwrap(),
+        s(&dir.join("key.pem"))
+    );
+    assert_eq!(y["federation_verify_certificates"], Yaml::Bool(true));
+    assert_eq!(
+        y["federation_client_minimum_tls_version"].as_str(),
+        Some("1.2")
+    );
+    assert_eq!(y["trusted_key_servers"], Yaml::Sequence(vec![]));
+
+    // The TLS federation listener, on the server name's port and its address.
+    let listeners = y["listeners"].as_sequence().unwrap();
+    let fed = &listeners[0];
+    assert_eq!(fed["tls"], Yaml::Bool(true));
+    assert_eq!(fed["port"].as_u64(), Some(8448));
+    assert_eq!(fed["type"].as_str(), Some("http"));
+    assert_eq!(strs(&fed["bind_addresses"]), ["127.0.0.1"]);
+    assert_eq!(strs(&fed["resources"][0]["names"]), ["federation"]);
+    assert!(listeners
+        .iter()
+        .skip(1)
+        .all(|l| l["tls"] == Yaml::Bool(false)));
+
+    // One file per trusted root, each holding exactly that root.
+    let cas = strs(&y["federation_custom_ca_list"]);
+    assert_eq!(cas.len(), 1);
+    assert!(cas[0].starts_with(s(&out)));
+    assert_eq!(pem_certs(&read(&cas[0])), pem_certs(&f.root_pem()));
+
+    // The blacklist: Synapse's defaults minus exactly the federation's IP literals.
+    let bl = strs(&y["ip_range_blacklist"]);
+    for a in ["127.0.0.1", "127.0.0.2", "::1"] {
+        assert!(!blocked(&bl, a), "{a} must be reachable");
+    }
+    for a in [
+        "127.0.0.0",
+        "127.0.0.3",
+        "127.255.255.255",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "100.64.0.1",
+        "169.254.169.254",
+        "224.0.0.1",
+        "fe80::1",
+        "fd00::1",
+        "ff02::1",
+    ] {
+        assert!(blocked(&bl, a), "{a} must stay blocked");
+    }
+    // Every default range survives whole unless it holds a federation address.
+    for d in SYNAPSE_DEFAULTS {
+        if !["127.0.0.0/8", "::1/128"].contains(&d) {
+            assert!(bl.contains(&d.to_string()), "{d} missing");
+        }
+    }
+    // 19 defaults; 127.0.0.0/8 minus two addresses is 24 blocks; ::1/128 is gone.
+    assert_eq!(bl.len(), 19 - 1 + 24 - 1);
+    // No --federation-addr: no whitelist; the comment explains the IP-literal rule.
+    assert!(y.get("ip_range_whitelist").is_none());
+    let text = read(&frag);
+    assert!(
+        text.contains("BlocklistingAgentWrapper"),
+        "the why must be in the file"
+    );
+    assert!(
+        text.contains("hs1.fed.test"),
+        "unresolved DNS-named servers are mentioned"
+    );
+    // Every setting carries a comment: the line before each top-level key is one.
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if !l.starts_with(' ') && !l.starts_with('#') && !l.is_empty() {
+            assert!(
+                i > 0 && lines[i - 1].starts_with('#'),
+                "no comment above {l:?}"
+            );
+        }
+    }
+    assert!(
+        !out.join(".well-known").exists(),
+        "not delegated: no .well-known"
+    );
+}
+
+#[test]
+fn synapse_delegated_dns_server_gets_well_known_and_whitelist() {
+    let f = Fixture::new();
+    let out = f.out("hs2");
+    f.trust(
+        "synapse",
+        Some("hs2.fed.test"),
+        &out,
+        &[
+            "--federation-addr",
+            "10.9.0.7",
+            "--federation-addr",
+            "10.9.0.8",
+            "--bind",
+            "10.9.0.8",
+        ],
+    );
+    let y = yaml(out.join("homeserver-fedca.yaml"));
+    let wk: serde_json::Value =
+        serde_json::from_str(&read(out.join(".well-known/matrix/server"))).unwrap();
+    assert_eq!(
+        wk,
+        serde_json::json!({"m.server": "matrix.hs2.fed.test:8500"})
+    );
+    let fed = &y["listeners"][0];
+    assert_eq!(fed["port"].as_u64(), Some(8500), "the delegated port");
+    assert_eq!(strs(&fed["bind_addresses"]), ["10.9.0.8"]);
+    assert_eq!(
+        strs(&y["ip_range_whitelist"]),
+        ["10.9.0.7/32", "10.9.0.8/32"]
+    );
+    let bl = strs(&y["ip_range_blacklist"]);
+    for a in ["10.9.0.7", "10.9.0.8", "127.0.0.1", "127.0.0.2", "::1"] {
+        assert!(!blocked(&bl, a), "{a}");
+    }
+    assert!(blocked(&bl, "10.9.0.9") && blocked(&bl, "10.0.0.1"));
+    // Without --bind a DNS endpoint listens everywhere.
+    let out2 = f.out("hs2b");
+    f.trust("synapse", Some("hs2.fed.test"), &out2, &[]);
+    let y2 = yaml(out2.join("homeserver-fedca.yaml"));
+    assert_eq!(
+        strs(&y2["listeners"][0]["bind_addresses"]),
+        ["::", "0.0.0.0"]
+    );
+}
+
+#[test]
+fn synapse_with_two_roots_writes_one_file_per_root() {
+    let f = Fixture::new();
+    let other = f.out("next-ca");
+    ok(&["init", "--ca-dir", s(&other), "--name", "Next Root"]);
+    let out = f.out("hs1");
+    let next_root = other.join("root.pem");
+    f.trust(
+        "synapse",
+        Some("hs1.fed.test"),
+        &out,
+        &["--also-trust", s(&next_root)],
+    );
+    let y = yaml(out.join("homeserver-fedca.yaml"));
+    let cas = strs(&y["federation_custom_ca_list"]);
+    assert_eq!(cas.len(), 2);
+    assert_ne!(cas[0], cas[1]);
+    assert_eq!(pem_certs(&read(&cas[0])), pem_certs(&f.root_pem()));
+    assert_eq!(pem_certs(&read(&cas[1])), pem_certs(&read(&next_root)));
+    // The same root twice is one root.
+    let out2 = f.out("hs1b");
+    let own = f.ca.join("root.pem");
+    f.trust(
+        "synapse",
+        Some("hs1.fed.test"),
+        &out2,
+        &["--also-trust", s(&own)],
+    );
+    assert_eq!(
+        strs(&yaml(out2.join("homeserver-fedca.yaml"))["federation_custom_ca_list"]).len(),
+        1
+    );
+}
+
+#[test]
+fn dendrite_files() {
+    let f = Fixture::new();
+    let out = f.out("dendrite");
+    f.trust("dendrite", Some("127.0.0.2:8449"), &out, &[]);
+    let y = yaml(out.join("dendrite-fedca.yaml"));
+    let fa = &y["federation_api"];
+    assert_eq!(fa["disable_tls_validation"], Yaml::Bool(false));
+    assert_eq!(fa["key_perspectives"], Yaml::Sequence(vec![]));
+    let deny = strs(&fa["deny_networks"]);
+    for a in ["127.0.0.1", "127.0.0.2", "::1"] {
+        assert!(!blocked(&deny, a), "{a}");
+    }
+    for a in ["127.0.0.3", "10.1.1.1", "192.168.0.1", "fd00::1", "fe80::1"] {
+        assert!(blocked(&deny, a), "{a}");
+    }
+    // ::1 is a federation address, and Dendrite's default allow list is IPv4 only.
+    assert_eq!(strs(&fa["allow_networks"]), ["0.0.0.0/0", "::/0"]);
+    assert!(y.get("global").is_none(), "not delegated");
+
+    let dir = f.server_dir("127.0.0.2_8449");
+    let run = read(out.join("dendrite-run.sh"));
+    assert!(
+        run.contains(&format!("--tls-cert '{}'", s(&dir.join("fullchain.pem")))),
+        "{run}"
+    );
+    assert!(run.contains(&format!("--tls-key '{}'", s(&dir.join("key.pem")))));
+    assert!(run.contains("--https-bind-address '127.0.0.2:8449'"));
+    assert!(run.contains("SSL_CERT_FILE") && run.contains("REPLACES"));
+    assert_eq!(mode(out.join("dendrite-run.sh")), 0o755);
+    let sh = Command::new("sh")
+        .arg("-n")
+        .arg(out.join("dendrite-run.sh"))
+        .status()
+        .unwrap();
+    assert!(sh.success());
+
+    let bundle = out.join("fedca-roots.pem");
+    assert_eq!(read(&bundle), f.root_pem());
+    let env = env_file(&out.join("trust.env"));
+    assert_eq!(env["SSL_CERT_FILE"], s(&bundle));
+    assert!(read(out.join("trust.env")).contains("WARNING: SSL_CERT_FILE REPLACES"));
+
+    // Delegated: well_known_server_name and the .well-known file.
+    let out2 = f.out("dendrite2");
+    f.trust("dendrite", Some("hs2.fed.test"), &out2, &[]);
+    let y2 = yaml(out2.join("dendrite-fedca.yaml"));
+    assert_eq!(
+        y2["global"]["well_known_server_name"].as_str(),
+        Some("matrix.hs2.fed.test:8500")
+    );
+    assert!(read(out2.join("dendrite-run.sh")).contains("--https-bind-address ':8500'"));
+    assert!(out2.join(".well-known/matrix/server").is_file());
+}
+
+/// `KEY=value` lines of an environment file (systemd EnvironmentFile / docker --env-file).
+fn env_file(p: &Path) -> BTreeMap<String, String> {
+    read(p)
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not KEY=value: {l:?}"));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn conduit_family_files() {
+    let f = Fixture::new();
+    for target in ["conduit", "conduwuit", "continuwuity", "tuwunel"] {
+        let out = f.out(target);
+        f.trust(
+            target,
+            Some("hs2.fed.test"),
+            &out,
+            &["--federation-addr", "10.9.0.7"],
+        );
+        let t = toml_file(out.join(format!("{target}-fedca.toml")));
+        let g = t["global"].as_table().unwrap();
+        let dir = f.server_dir("hs2.fed.test");
+        let tls = g["tls"].as_table().expect("[global.tls]");
+        assert_eq!(
+            tls["certs"].as_str(),
+            Some(s(&dir.join("fullchain.pem"))),
+            "{target}"
+        );
+        assert_eq!(
+            tls["key"].as_str(),
+            Some(s(&dir.join("key.pem"))),
+            "{target}"
+        );
+        assert_eq!(
+            g["port"].as_integer(),
+            Some(8500),
+            "{target}: the delegated port"
+        );
+        assert_eq!(g["allow_federation"].as_bool(), Some(true));
+        assert_eq!(g["trusted_servers"].as_array().map(Vec::len), Some(0));
+        assert_eq!(
+            g["well_known"]["server"].as_str(),
+            Some("matrix.hs2.fed.test:8500")
+        );
+        if target == "conduit" {
+            assert_eq!(g["address"].as_str(), Some("0.0.0.0"));
+            assert!(
+                !g.contains_key("ip_range_denylist"),
+                "Conduit has no denylist"
+            );
+        } else {
+            assert_eq!(
+                g["address"].as_array().unwrap()[0].as_str(),
+                Some("0.0.0.0")
+            );
+            let deny: Vec<String> = g["ip_range_denylist"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            for a in ["127.0.0.1", "127.0.0.2", "::1", "10.9.0.7"] {
+                assert!(!blocked(&deny, a), "{target}: {a}");
+            }
+            for a in ["127.0.0.3", "10.9.0.8", "fd00::1", "192.168.0.1"] {
+                assert!(blocked(&deny, a), "{target}: {a}");
+            }
+        }
+        assert_eq!(read(out.join("fedca-roots.pem")), f.root_pem());
+        assert_eq!(
+            env_file(&out.join("trust.env"))["SSL_CERT_FILE"],
+            s(&out.join("fedca-roots.pem"))
+        );
+        let wk: serde_json::Value =
+            serde_json::from_str(&read(out.join(".well-known/matrix/server"))).unwrap();
+        assert_eq!(wk["m.server"], "matrix.hs2.fed.test:8500");
+    }
+    // An IP-literal server listens on its own address and port.
+    let out = f.out("conduwuit-ip");
+    f.trust("conduwuit", Some("127.0.0.2:8449"), &out, &[]);
+    let t = toml_file(out.join("conduwuit-fedca.toml"));
+    assert_eq!(t["global"]["port"].as_integer(), Some(8449));
+    assert_eq!(
+        t["global"]["address"].as_array().unwrap()[0].as_str(),
+        Some("127.0.0.2")
+    );
+    assert!(t["global"].get("well_known").is_none());
+}
+
+#[test]
+fn pem_is_the_roots_and_nothing_else() {
+    let f = Fixture::new();
+    let out = f.out("pem");
+    f.trust("pem", None, &out, &[]);
+    let names: Vec<_> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["fedca-roots.pem"]);
+    assert_eq!(read(out.join("fedca-roots.pem")), f.root_pem());
+    // During a rotation: both roots, in order, and only them.
+    let other = f.out("next-ca");
+    ok(&["init", "--ca-dir", s(&other)]);
+    let out2 = f.out("pem2");
+    f.trust(
+        "pem",
+        None,
+        &out2,
+        &["--also-trust", s(&other.join("root.pem"))],
+    );
+    assert_eq!(
+        read(out2.join("fedca-roots.pem")),
+        f.root_pem() + &read(other.join("root.pem"))
+    );
+}
+
+#[test]
+fn system_files() {
+    let f = Fixture::new();
+    let out = f.out("system");
+    f.trust("system", None, &out, &[]);
+    let mut anchors: Vec<PathBuf> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+        .collect();
+    anchors.sort();
+    assert_eq!(anchors.len(), 1);
+    assert_eq!(
+        read(&anchors[0]),
+        f.root_pem(),
+        "one certificate per anchor file"
+    );
+    let script = out.join("install-trust.sh");
+    assert_eq!(mode(&script), 0o755);
+    let text = read(&script);
+    let name = anchors[0].file_name().unwrap().to_str().unwrap();
+    for needle in [
+        "update-ca-certificates",
+        "/usr/local/share/ca-certificates/",
+        "update-ca-trust extract",
+        "/etc/pki/ca-trust/source/anchors/",
+        name,
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from install-trust.sh"
+        );
+    }
+    assert!(Command::new("sh")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn is_root() -> bool {
+    read("/proc/self/status")
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        .unwrap_or(false)
+}
+
+#[test]
+fn system_install_refuses_without_root() {
+    let f = Fixture::new();
+    let out = if is_root() {
+        // Drop to nobody for this one command.
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .args([
+                "trust",
+                "--for",
+                "system",
+                "--install",
+                "--ca-dir",
+                s(&f.ca),
+            ])
+            .output()
+            .expect("setpriv (util-linux) is needed to test the non-root refusal as root")
+    } else {
+        fedca(&[
+            "trust",
+            "--for",
+            "system",
+            "--install",
+            "--ca-dir",
+            s(&f.ca),
+        ])
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs root") && err.contains("sudo"), "{err}");
+}
+
+/// As root: install into a private trust store (a mount namespace with empty tmpfs
+/// over the anchor directory, /etc/ssl/certs and the update hooks), then check that
+/// OpenSSL verifies a server certificate against the rebuilt system bundle.
+#[test]
+fn system_install_adds_the_root_to_the_debian_store() {
+    if !is_root() || !Path::new("/usr/sbin/update-ca-certificates").exists() {
+        eprintln!("system_install_adds_the_root_to_the_debian_store: needs root and update-ca-certificates; not run");
+        return;
+    }
+    let f = Fixture::new();
+    let chain = f.server_dir("hs1.fed.test").join("fullchain.pem");
+    let script = format!(
+        "set -e
+for d in /usr/local/share/ca-certificates /etc/ssl/certs /etc/ca-certificates/update.d; do mount -t tmpfs tmpfs $d; done
+{BIN} trust --for system --install --ca-dir '{ca}'
+openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt '{chain}'
+ls /usr/local/share/ca-certificates/",
+        ca = s(&f.ca),
+        chain = s(&chain),
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("{}: OK", s(&chain))), "{text}");
+    assert!(
+        text.contains("update-ca-certificates") && text.contains("fedca-root-"),
+        "{text}"
+    );
+}
+
+#[test]
+fn kubernetes_files() {
+    let f = Fixture::new();
+    let out = f.out("k8s");
+    f.trust("kubernetes", Some("hs1.fed.test"), &out, &[]);
+    let dir = f.server_dir("hs1.fed.test");
+    let secret_path = out.join("tls-secret.yaml");
+    assert_eq!(mode(&secret_path), 0o600, "the Secret holds a private key");
+    let secret = yaml(&secret_path);
+    assert_eq!(secret["apiVersion"].as_str(), Some("v1"));
+    assert_eq!(secret["kind"].as_str(), Some("Secret"));
+    assert_eq!(secret["type"].as_str(), Some("kubernetes.io/tls"));
+    assert_eq!(
+        secret["metadata"]["name"].as_str(),
+        Some("fedca-hs1.fed.test-tls")
+    );
+    let b64 = |v: &Yaml| {
+        data_encoding::BASE64
+            .decode(v.as_str().expect("base64 string").as_bytes())
+            .expect("valid base64")
+    };
+    assert_eq!(
+        b64(&secret["data"]["tls.crt"]),
+        fs::read(dir.join("fullchain.pem")).unwrap()
+    );
+    assert_eq!(
+        b64(&secret["data"]["tls.key"]),
+        fs::read(dir.join("key.pem")).unwrap()
+    );
+    assert_eq!(secret["data"].as_mapping().unwrap().len(), 2);
+
+    let cm = yaml(out.join("ca-configmap.yaml"));
+    assert_eq!(cm["kind"].as_str(), Some("ConfigMap"));
+    assert_eq!(cm["data"]["ca.crt"].as_str(), Some(f.root_pem().as_str()));
+    assert_eq!(mode(out.join("ca-configmap.yaml")), 0o644);
+}
+
+#[test]
+fn templates_override_by_file_name() {
+    let f = Fixture::new();
+    let tdir = f.out("templates");
+    fs::create_dir(&tdir).unwrap();
+    fs::write(
+        tdir.join("roots-bundle.pem.j2"),
+        "# {{ roots | length }} root(s)\n{{ bundle_pem }}",
+    )
+    .unwrap();
+    let out = f.out("pem");
+    f.trust("pem", None, &out, &["--templates", s(&tdir)]);
+    assert_eq!(
+        read(out.join("fedca-roots.pem")),
+        format!("# 1 root(s)\n{}", f.root_pem())
+    );
+}
+
+/// Every case of bad input exits 2, names the value, and leaves --out uncreated.
+#[test]
+fn bad_input_exits_2_and_writes_nothing() {
+    let f = Fixture::new();
+    let ca = s(&f.ca).to_string();
+    let file = f.out("a-file");
+    fs::write(&file, "x").unwrap();
+    let tdir = f.out("bad-templates");
+    fs::create_dir(&tdir).unwrap();
+    fs::write(tdir.join("synapse-homeserver.yaml.j2"), "{% if %}").unwrap();
+    let tdir2 = f.out("typo-templates");
+    fs::create_dir(&tdir2).unwrap();
+    fs::write(tdir2.join("synapse.yaml.j2"), "x").unwrap();
+    let out = f.out("never");
+    let o = s(&out).to_string();
+    let under_file = format!("{}/sub", s(&file));
+    let ca_key = format!("{ca}/root-key.pem");
+    let leaf = format!("{ca}/servers/hs1.fed.test/cert.pem");
+    let in_server = format!("{ca}/servers/127.0.0.1_8448/conf");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--for", "matrix", "--server", "hs1.fed.test", "--out", &o],
+            "\"matrix\"",
+        ),
+        (
+            vec!["--for", "synapse", "--server", "hs9.fed.test", "--out", &o],
+            "hs9.fed.test",
+        ),
+        (
+            vec!["--for", "synapse", "--server", "bad name", "--out", &o],
+            "bad name",
+        ),
+        (vec!["--for", "synapse", "--out", &o], "--server"),
+        (
+            vec!["--for", "pem", "--server", "hs1.fed.test", "--out", &o],
+            "--server",
+        ),
+        (
+            vec!["--for", "synapse", "--server", "hs1.fed.test"],
+            "--out",
+        ),
+        (
+            vec![
+                "--for",
+                "synapse",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                "/proc/fedca-never",
+            ],
+            "/proc",
+        ),
+        (
+            vec![
+                "--for",
+                "synapse",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                s(&file),
+            ],
+            "a-file",
+        ),
+        (
+            vec![
+                "--for",
+                "synapse",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                &under_file,
+            ],
+            "a-file",
+        ),
+        (
+            vec![
+                "--for",
+                "synapse",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                &o,
+                "--federation-addr",
+                "10.0.0.1/8",
+            ],
+            "10.0.0.1/8",
+        ),
+        (
+            vec![
+                "--for",
+                "synapse",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                &o,
+                "--federation-addr",
+                "0.0.0.0/0",
+            ],
+            "0.0.0.0/0",
+        ),
+        (
+            vec![
+                "--for",
+                "synapse",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                &o,
+                "--bind",
+                "localhost",
+            ],
+            "localhost",
+        ),
+        (
+            vec!["--for", "pem", "--out", &o, "--federation-addr", "10.0.0.1"],
+            "--federation-addr",
+        ),
+        (
+            vec![
+                "--for",
+                "synapse",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                &o,
+                "--templates",
+                s(&tdir),
+            ],
+            "synapse-homeserver.yaml.j2",
+        ),
+        (
+            vec![
+                "--for",
+                "synapse",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                &o,
+                "--templates",
+                s(&tdir2),
+            ],
+            "synapse.yaml.j2",
+        ),
+        (
+            vec![
+                "--for",
+                "synapse",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                &o,
+                "--also-trust",
+                &ca_key,
+            ],
+            "private key",
+        ),
+        (
+            vec![
+                "--for",
+                "synapse",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                &o,
+                "--also-trust",
+                &leaf,
+            ],
+            "not a CA",
+        ),
+        (
+            vec![
+                "--for",
+                "dendrite",
+                "--server",
+                "hs1.fed.test",
+                "--out",
+                &o,
+                "--bind",
+                "10.0.0.1",
+                "--bind",
+                "10.0.0.2",
+            ],
+            "--bind",
+        ),
+        (vec!["--for", "pem", "--out", &o, "--install"], "--install"),
+        (
+            vec!["--for", "pem", "--out", &in_server],
+            "inside the server files",
+        ),
+        (
+            vec!["--for", "pem", "--out", &ca],
+            "the CA directory itself",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["trust", "--ca-dir", &ca];
+        all.extend(&args);
+        let r = fedca(&all);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
+    assert_eq!(read(&file), "x");
+}
+
+/// The CA's private key — as PEM, as base64 DER (one line or wrapped), as raw DER, as
+/// base64 of the PEM (Kubernetes `data`) — appears in no file of any target. A
+/// server's own key appears only in the Kubernetes Secret; elsewhere it is a path.
+#[test]
+fn ca_private_key_never_appears_in_any_output() {
+    let f = Fixture::new();
+    let ca_key_pem = read(f.ca.join("root-key.pem"));
+    let ca_key_der = pem::parse(&ca_key_pem).unwrap().into_contents();
+    let b64 = data_encoding::BASE64.encode(&ca_key_der);
+    let mut needles: Vec<Vec<u8>> = vec![
+        ca_key_pem.as_bytes().to_vec(),
+        ca_key_der.clone(),
+        b64.as_bytes().to_vec(),
+        data_encoding::BASE64
+            .encode(ca_key_pem.as_bytes())
+            .into_bytes(),
+        data_encoding::HEXLOWER.encode(&ca_key_der).into_bytes(),
+    ];
+    // Every line of the PEM body, so that re-wrapping cannot hide it.
+    needles.extend(
+        ca_key_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+            .map(|l| l.as_bytes().to_vec()),
+    );
+    let mut scanned = 0;
+    for (target, needs_server) in TARGETS {
+        let servers: &[Option<&str>] = if needs_server {
+            &[
+                Some("127.0.0.1:8448"),
+                Some("[::1]:8450"),
+                Some("hs2.fed.test"),
+            ]
+        } else {
+            &[None]
+        };
+        for (i, server) in servers.iter().enumerate() {
+            let out = f.out(&format!("scan-{target}-{i}"));
+            f.trust(
+                target,
+                *server,
+                &out,
+                &["--also-trust", s(&f.ca.join("root.pem"))],
+            );
+            let server_key = server.map(|sv| {
+                let dir = f.ca.join("servers").join(match sv {
+                    "127.0.0.1:8448" => "127.0.0.1_8448",
+                    "[::1]:8450" => "ipv6_--1_8450",
+                    _ => "hs2.fed.test",
+                });
+                read(dir.join("key.pem"))
+            });
+            for file in walk(&out) {
+                let bytes = fs::read(&file).unwrap();
+                scanned += 1;
+                for n in &needles {
+                    assert!(
+                        !find(&bytes, n),
+                        "{}: holds the CA private key",
+                        file.display()
+                    );
+                }
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(
+                    !text.contains("PRIVATE KEY") || target == "kubernetes",
+                    "{}",
+                    file.display()
+                );
+                if let Some(k) = &server_key {
+                    let k_b64 = data_encoding::BASE64.encode(k.as_bytes());
+                    let in_file = text.contains(k.as_str()) || text.contains(&k_b64);
+                    let allowed = target == "kubernetes" && file.ends_with("tls-secret.yaml");
+                    assert_eq!(in_file, allowed, "{}: server key presence", file.display());
+                }
+            }
+        }
+    }
+    assert!(scanned >= 40, "scanned only {scanned} files");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn output_is_stable_and_json_report_names_the_files() {
+    let f = Fixture::new();
+    let out = f.out("hs1");
+    f.trust("synapse", Some("hs1.fed.test"), &out, &[]);
+    let first = read(out.join("homeserver-fedca.yaml"));
+    let json = f.trust("synapse", Some("hs1.fed.test"), &out, &["--json"]);
+    assert_eq!(
+        read(out.join("homeserver-fedca.yaml")),
+        first,
+        "re-running rewrites the same file"
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["target"], "synapse");
+    assert_eq!(v["server"], "hs1.fed.test");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(files.iter().any(|p| p.ends_with("homeserver-fedca.yaml")));
+    assert_eq!(v["roots"].as_array().unwrap().len(), 1);
+    assert_eq!(mode(&out), 0o700);
+}

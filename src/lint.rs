@@ -44,7 +44,7 @@ pub fn lint(der: &[u8], role: Role) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut add = |rule: &'static str, message: String| out.push(Finding { rule, message });
     let cert = match X509Certificate::from_der(der) {
-        Ok((rest, c)) if rest.is_empty() => c,
+        Ok(([], c)) => c,
         Ok(_) => {
             add("der", "trailing bytes after the certificate".into());
             return out;
@@ -95,7 +95,7 @@ pub fn lint(der: &[u8], role: Role) -> Vec<Finding> {
         .ok()
         .flatten()
         .map(|e| e.value.clone());
-    let ku = cert.key_usage().ok().flatten().map(|e| e.value.clone());
+    let ku = cert.key_usage().ok().flatten().map(|e| *e.value);
     let has_ski = cert.extensions().iter().any(|e| {
         matches!(
             e.parsed_extension(),

@@ -705,7 +705,7 @@ mod tests {
                 "xn--bcher-kva.example",
                 None,
             ),
-            (format!("{o}"), o.as_str(), None),
+            (o.to_string(), o.as_str(), None),
             (format!("{o}:8448"), o.as_str(), Some(8448)),
             (format!("matrix.{o}"), "", None),
             (format!("{}.{}", "a".repeat(63), "b".repeat(63)), "", None),

@@ -18,7 +18,8 @@
 //!
 //! The flow: text enters through [`name::ServerName::parse`]; [`issue::LeafProfile`]
 //! decides a certificate's contents; [`authority::Authority`] signs; [`lint`] checks
-//! the result before [`store`] writes it atomically under a lock.
+//! the result before [`store`] writes it atomically under a lock. [`inspect`] reads
+//! certificates, keys, CSRs and CRLs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -28,6 +29,7 @@ mod ca;
 pub mod cli;
 pub mod error;
 pub mod handshake;
+pub mod inspect;
 pub mod issue;
 pub mod lint;
 pub mod name;

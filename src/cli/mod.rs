@@ -9,6 +9,7 @@ use crate::error::Result;
 
 mod demo;
 mod init;
+mod inspect;
 mod issue;
 mod list;
 
@@ -20,6 +21,7 @@ Examples:
   fedca issue 10.0.0.7:8448 '[fd00::7]' --ca-dir ./ca
   fedca issue hs2.fed.test --delegate matrix.hs2.fed.test:443 --ca-dir ./ca
   fedca list --ca-dir ./ca --json
+  fedca inspect --lint fullchain.pem
   fedca demo";
 
 /// fedca: a private certificate authority for closed Matrix federations.
@@ -53,6 +55,7 @@ enum Command {
     Init(init::Args),
     Issue(issue::Args),
     List(list::Args),
+    Inspect(inspect::Args),
     Demo(demo::Args),
 }
 
@@ -63,6 +66,7 @@ pub fn try_main() -> Result<ExitCode> {
         Command::Init(a) => init::run(&cli, a),
         Command::Issue(a) => issue::run(&cli, a),
         Command::List(a) => list::run(&cli, a),
+        Command::Inspect(a) => inspect::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
     }
 }

@@ -659,9 +659,25 @@ pub(crate) fn dn_text(name: &X509Name<'_>) -> String {
     }
 }
 
+/// The name a person knows a certificate by: its CN, or its whole DN.
+pub(crate) fn dn_label(name: &X509Name<'_>) -> String {
+    name.iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| dn_text(name))
+}
+
 /// RFC 3339 text of an ASN.1 time.
 pub(crate) fn time_text(t: ASN1Time) -> String {
     crate::ca::rfc3339(t.to_datetime())
+}
+
+/// RFC 3339 text of a Unix time.
+pub(crate) fn unix_text(secs: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(secs)
+        .map(crate::ca::rfc3339)
+        .unwrap_or_else(|_| secs.to_string())
 }
 
 /// "expires in 89 days", "expired 3 days ago", "not valid for another 2 days".

@@ -18,8 +18,9 @@
 //!
 //! The flow: text enters through [`name::ServerName::parse`]; [`issue::LeafProfile`]
 //! decides a certificate's contents; [`authority::Authority`] signs; [`lint`] checks
-//! the result before [`store`] writes it atomically under a lock. [`inspect`] reads
-//! certificates, keys, CSRs and CRLs.
+//! the result before [`store`] writes it atomically under a lock. [`verify`] checks a
+//! chain exactly as a rustls federation client does and explains a refusal;
+//! [`inspect`] reads certificates, keys, CSRs and CRLs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -35,6 +36,7 @@ pub mod lint;
 pub mod name;
 pub mod store;
 pub mod validity;
+pub mod verify;
 
 pub use ca::{Ca, CertStatus, Issued, ListEntry};
 pub use error::{Error, Result};

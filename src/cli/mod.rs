@@ -12,6 +12,7 @@ mod init;
 mod inspect;
 mod issue;
 mod list;
+mod verify;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -21,6 +22,7 @@ Examples:
   fedca issue 10.0.0.7:8448 '[fd00::7]' --ca-dir ./ca
   fedca issue hs2.fed.test --delegate matrix.hs2.fed.test:443 --ca-dir ./ca
   fedca list --ca-dir ./ca --json
+  fedca verify --name hs1.fed.test --trust ./ca/root.pem fullchain.pem
   fedca inspect --lint fullchain.pem
   fedca demo";
 
@@ -55,6 +57,7 @@ enum Command {
     Init(init::Args),
     Issue(issue::Args),
     List(list::Args),
+    Verify(verify::Args),
     Inspect(inspect::Args),
     Demo(demo::Args),
 }
@@ -66,6 +69,7 @@ pub fn try_main() -> Result<ExitCode> {
         Command::Init(a) => init::run(&cli, a),
         Command::Issue(a) => issue::run(&cli, a),
         Command::List(a) => list::run(&cli, a),
+        Command::Verify(a) => verify::run(&cli, a),
         Command::Inspect(a) => inspect::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
     }

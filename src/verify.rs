@@ -802,6 +802,22 @@ impl Context<'_, '_> {
 
     fn bad_signature(&self) -> Diagnosis {
         let path = self.path();
+        let top = &self.chain[path[path.len() - 1]];
+        // A trusted root with the issuer's name but another key (the key identifiers
+        // say so): not a forged signature but a different CA.
+        if self.root_for(top).is_none() {
+            if let Some(aki) = inspect::authority_key_id(top) {
+                let same_name = self
+                    .roots
+                    .iter()
+                    .find(|r| r.subject().as_raw() == top.issuer().as_raw());
+                if let Some(root) = same_name {
+                    if inspect::subject_key_id(root).is_some_and(|ski| ski != aki) {
+                        return self.unknown_issuer();
+                    }
+                }
+            }
+        }
         for (pos, i) in path.iter().enumerate() {
             let c = &self.chain[*i];
             let issuer = match path.get(pos + 1) {

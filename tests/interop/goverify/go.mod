@@ -1,0 +1,3 @@
+module fedca/goverify
+
+go 1.19

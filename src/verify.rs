@@ -973,6 +973,18 @@ impl Context<'_, '_> {
 
     fn ca_as_leaf(&self) -> Diagnosis {
         let leaf = self.leaf();
+        // A chain in the wrong order: a server certificate this CA issued comes later.
+        if let Some(real) = self
+            .chain
+            .iter()
+            .skip(1)
+            .find(|c| !c.is_ca() && issues(leaf, c))
+        {
+            return Diagnosis::new(
+                ErrorKind::CaAsLeaf,
+                format!("the chain is in the wrong order: it starts with the CA certificate {}, and the server certificate for {} comes after it; the server certificate must come first (serve fullchain.pem as fedca writes it: leaf, then intermediates)", self.label(leaf), names_text(real)),
+            );
+        }
         Diagnosis::new(
             ErrorKind::CaAsLeaf,
             format!("the certificate presented for {} is a CA certificate (basicConstraints CA:TRUE); rustls/webpki refuses a CA as a server certificate (OpenSSL, GnuTLS, Go and service_identity accept it): issue a server certificate (CA:FALSE) for it (fedca issue {})", names_text(leaf), self.host),

@@ -751,3 +751,140 @@ fn help_has_examples() {
         );
     }
 }
+
+/// A root → intermediate → leaf PKI made with rcgen, with the root's path length and
+/// validity chosen by the test.
+struct Pki {
+    root_pem: String,
+    inter_pem: String,
+    leaf_pem: String,
+}
+
+fn pki(root_pathlen: u8, root_not_after: time::OffsetDateTime) -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let ca = |cn: &str, pathlen: u8| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(pathlen));
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p.not_before = now - time::Duration::days(400);
+        p.not_after = now + time::Duration::days(365);
+        p.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x42; 16]));
+        p
+    };
+    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut root_params = ca("Test Federation Root", root_pathlen);
+    root_params.not_after = root_not_after;
+    let root = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = Issuer::from_ca_cert_der(root.der(), &root_key).unwrap();
+    let inter_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut inter_params = ca("Test Federation Issuing CA 1", 0);
+    inter_params.use_authority_key_identifier_extension = true;
+    let inter = inter_params.signed_by(&inter_key, &root_issuer).unwrap();
+    let inter_issuer = Issuer::from_ca_cert_der(inter.der(), &inter_key).unwrap();
+    let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut leaf_params = CertificateParams::new(vec!["hs1.fed.test".to_string()]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "hs1.fed.test");
+    leaf_params.is_ca = IsCa::ExplicitNoCa;
+    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf_params.use_authority_key_identifier_extension = true;
+    leaf_params.not_before = now - time::Duration::days(1);
+    leaf_params.not_after = now + time::Duration::days(30);
+    let leaf = leaf_params.signed_by(&leaf_key, &inter_issuer).unwrap();
+    Pki {
+        root_pem: root.pem(),
+        inter_pem: inter.pem(),
+        leaf_pem: leaf.pem(),
+    }
+}
+
+fn verify_files(dir: &Path, root: &str, chain: &str) -> (i32, Value) {
+    let root_path = dir.join("root.pem");
+    let chain_path = dir.join("chain.pem");
+    std::fs::write(&root_path, root).unwrap();
+    std::fs::write(&chain_path, chain).unwrap();
+    let out = run(&[
+        "verify",
+        "--json",
+        "--name",
+        "hs1.fed.test",
+        "--trust",
+        s(&root_path),
+        s(&chain_path),
+    ]);
+    (out.status.code().unwrap_or(-1), json(&out))
+}
+
+#[test]
+fn chains_through_an_intermediate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+    let p = pki(1, later);
+
+    // Leaf + intermediate: valid, no warning.
+    let (code, v) = verify_files(d, &p.root_pem, &(p.leaf_pem.clone() + &p.inter_pem));
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["chain"].as_array().unwrap().len(), 2);
+    assert_eq!(v["warnings"], serde_json::json!([]));
+
+    // Leaf + intermediate + root: valid, with a warning about the root.
+    let (code, v) = verify_files(
+        d,
+        &p.root_pem,
+        &(p.leaf_pem.clone() + &p.inter_pem + &p.root_pem),
+    );
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("Test Federation Root"),
+        "{v}"
+    );
+
+    // The leaf alone: the intermediate is missing, and it is named.
+    let (code, v) = verify_files(d, &p.root_pem, &p.leaf_pem);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&v), "missing_intermediate");
+    assert!(detail(&v).contains("Test Federation Issuing CA 1"), "{v}");
+
+    // Leaf + root, without the intermediate: missing too (the chain shows the link).
+    let (_, v) = verify_files(d, &p.root_pem, &(p.leaf_pem.clone() + &p.root_pem));
+    assert_eq!(kind(&v), "missing_intermediate", "{v}");
+
+    // Intermediate first: the chain is in the wrong order.
+    let (code, v) = verify_files(d, &p.root_pem, &(p.inter_pem.clone() + &p.leaf_pem));
+    assert_eq!(code, 1);
+    assert_eq!(kind(&v), "ca_as_leaf");
+    assert!(detail(&v).contains("wrong order"), "{v}");
+
+    // A root with pathlen:0 above an intermediate: webpki does not apply a trust
+    // anchor's path length, OpenSSL/Go/GnuTLS do, and so does fedca verify.
+    let p0 = pki(0, later);
+    let (code, v) = verify_files(d, &p0.root_pem, &(p0.leaf_pem.clone() + &p0.inter_pem));
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(kind(&v), "path_length_exceeded");
+    assert!(
+        detail(&v).contains("Test Federation Root") && detail(&v).contains("rustls/webpki"),
+        "{v}"
+    );
+
+    // An expired trusted root: webpki does not check a trust anchor's dates; fedca does.
+    let past = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+    let pe = pki(1, past);
+    let (code, v) = verify_files(d, &pe.root_pem, &(pe.leaf_pem.clone() + &pe.inter_pem));
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(kind(&v), "expired");
+    assert!(
+        detail(&v).contains("trusted root \"Test Federation Root\""),
+        "{v}"
+    );
+}

@@ -45,7 +45,8 @@ pub struct Args {
     /// hs1.fed.test, 10.0.0.7:8448, [fd00::7] (a bare IPv6 address is accepted too).
     #[arg(long, value_name = "NAME")]
     name: String,
-    /// PEM or DER file of the trusted roots (instead of the CA directory's root).
+    /// PEM or DER file of the trusted roots. When given, it is used instead of the CA
+    /// directory's root (even when --ca-dir or FEDCA_CA_DIR is set).
     #[arg(long, value_name = "FILE")]
     trust: Option<PathBuf>,
     /// Verify at this time (RFC 3339, e.g. 2027-01-01T00:00:00Z) instead of now.

@@ -20,6 +20,8 @@
 //! decides a certificate's contents; [`authority::Authority`] signs; [`lint`] checks
 //! the result before [`store`] writes it atomically under a lock; [`trust`] writes
 //! the configuration that makes each homeserver trust the federation's roots.
+//! [`verify`] checks a chain exactly as a rustls federation client does and explains
+//! a refusal; [`inspect`] reads certificates, keys, CSRs and CRLs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -29,12 +31,14 @@ mod ca;
 pub mod cli;
 pub mod error;
 pub mod handshake;
+pub mod inspect;
 pub mod issue;
 pub mod lint;
 pub mod name;
 pub mod store;
 pub mod trust;
 pub mod validity;
+pub mod verify;
 
 pub use ca::{Ca, CertStatus, Issued, ListEntry};
 pub use error::{Error, Result};

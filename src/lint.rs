@@ -1,8 +1,11 @@
 //! Lint rules every fedca certificate meets before it is written.
 //!
 //! The rules come from RFC 5280, the Matrix specification and MSC1711 (a SAN the
-//! verifier can match, serverAuth), and the parts of the CA/Browser Forum baseline
-//! that make sense for a private CA (serial entropy, key strength, sane validity).
+//! verifier can match, serverAuth, names that are valid Matrix hostnames and v3
+//! `.onion` addresses), and the parts of the CA/Browser Forum baseline that make sense
+//! for a private CA (positive serials with at least 64 bits of entropy, key strength —
+//! RSA ≥ 2048, ECDSA P-256/P-384, Ed25519 —, sane validity). `fedca inspect --lint`
+//! applies the same rules to any certificate.
 //! The issuance path runs [`check_leaf`] on every leaf and [`check_root`] on every
 //! root after signing and before anything is written: a certificate that fails is
 //! never written.
@@ -16,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::issue::LeafProfile;
 
 /// One broken rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     /// A stable identifier of the rule (`san_present`, `serial_entropy`, ...).
     pub rule: &'static str,
@@ -90,6 +93,27 @@ pub fn lint(der: &[u8], role: Role) -> Vec<Finding> {
     if v.not_before >= v.not_after {
         add("validity_order", "notBefore is not before notAfter".into());
     }
+    let (nb, na) = (v.not_before.timestamp(), v.not_after.timestamp());
+    if nb < SANE_NOT_BEFORE || na > SANE_NOT_AFTER {
+        add(
+            "validity_sane",
+            format!(
+                "validity {} to {} looks like a library placeholder (rcgen's default is 1975 to 4096): a certificate needs explicit dates after 2000 and before 2200",
+                crate::inspect::time_text(v.not_before),
+                crate::inspect::time_text(v.not_after)
+            ),
+        );
+    }
+    if let Some(problem) = key_strength(&cert) {
+        add("key_strength", problem);
+    }
+    let sig = crate::inspect::sig_alg_name(&cert.signature_algorithm.algorithm);
+    if !crate::inspect::SUPPORTED_SIGNATURES.contains(&sig.as_str()) {
+        add(
+            "signature_algorithm",
+            format!("signed with {sig}; rustls, Go and GnuTLS accept only SHA-256 or better (ECDSA P-256/P-384, Ed25519, RSA PKCS#1 or PSS)"),
+        );
+    }
     let bc = cert
         .basic_constraints()
         .ok()
@@ -149,6 +173,9 @@ pub fn lint(der: &[u8], role: Role) -> Vec<Finding> {
                     "no subjectAltName: service_identity and webpki ignore the CN".into(),
                 );
             }
+            for (rule, message) in name_findings(&cert) {
+                add(rule, message);
+            }
             let has_aki = cert.extensions().iter().any(|e| {
                 matches!(
                     e.parsed_extension(),
@@ -167,6 +194,58 @@ pub fn lint(der: &[u8], role: Role) -> Vec<Finding> {
                     ),
                 );
             }
+        }
+    }
+    out
+}
+
+/// 2000-01-01T00:00:00Z: no fedca certificate starts earlier.
+const SANE_NOT_BEFORE: i64 = 946_684_800;
+/// 2200-01-01T00:00:00Z: no fedca certificate ends later (the longest root is 100 years).
+const SANE_NOT_AFTER: i64 = 7_258_118_400;
+
+/// RSA of at least 2048 bits, ECDSA on P-256 or P-384, or Ed25519: what every verifier
+/// homeservers use accepts and considers strong enough.
+fn key_strength(cert: &X509Certificate<'_>) -> Option<String> {
+    let key = crate::inspect::key_desc(cert.public_key());
+    match key.key_type.as_str() {
+        "ecdsa-p256" | "ecdsa-p384" | "ed25519" => None,
+        "rsa" | "rsa-pss" if key.bits >= 2048 => None,
+        "rsa" | "rsa-pss" => Some(format!(
+            "an RSA key of {} bits; at least 2048 bits are required",
+            key.bits
+        )),
+        other => Some(format!(
+            "a {other} key; use ECDSA P-256 or P-384, Ed25519, or RSA of at least 2048 bits (what rustls, OpenSSL, GnuTLS and Go all accept)"
+        )),
+    }
+}
+
+/// Every DNS name must be a valid Matrix hostname (or a wildcard of one), every
+/// `.onion` name a valid v3 address, every IP address 4 or 16 bytes.
+fn name_findings(cert: &X509Certificate<'_>) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return out;
+    };
+    for g in &san.value.general_names {
+        match g {
+            GeneralName::DNSName(d) => {
+                if let Err(e) = crate::name::AltName::parse(d) {
+                    let lower = d.to_ascii_lowercase();
+                    let rule = if lower == "onion" || lower.ends_with(".onion") {
+                        "onion_v3"
+                    } else {
+                        "matrix_hostname"
+                    };
+                    out.push((rule, format!("DNS name {d:?}: {}", e.rule())));
+                }
+            }
+            GeneralName::IPAddress(b) if b.len() != 4 && b.len() != 16 => out.push((
+                "ip_san",
+                format!("an iPAddress name of {} bytes (must be 4 or 16)", b.len()),
+            )),
+            _ => {}
         }
     }
     out

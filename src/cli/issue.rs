@@ -29,7 +29,7 @@ key.pem (0600) and ca.pem (the root) in <ca-dir>/servers/<dir-name>/ or <out>/<d
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// Matrix server names: hs1.fed.test, 10.0.0.7:8448, [fd00::7], <v3>.onion.
+    /// Matrix server names: hs1.fed.test, 10.0.0.7:8448, [fd00::7], a v3 `.onion` name.
     #[arg(required = true, value_name = "NAME")]
     names: Vec<String>,
     /// An extra DNS name, wildcard DNS name (*.fed.test) or IP address; repeatable.

@@ -9,9 +9,11 @@ use crate::error::Result;
 
 mod demo;
 mod init;
+mod inspect;
 mod issue;
 mod list;
 mod trust;
+mod verify;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -22,6 +24,8 @@ Examples:
   fedca issue hs2.fed.test --delegate matrix.hs2.fed.test:443 --ca-dir ./ca
   fedca list --ca-dir ./ca --json
   fedca trust --for synapse --server hs1.fed.test --ca-dir ./ca --out ./hs1-conf
+  fedca verify --name hs1.fed.test --trust ./ca/root.pem fullchain.pem
+  fedca inspect --lint fullchain.pem
   fedca demo";
 
 /// fedca: a private certificate authority for closed Matrix federations.
@@ -56,6 +60,8 @@ enum Command {
     Issue(issue::Args),
     List(list::Args),
     Trust(trust::Args),
+    Verify(verify::Args),
+    Inspect(inspect::Args),
     Demo(demo::Args),
 }
 
@@ -67,6 +73,8 @@ pub fn try_main() -> Result<ExitCode> {
         Command::Issue(a) => issue::run(&cli, a),
         Command::List(a) => list::run(&cli, a),
         Command::Trust(a) => trust::run(&cli, a),
+        Command::Verify(a) => verify::run(&cli, a),
+        Command::Inspect(a) => inspect::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
     }
 }

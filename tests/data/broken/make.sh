@@ -136,7 +136,7 @@ chain rsa-root.pem rsa_root
 chain unknown-issuer.pem unknown_issuer
 chain unknown-issuer-root-in-chain.pem unknown_issuer other_root
 chain self-signed-leaf.pem self_signed
-chain missing-intermediate.pem via_inter
+chain missing-intermediate.pem via_inter root
 chain expired.pem expired
 chain not-yet-valid.pem not_yet_valid
 chain name-mismatch-dns.pem mismatch_dns
@@ -190,7 +190,7 @@ cat > "$WORK/cases.txt" <<'EOF'
 unknown_issuer|unknown-issuer.pem|roots.pem|hs1.corp.test|unknown_issuer|fedca-broken Other Root|The leaf is issued by "fedca-broken Other Root", which is not in the trust file.
 unknown_issuer_root_in_chain|unknown-issuer-root-in-chain.pem|roots.pem|hs1.corp.test|unknown_issuer|fedca-broken Other Root|The chain carries its own root "fedca-broken Other Root"; a root sent by the server is not a trust anchor.
 self_signed_leaf|self-signed-leaf.pem|roots.pem|hs1.corp.test|unknown_issuer|hs1.corp.test|A self-signed server certificate (CA:FALSE, issuer = subject hs1.corp.test), as `openssl req -x509` makes.
-missing_intermediate|missing-intermediate.pem|roots.pem|hs1.corp.test|missing_intermediate|fedca-broken Intermediate|The leaf is issued by "fedca-broken Intermediate" (itself issued by the trusted root), but the chain holds only the leaf.
+missing_intermediate|missing-intermediate.pem|roots.pem|hs1.corp.test|missing_intermediate|fedca-broken Intermediate|The leaf is issued by "fedca-broken Intermediate" (itself issued by the trusted root), but the server sends the leaf and the root with the intermediate between them left out.
 expired|expired.pem|roots.pem|hs1.corp.test|expired|2022-01-01|The leaf was valid 2020-01-01 to 2022-01-01.
 not_yet_valid|not-yet-valid.pem|roots.pem|hs1.corp.test|not_yet_valid|2040-01-01|The leaf is valid from 2040-01-01 only.
 name_mismatch_dns|name-mismatch-dns.pem|roots.pem|hs1.corp.test|name_mismatch|hs1.corp.test;hs2.corp.test|The leaf names hs2.corp.test; hs1.corp.test was asked for.
@@ -199,10 +199,10 @@ name_mismatch_ipv4|name-mismatch-ipv4.pem|roots.pem|10.0.0.7|name_mismatch|10.0.
 name_mismatch_ip_in_dns_san|name-mismatch-ip-in-dns-san.pem|roots.pem|10.0.0.7|name_mismatch|10.0.0.7|The IP literal is written as a dNSName SAN ("DNS:10.0.0.7"); an IP server name must be an iPAddress SAN.
 name_mismatch_ipv6|name-mismatch-ipv6.pem|roots.pem|fd00::7|name_mismatch|fd00::7;fd00::8|The leaf's iPAddress SAN is fd00::8; fd00::7 was asked for.
 no_san|no-san.pem|roots.pem|hs1.corp.test|no_san|hs1.corp.test|The leaf has no subjectAltName, only CN=hs1.corp.test. webpki, Go and service_identity (Synapse) ignore the CN and refuse it; OpenSSL's X509_check_host and GnuTLS fall back to the CN when there is no DNS SAN and accept it.
-name_constraint_dns|nc-dns-outside.pem|constrained-root.pem|hs1.other.test|name_constraint_violation|hs1.other.test;corp.test|The root permits DNS corp.test (and 10.0.0.0/8, fd00::/8); the leaf's SAN hs1.other.test is outside.
+name_constraint_dns|nc-dns-outside.pem|constrained-root.pem|hs1.other.test|name_constraint_violation|hs1.other.test;corp.test|The root permits DNS corp.test (and 10.0.0.0/8, fd00::/24); the leaf's SAN hs1.other.test is outside.
 name_constraint_second_san|nc-second-san-outside.pem|constrained-root.pem|hs1.corp.test|name_constraint_violation|hs1.other.test|The asked-for name hs1.corp.test is permitted, but the leaf's second SAN hs1.other.test is not: every SAN must satisfy the constraints.
-name_constraint_ipv4|nc-ipv4-outside.pem|constrained-root.pem|192.168.1.7|name_constraint_violation|192.168.1.7|The root permits IP 10.0.0.0/8 and fd00::/8; the leaf's iPAddress SAN 192.168.1.7 is outside.
-name_constraint_ipv6|nc-ipv6-outside.pem|constrained-root.pem|fc00::7|name_constraint_violation|fc00::7|The root permits IP 10.0.0.0/8 and fd00::/8; the leaf's iPAddress SAN fc00::7 is outside.
+name_constraint_ipv4|nc-ipv4-outside.pem|constrained-root.pem|192.168.1.7|name_constraint_violation|192.168.1.7|The root permits IP 10.0.0.0/8 and fd00::/24; the leaf's iPAddress SAN 192.168.1.7 is outside.
+name_constraint_ipv6|nc-ipv6-outside.pem|constrained-root.pem|fc00::7|name_constraint_violation|fc00::7|The root permits IP 10.0.0.0/8 and fd00::/24; the leaf's iPAddress SAN fc00::7 is outside.
 name_constraint_ipv6_under_ipv4_only|nc-ipv6-under-ipv4-only.pem|ipv4-only-constrained-root.pem|fd00::7|name_constraint_violation|fd00::7|The root permits only IPv4 10.0.0.0/8 (and DNS corp.test); once an iPAddress subtree is present, an IPv6 SAN with no IPv6 subtree is outside.
 wrong_eku_client_auth|wrong-eku-client-auth.pem|roots.pem|hs1.corp.test|wrong_eku|serverAuth;clientAuth|The leaf's extendedKeyUsage is clientAuth only; a server certificate needs serverAuth.
 wrong_eku_code_signing|wrong-eku-code-signing.pem|roots.pem|hs1.corp.test|wrong_eku|serverAuth;codeSigning|The leaf's extendedKeyUsage is codeSigning only; a server certificate needs serverAuth.

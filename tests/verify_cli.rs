@@ -1,0 +1,892 @@
+//! `fedca verify` and `fedca inspect` on fedca's own certificates, on broken ones, and
+//! on bad input; the library verifier in a real rustls handshake.
+
+mod verify_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fedca::name::{Host, ServerName};
+use fedca::verify::{ErrorKind, TrustBundle};
+use serde_json::Value;
+use verify_support::{corpus, fedca, json, ok, onion, read, require, run};
+
+/// A CA with five servers: a DNS name (with an extra name), an IPv4 literal with a port,
+/// an IPv6 literal, a v3 onion name and a delegated server.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    ca: PathBuf,
+    onion: String,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let ca = tmp.path().join("ca");
+        let ca_s = ca.to_str().unwrap();
+        ok(&[
+            "init",
+            "--ca-dir",
+            ca_s,
+            "--permit",
+            "fed.test",
+            "--permit",
+            "10.0.0.0/8",
+            "--permit",
+            "fd00::/8",
+            "--permit",
+            "onion",
+        ]);
+        ok(&[
+            "issue",
+            "--ca-dir",
+            ca_s,
+            "hs1.fed.test",
+            "--alt",
+            "hs1-admin.fed.test",
+        ]);
+        let onion = onion(21);
+        ok(&[
+            "issue",
+            "--ca-dir",
+            ca_s,
+            "10.0.0.7:8448",
+            "[fd00::7]",
+            &onion,
+        ]);
+        ok(&[
+            "issue",
+            "--ca-dir",
+            ca_s,
+            "hs2.fed.test",
+            "--delegate",
+            "matrix.hs2.fed.test:8448",
+        ]);
+        Fixture {
+            _tmp: tmp,
+            ca,
+            onion,
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.ca.join("root.pem")
+    }
+
+    fn chain(&self, server: &str) -> PathBuf {
+        let dir = ServerName::parse(server).unwrap().dir_name();
+        self.ca.join("servers").join(dir).join("fullchain.pem")
+    }
+
+    fn file(&self, server: &str, name: &str) -> PathBuf {
+        self.chain(server).with_file_name(name)
+    }
+
+    /// `fedca verify --json` with the given arguments; returns (exit code, JSON).
+    fn verify(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = vec!["verify", "--json"];
+        all.extend_from_slice(args);
+        let out = run(&all);
+        (out.status.code().unwrap_or(-1), json(&out))
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn kind(v: &Value) -> &str {
+    v["error"]["kind"].as_str().unwrap_or("(none)")
+}
+
+fn detail(v: &Value) -> &str {
+    v["error"]["detail"].as_str().unwrap_or("")
+}
+
+#[test]
+fn own_certificates_verify_for_every_name_kind() {
+    let f = Fixture::new();
+    let root = f.root();
+    let cases: Vec<(String, String, String)> = vec![
+        // (server whose chain, --name given, name as checked)
+        (
+            "hs1.fed.test".into(),
+            "hs1.fed.test".into(),
+            "hs1.fed.test".into(),
+        ),
+        (
+            "hs1.fed.test".into(),
+            "hs1.fed.test:8448".into(),
+            "hs1.fed.test".into(),
+        ),
+        (
+            "hs1.fed.test".into(),
+            "HS1-Admin.fed.test".into(),
+            "hs1-admin.fed.test".into(),
+        ),
+        (
+            "10.0.0.7:8448".into(),
+            "10.0.0.7:8448".into(),
+            "10.0.0.7".into(),
+        ),
+        ("10.0.0.7:8448".into(), "10.0.0.7".into(), "10.0.0.7".into()),
+        (
+            "[fd00::7]".into(),
+            "[fd00::7]:8448".into(),
+            "fd00::7".into(),
+        ),
+        ("[fd00::7]".into(), "fd00:0::7".into(), "fd00::7".into()),
+        (f.onion.clone(), f.onion.clone(), f.onion.clone()),
+        (
+            "hs2.fed.test".into(),
+            "matrix.hs2.fed.test:8448".into(),
+            "matrix.hs2.fed.test".into(),
+        ),
+        (
+            "hs2.fed.test".into(),
+            "hs2.fed.test".into(),
+            "hs2.fed.test".into(),
+        ),
+    ];
+    for (server, name, checked) in &cases {
+        let chain = f.chain(server);
+        for trust in [vec!["--trust", s(&root)], vec!["--ca-dir", s(&f.ca)]] {
+            let mut args = vec!["--name", name.as_str()];
+            args.extend_from_slice(&trust);
+            args.push(s(&chain));
+            let (code, v) = f.verify(&args);
+            assert_eq!(code, 0, "{server} as {name}: {v}");
+            assert_eq!(v["valid"], true, "{v}");
+            assert_eq!(v["name"], checked.as_str());
+            assert!(v["error"].is_null());
+            assert_eq!(v["chain"].as_array().unwrap().len(), 1);
+            assert_eq!(v["chain"][0]["ca"], false);
+        }
+    }
+    // Text output: one line saying valid.
+    let out = run(&[
+        "verify",
+        "--name",
+        "hs1.fed.test",
+        "--trust",
+        s(&root),
+        s(&f.chain("hs1.fed.test")),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("valid: "), "{text}");
+}
+
+#[test]
+fn past_expiry_is_expired_with_dates_and_before_start_is_not_yet_valid() {
+    let f = Fixture::new();
+    let chain = f.chain("hs1.fed.test");
+    let list: Value = serde_json::from_str(&ok(&["list", "--json", "--ca-dir", s(&f.ca)])).unwrap();
+    let rec = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["server"] == "hs1.fed.test")
+        .unwrap();
+    let nb = rec["not_before"].as_str().unwrap();
+    let na = rec["not_after"].as_str().unwrap();
+    let after = time::OffsetDateTime::parse(na, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        + time::Duration::days(1);
+    let after = after
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (code, v) = f.verify(&[
+        "--name",
+        "hs1.fed.test",
+        "--trust",
+        s(&f.root()),
+        s(&chain),
+        "--at",
+        &after,
+    ]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["valid"], false);
+    assert_eq!(kind(&v), "expired");
+    assert!(detail(&v).contains(na) && detail(&v).contains(nb), "{v}");
+    assert!(detail(&v).contains("fedca issue"), "says what to do: {v}");
+    assert_eq!(v["at"], after.as_str());
+
+    let (code, v) = f.verify(&[
+        "--name",
+        "hs1.fed.test",
+        "--trust",
+        s(&f.root()),
+        s(&chain),
+        "--at",
+        "2001-01-01T00:00:00Z",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&v), "not_yet_valid");
+    assert!(detail(&v).contains(nb), "{v}");
+
+    // Text: the diagnosis is one line.
+    let out = run(&[
+        "verify",
+        "--name",
+        "hs1.fed.test",
+        "--trust",
+        s(&f.root()),
+        s(&chain),
+        "--at",
+        &after,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("invalid: ") && first.contains("expired") && first.contains(na),
+        "{text}"
+    );
+}
+
+#[test]
+fn wrong_name_is_name_mismatch_listing_the_names() {
+    let f = Fixture::new();
+    let (code, v) = f.verify(&[
+        "--name",
+        "hs3.fed.test",
+        "--trust",
+        s(&f.root()),
+        s(&f.chain("hs1.fed.test")),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&v), "name_mismatch");
+    for n in ["hs3.fed.test", "hs1.fed.test", "hs1-admin.fed.test"] {
+        assert!(detail(&v).contains(n), "{n} in {v}");
+    }
+    let (code, v) = f.verify(&[
+        "--name",
+        "10.0.0.8:8448",
+        "--trust",
+        s(&f.root()),
+        s(&f.chain("10.0.0.7:8448")),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&v), "name_mismatch");
+    assert!(
+        detail(&v).contains("10.0.0.8") && detail(&v).contains("IP:10.0.0.7"),
+        "{v}"
+    );
+    // A DNS name that happens to be the IP's text is not the IP.
+    let (_, v) = f.verify(&[
+        "--name",
+        "[fd00::8]",
+        "--trust",
+        s(&f.root()),
+        s(&f.chain("[fd00::7]")),
+    ]);
+    assert_eq!(kind(&v), "name_mismatch");
+    assert!(detail(&v).contains("fd00::7"), "{v}");
+}
+
+#[test]
+fn another_ca_is_unknown_issuer_naming_both() {
+    let f = Fixture::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tmp.path().join("other");
+    ok(&[
+        "init",
+        "--ca-dir",
+        s(&other),
+        "--name",
+        "Other Federation Root",
+    ]);
+    let (code, v) = f.verify(&[
+        "--name",
+        "hs1.fed.test",
+        "--trust",
+        s(&other.join("root.pem")),
+        s(&f.chain("hs1.fed.test")),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&v), "unknown_issuer");
+    assert!(
+        detail(&v).contains("fedca root") && detail(&v).contains("Other Federation Root"),
+        "{v}"
+    );
+
+    // A re-created CA with the same name: same issuer name, different key.
+    let same = tmp.path().join("same");
+    ok(&["init", "--ca-dir", s(&same)]);
+    let (_, v) = f.verify(&[
+        "--name",
+        "hs1.fed.test",
+        "--trust",
+        s(&same.join("root.pem")),
+        s(&f.chain("hs1.fed.test")),
+    ]);
+    assert_eq!(kind(&v), "unknown_issuer");
+    assert!(detail(&v).contains("re-created"), "{v}");
+}
+
+#[test]
+fn leaf_without_the_root_in_trust_and_with_the_root_in_the_chain() {
+    let f = Fixture::new();
+    let tmp = tempfile::tempdir().unwrap();
+    // The server sends leaf + root: still valid, with a warning.
+    let both = tmp.path().join("both.pem");
+    std::fs::write(&both, read(f.chain("hs1.fed.test")) + &read(f.root())).unwrap();
+    let (code, v) = f.verify(&["--name", "hs1.fed.test", "--trust", s(&f.root()), s(&both)]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["chain"].as_array().unwrap().len(), 2);
+    assert!(
+        v["warnings"][0].as_str().unwrap().contains("trusted root"),
+        "{v}"
+    );
+    // A DER chain file is read too.
+    let der = pem::parse(read(f.chain("hs1.fed.test")))
+        .unwrap()
+        .into_contents();
+    let der_path = tmp.path().join("leaf.der");
+    std::fs::write(&der_path, der).unwrap();
+    let (code, _) = f.verify(&[
+        "--name",
+        "hs1.fed.test",
+        "--trust",
+        s(&f.root()),
+        s(&der_path),
+    ]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn bad_input_exits_2_and_a_malformed_chain_is_invalid() {
+    let f = Fixture::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = f.chain("hs1.fed.test");
+    let empty = tmp.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let garbage = tmp.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let missing = tmp.path().join("missing.pem");
+    let no_ca = tmp.path().join("no-ca");
+    let root = f.root();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--name", "hs1.fed.test", "--trust", s(&missing), s(&chain)],
+            "cannot be read",
+        ),
+        (
+            vec!["--name", "hs1.fed.test", "--trust", s(&empty), s(&chain)],
+            "--trust",
+        ),
+        (
+            vec!["--name", "hs1.fed.test", "--trust", s(&root), s(&missing)],
+            "cannot be read",
+        ),
+        (
+            vec![
+                "--name",
+                "hs1.fed.test:99999",
+                "--trust",
+                s(&root),
+                s(&chain),
+            ],
+            "port",
+        ),
+        (
+            vec!["--name", "bad name", "--trust", s(&root), s(&chain)],
+            "bad name",
+        ),
+        (
+            vec![
+                "--name",
+                "hs1.fed.test",
+                "--trust",
+                s(&root),
+                s(&chain),
+                "--at",
+                "tomorrow",
+            ],
+            "RFC 3339",
+        ),
+        (
+            vec!["--name", "hs1.fed.test", "--ca-dir", s(&no_ca), s(&chain)],
+            "no fedca CA",
+        ),
+    ];
+    for (args, says) in cases {
+        let mut all = vec!["verify"];
+        all.extend_from_slice(&args);
+        let out = run(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    for bad in [&empty, &garbage] {
+        let (code, v) = f.verify(&["--name", "hs1.fed.test", "--trust", s(&f.root()), s(bad)]);
+        assert_eq!(code, 1, "{v}");
+        assert_eq!(kind(&v), "malformed");
+    }
+}
+
+#[test]
+fn library_verifier_drives_a_real_rustls_handshake() {
+    let f = Fixture::new();
+    let bundle = TrustBundle::load(&f.root()).unwrap();
+    let chain = read(f.chain("[fd00::7]"));
+    let key = read(f.file("[fd00::7]", "key.pem"));
+    let host = ServerName::parse("[fd00::7]").unwrap().host().clone();
+    let config = Arc::new(bundle.client_config(None).unwrap());
+    let hs = fedca::handshake::loopback_with(&chain, &key, config.clone(), &host).unwrap();
+    assert_eq!(hs.sni, None, "no SNI for an IP literal");
+    let wrong = Host::Ipv6("fd00::8".parse().unwrap());
+    let err = fedca::handshake::loopback_with(&chain, &key, config, &wrong).unwrap_err();
+    assert!(err.to_string().contains("not valid for"), "{err}");
+    // The same verifier offline.
+    let v = bundle
+        .verifier()
+        .unwrap()
+        .verify_pem(chain.as_bytes(), &wrong, None);
+    assert_eq!(v.error.unwrap().kind, ErrorKind::NameMismatch);
+}
+
+fn inspect_json(args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["inspect", "--json"];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    (out.status.code().unwrap_or(-1), json(&out))
+}
+
+#[test]
+fn inspect_shows_every_field_of_own_certificates() {
+    let f = Fixture::new();
+    let (code, v) = inspect_json(&[s(&f.chain("hs1.fed.test"))]);
+    assert_eq!(code, 0);
+    let c = &v["objects"][0];
+    assert_eq!(c["type"], "certificate");
+    assert_eq!(c["subject"], "CN=hs1.fed.test");
+    assert_eq!(c["issuer"], "CN=fedca root");
+    assert_eq!(c["serial"].as_str().unwrap().len(), 32);
+    assert_eq!(
+        c["names"],
+        serde_json::json!(["DNS:hs1.fed.test", "DNS:hs1-admin.fed.test"])
+    );
+    assert_eq!(
+        c["key"],
+        serde_json::json!({"type": "ecdsa-p256", "bits": 256})
+    );
+    assert_eq!(c["signature_algorithm"], "ecdsa-with-SHA256");
+    assert_eq!(c["basic_constraints"]["ca"], false);
+    assert_eq!(c["key_usage"], serde_json::json!(["digitalSignature"]));
+    assert_eq!(
+        c["extended_key_usage"],
+        serde_json::json!(["serverAuth", "clientAuth"])
+    );
+    assert!(
+        c["time_left"].as_str().unwrap().starts_with("expires in 9"),
+        "{c}"
+    );
+    assert!(c["authority_key_id"].as_str().unwrap().contains(':'));
+    assert!(c["subject_key_id"].as_str().unwrap().contains(':'));
+    assert!(c.get("lint").is_none());
+    // The fingerprint is the one in the index.
+    let index = read(f.ca.join("index.jsonl"));
+    let rec: Value = index
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["server"] == "hs1.fed.test")
+        .unwrap();
+    assert_eq!(c["sha256"], rec["sha256"]);
+
+    // The root: CA, path length, key usages, name constraints with both IP families.
+    let (_, v) = inspect_json(&[s(&f.root())]);
+    let r = &v["objects"][0];
+    assert_eq!(
+        r["basic_constraints"],
+        serde_json::json!({"ca": true, "path_len": 1, "critical": true})
+    );
+    assert_eq!(
+        r["key_usage"],
+        serde_json::json!(["keyCertSign", "cRLSign"])
+    );
+    assert_eq!(
+        r["name_constraints"]["permitted"],
+        serde_json::json!(["DNS:fed.test", "IP:10.0.0.0/8", "IP:fd00::/8", "DNS:onion"])
+    );
+    assert_eq!(r["self_issued"], true);
+
+    // IP names, and the text form.
+    let out = ok(&["inspect", s(&f.chain("10.0.0.7:8448"))]);
+    for want in [
+        "names:               IP:10.0.0.7",
+        "key:                 ecdsa-p256 (256 bits)",
+        "sha256:",
+        "expires in",
+    ] {
+        assert!(out.contains(want), "{want:?} in\n{out}");
+    }
+}
+
+#[test]
+fn inspect_reads_keys_without_showing_them_and_der_csr_crl() {
+    let f = Fixture::new();
+    let key_path = f.file("hs1.fed.test", "key.pem");
+    let key_pem = read(&key_path);
+    for out in [
+        ok(&["inspect", s(&key_path)]),
+        ok(&["inspect", "--json", s(&key_path)]),
+        ok(&["inspect", "--json", s(&f.ca.join("root-key.pem"))]),
+    ] {
+        for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!out.contains(line), "key material printed:\n{out}");
+        }
+        assert!(out.contains("ecdsa-p256"), "{out}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // DER certificate.
+    let der = pem::parse(read(f.chain("hs1.fed.test")))
+        .unwrap()
+        .into_contents();
+    let der_path = tmp.path().join("cert.der");
+    std::fs::write(&der_path, &der).unwrap();
+    let (_, v) = inspect_json(&[s(&der_path)]);
+    assert_eq!(v["objects"][0]["subject"], "CN=hs1.fed.test");
+    // CSR and CRL, made with rcgen.
+    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let csr = rcgen::CertificateParams::new(vec!["hs5.fed.test".to_string()])
+        .unwrap()
+        .serialize_request(&kp)
+        .unwrap();
+    let csr_path = tmp.path().join("req.pem");
+    std::fs::write(&csr_path, csr.pem().unwrap()).unwrap();
+    let (_, v) = inspect_json(&[s(&csr_path)]);
+    let o = &v["objects"][0];
+    assert_eq!(o["type"], "csr");
+    assert_eq!(o["names"], serde_json::json!(["DNS:hs5.fed.test"]));
+    assert_eq!(o["key"]["type"], "ed25519");
+    assert_eq!(o["signature_valid"], true);
+
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::KeyCertSign,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_der(ca_cert.der(), &ca_key).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: now,
+        next_update: now + time::Duration::days(7),
+        crl_number: rcgen::SerialNumber::from(7u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(&[0x0a, 0xbc]),
+            revocation_time: now,
+            reason_code: None,
+            invalidity_date: None,
+        }],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)
+    .unwrap();
+    let crl_path = tmp.path().join("crl.pem");
+    std::fs::write(&crl_path, crl.pem().unwrap()).unwrap();
+    let (_, v) = inspect_json(&[s(&crl_path)]);
+    let o = &v["objects"][0];
+    assert_eq!(o["type"], "crl");
+    assert_eq!(o["revoked"], serde_json::json!(["0abc"]));
+    assert_eq!(o["crl_number"], "7");
+
+    // Several objects in one file: every one is shown.
+    let mixed = tmp.path().join("mixed.pem");
+    std::fs::write(
+        &mixed,
+        read(f.chain("hs1.fed.test")) + &read(f.root()) + &key_pem,
+    )
+    .unwrap();
+    let (_, v) = inspect_json(&[s(&mixed)]);
+    let types: Vec<&str> = v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["certificate", "certificate", "private_key"]);
+}
+
+#[test]
+fn inspect_bad_input_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let garbage = tmp.path().join("g.pem");
+    std::fs::write(&garbage, "hello\n").unwrap();
+    for p in [
+        tmp.path().join("missing.pem"),
+        garbage,
+        corpus().join("malformed-truncated-pem.pem"),
+    ] {
+        let out = run(&["inspect", s(&p)]);
+        assert_eq!(out.status.code(), Some(2), "{}", p.display());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(s(&p)));
+    }
+}
+
+#[test]
+fn lint_passes_own_certificates() {
+    let f = Fixture::new();
+    for p in [
+        f.chain("hs1.fed.test"),
+        f.chain("10.0.0.7:8448"),
+        f.chain("[fd00::7]"),
+        f.chain(&f.onion),
+        f.chain("hs2.fed.test"),
+        f.root(),
+    ] {
+        let (code, v) = inspect_json(&["--lint", s(&p)]);
+        assert_eq!(code, 0, "{}: {v}", p.display());
+        assert_eq!(v["lint_ok"], true);
+        assert_eq!(v["objects"][0]["lint"], serde_json::json!([]));
+        let text = ok(&["inspect", "--lint", s(&p)]);
+        assert!(text.ends_with("lint: ok\n"), "{text}");
+    }
+}
+
+#[test]
+fn lint_fails_broken_certificates_with_the_rule() {
+    let cases = [
+        ("no-san.pem", "san_present"),
+        ("wrong-eku-client-auth.pem", "leaf_server_auth"),
+        ("wrong-key-usage-certsign-only.pem", "leaf_key_usage"),
+        ("ca-as-leaf.pem", "leaf_not_ca"),
+        ("self-signed-leaf.pem", "aki_present"),
+        ("unsupported-sig-rsa-sha1.pem", "signature_algorithm"),
+        ("unsupported-sig-rsa-md5.pem", "signature_algorithm"),
+        ("expired.pem", "serial_entropy"),
+        ("expired.pem", "leaf_validity"),
+    ];
+    for (file, rule) in cases {
+        let p = corpus().join(file);
+        let (code, v) = inspect_json(&["--lint", s(&p)]);
+        assert_eq!(code, 1, "{file}: {v}");
+        assert_eq!(v["lint_ok"], false);
+        let rules: Vec<&str> = v["objects"][0]["lint"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap())
+            .collect();
+        assert!(rules.contains(&rule), "{file}: {rules:?}");
+        let text = run(&["inspect", "--lint", s(&p)]);
+        assert_eq!(text.status.code(), Some(1));
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            text.contains(&format!("FAIL [{rule}]")) && text.contains("lint: FAILED"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn lint_refuses_weak_keys_and_names_that_are_not_matrix_hostnames() {
+    require("openssl");
+    let tmp = tempfile::tempdir().unwrap();
+    let cert = tmp.path().join("weak.pem");
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout"])
+        .arg(tmp.path().join("weak.key"))
+        .arg("-out")
+        .arg(&cert)
+        .args([
+            "-days",
+            "30",
+            "-subj",
+            "/CN=hs1.fed.test",
+            "-addext",
+            "subjectAltName=DNS:hs1.fed.test,DNS:bad_name.fed.test,DNS:expyuzz4wqqyqhjn.onion",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, v) = inspect_json(&["--lint", s(&cert)]);
+    assert_eq!(code, 1);
+    let findings = v["objects"][0]["lint"].as_array().unwrap();
+    let find = |rule: &str| {
+        findings
+            .iter()
+            .find(|f| f["rule"] == rule)
+            .unwrap_or_else(|| panic!("no {rule} in {findings:?}"))["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(find("key_strength").contains("1024"));
+    assert!(find("matrix_hostname").contains("bad_name.fed.test"));
+    assert!(find("onion_v3").contains("v2"));
+    assert_eq!(
+        v["objects"][0]["key"],
+        serde_json::json!({"type": "rsa", "bits": 1024})
+    );
+    // The same key, inspected as a key.
+    let (_, k) = inspect_json(&[s(&tmp.path().join("weak.key"))]);
+    assert_eq!(
+        k["objects"][0]["key"],
+        serde_json::json!({"type": "rsa", "bits": 1024})
+    );
+}
+
+#[test]
+fn help_has_examples() {
+    for cmd in ["verify", "inspect"] {
+        let out = fedca().args([cmd, "--help"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Examples:") && text.contains(&format!("fedca {cmd} ")),
+            "{text}"
+        );
+    }
+}
+
+/// A root → intermediate → leaf PKI made with rcgen, with the root's path length and
+/// validity chosen by the test.
+struct Pki {
+    root_pem: String,
+    inter_pem: String,
+    leaf_pem: String,
+}
+
+fn pki(root_pathlen: u8, root_not_after: time::OffsetDateTime) -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let ca = |cn: &str, pathlen: u8| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(pathlen));
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p.not_before = now - time::Duration::days(400);
+        p.not_after = now + time::Duration::days(365);
+        p.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x42; 16]));
+        p
+    };
+    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut root_params = ca("Test Federation Root", root_pathlen);
+    root_params.not_after = root_not_after;
+    let root = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = Issuer::from_ca_cert_der(root.der(), &root_key).unwrap();
+    let inter_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut inter_params = ca("Test Federation Issuing CA 1", 0);
+    inter_params.use_authority_key_identifier_extension = true;
+    let inter = inter_params.signed_by(&inter_key, &root_issuer).unwrap();
+    let inter_issuer = Issuer::from_ca_cert_der(inter.der(), &inter_key).unwrap();
+    let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut leaf_params = CertificateParams::new(vec!["hs1.fed.test".to_string()]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "hs1.fed.test");
+    leaf_params.is_ca = IsCa::ExplicitNoCa;
+    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf_params.use_authority_key_identifier_extension = true;
+    leaf_params.not_before = now - time::Duration::days(1);
+    leaf_params.not_after = now + time::Duration::days(30);
+    let leaf = leaf_params.signed_by(&leaf_key, &inter_issuer).unwrap();
+    Pki {
+        root_pem: root.pem(),
+        inter_pem: inter.pem(),
+        leaf_pem: leaf.pem(),
+    }
+}
+
+fn verify_files(dir: &Path, root: &str, chain: &str) -> (i32, Value) {
+    let root_path = dir.join("root.pem");
+    let chain_path = dir.join("chain.pem");
+    std::fs::write(&root_path, root).unwrap();
+    std::fs::write(&chain_path, chain).unwrap();
+    let out = run(&[
+        "verify",
+        "--json",
+        "--name",
+        "hs1.fed.test",
+        "--trust",
+        s(&root_path),
+        s(&chain_path),
+    ]);
+    (out.status.code().unwrap_or(-1), json(&out))
+}
+
+#[test]
+fn chains_through_an_intermediate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+    let p = pki(1, later);
+
+    // Leaf + intermediate: valid, no warning.
+    let (code, v) = verify_files(d, &p.root_pem, &(p.leaf_pem.clone() + &p.inter_pem));
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["chain"].as_array().unwrap().len(), 2);
+    assert_eq!(v["warnings"], serde_json::json!([]));
+
+    // Leaf + intermediate + root: valid, with a warning about the root.
+    let (code, v) = verify_files(
+        d,
+        &p.root_pem,
+        &(p.leaf_pem.clone() + &p.inter_pem + &p.root_pem),
+    );
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("Test Federation Root"),
+        "{v}"
+    );
+
+    // The leaf alone: nothing tells a missing intermediate from a foreign issuer, so
+    // the kind is unknown_issuer, and the detail names the issuer and both remedies.
+    let (code, v) = verify_files(d, &p.root_pem, &p.leaf_pem);
+    assert_eq!(code, 1);
+    assert_eq!(kind(&v), "unknown_issuer");
+    assert!(detail(&v).contains("Test Federation Issuing CA 1"), "{v}");
+    assert!(detail(&v).contains("serve fullchain.pem"), "{v}");
+
+    // Leaf + root, without the intermediate: missing too (the chain shows the link).
+    let (_, v) = verify_files(d, &p.root_pem, &(p.leaf_pem.clone() + &p.root_pem));
+    assert_eq!(kind(&v), "missing_intermediate", "{v}");
+
+    // Intermediate first: the chain is in the wrong order.
+    let (code, v) = verify_files(d, &p.root_pem, &(p.inter_pem.clone() + &p.leaf_pem));
+    assert_eq!(code, 1);
+    assert_eq!(kind(&v), "ca_as_leaf");
+    assert!(detail(&v).contains("wrong order"), "{v}");
+
+    // A root with pathlen:0 above an intermediate: webpki does not apply a trust
+    // anchor's path length, OpenSSL/Go/GnuTLS do, and so does fedca verify.
+    let p0 = pki(0, later);
+    let (code, v) = verify_files(d, &p0.root_pem, &(p0.leaf_pem.clone() + &p0.inter_pem));
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(kind(&v), "path_length_exceeded");
+    assert!(
+        detail(&v).contains("Test Federation Root") && detail(&v).contains("rustls/webpki"),
+        "{v}"
+    );
+
+    // An expired trusted root: webpki does not check a trust anchor's dates; fedca does.
+    let past = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+    let pe = pki(1, past);
+    let (code, v) = verify_files(d, &pe.root_pem, &(pe.leaf_pem.clone() + &pe.inter_pem));
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(kind(&v), "expired");
+    assert!(
+        detail(&v).contains("trusted root \"Test Federation Root\""),
+        "{v}"
+    );
+}

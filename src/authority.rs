@@ -447,8 +447,9 @@ impl Authority {
             std::fs::Permissions::from_mode(store::DIR_MODE),
         )
         .map_err(|e| Error::io(staging.path(), e))?;
-        let policy_text =
-            serde_json::to_string_pretty(&policy).map_err(|e| Error::Crypto(e.to_string()))? + "\n";
+        let policy_text = serde_json::to_string_pretty(&policy)
+            .map_err(|e| Error::Internal(e.to_string()))?
+            + "\n";
         store::write_atomic(
             &staging.path().join(files::POLICY),
             policy_text.as_bytes(),

@@ -84,6 +84,10 @@ pub enum Error {
     /// A cryptographic operation failed.
     #[error("cryptographic failure: {0}")]
     Crypto(String),
+
+    /// Encoding fedca's own data (JSON) failed: a bug, never the input's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -100,7 +104,8 @@ impl Error {
             | Error::Io { .. }
             | Error::Corrupt { .. }
             | Error::Lint(_)
-            | Error::Crypto(_) => 1,
+            | Error::Crypto(_)
+            | Error::Internal(_) => 1,
         }
     }
 
@@ -122,6 +127,12 @@ impl Error {
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    /// Whether this is a write to a closed pipe (`fedca list | head -1`): not an error
+    /// worth reporting, the reader has what it wanted.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
     pub(crate) fn corrupt(path: &Path, detail: impl Into<String>) -> Self {

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     match fedca::cli::try_main() {
         Ok(code) => code,
+        // The reader closed the pipe (`fedca list | head -1`): it has what it wanted.
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fedca: error: {e}");
             ExitCode::from(e.exit_code())

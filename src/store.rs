@@ -239,7 +239,7 @@ impl CaDir {
     pub fn write_index(&self, _lock: &CaLock, records: &[IndexRecord]) -> Result<()> {
         let mut text = String::new();
         for r in records {
-            let line = serde_json::to_string(r).map_err(|e| Error::Crypto(e.to_string()))?;
+            let line = serde_json::to_string(r).map_err(|e| Error::Internal(e.to_string()))?;
             text.push_str(&line);
             text.push('\n');
         }
@@ -284,7 +284,7 @@ impl CaDir {
             target_existed,
         };
         let journal_text =
-            serde_json::to_vec_pretty(&journal).map_err(|e| Error::Crypto(e.to_string()))?;
+            serde_json::to_vec_pretty(&journal).map_err(|e| Error::Internal(e.to_string()))?;
         write_atomic(&self.path(files::JOURNAL), &journal_text, KEY_MODE)?;
 
         // Stage the four files.

@@ -315,7 +315,7 @@ impl TrustBundle {
         };
         Ok(builder
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Crypto(e.to_string()))?
+            .map_err(|e| Error::Internal(e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(self.verifier()?))
             .with_no_client_auth())

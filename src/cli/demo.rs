@@ -1,5 +1,6 @@
 //! `fedca demo`: the main job on an embedded example federation.
 
+use super::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -65,7 +66,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     };
     let (ca, _) = Ca::init(&dir, &opts)?;
     if !cli.json {
-        println!(
+        outln!(
             "root: {} (permits {})",
             dir.join(files::ROOT_CERT).display(),
             ca.authority().constraints()
@@ -102,7 +103,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             failures += usize::from(!ok);
             rows.push(serde_json::json!({"server": i.record.server, "name": name, "ok": ok, "detail": detail}));
             if !cli.json {
-                println!(
+                outln!(
                     "{:<4} {:<24} as {:<28} {}",
                     if ok { "ok" } else { "FAIL" },
                     short(&i.record.server),
@@ -129,14 +130,14 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             &serde_json::json!({"ca_dir": dir.display().to_string(), "handshakes": rows, "wrong_name_refused": refused_ok, "refusal": refusal}),
         )?;
     } else {
-        println!(
+        outln!(
             "{:<4} {:<24} as {:<28} refused: {}",
             if refused_ok { "ok" } else { "FAIL" },
             short(&first.record.server),
             "hs9.fed.test",
             refusal
         );
-        println!("{} handshakes, {} failed", rows.len() + 1, failures);
+        outln!("{} handshakes, {} failed", rows.len() + 1, failures);
     }
     Ok(if failures == 0 {
         ExitCode::SUCCESS

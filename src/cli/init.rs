@@ -1,5 +1,6 @@
 //! `fedca init`: create the CA.
 
+use super::outln;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -95,14 +96,17 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     if cli.json {
         super::print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "created CA {:?} in {} ({}, valid until {})",
-            report.name, report.ca_dir, report.key_type, report.not_after
+            report.name,
+            report.ca_dir,
+            report.key_type,
+            report.not_after
         );
-        println!("  permitted: {}", a.constraints());
-        println!("  root SHA-256: {}", report.root_sha256);
+        outln!("  permitted: {}", a.constraints());
+        outln!("  root SHA-256: {}", report.root_sha256);
         if let Some(r) = &report.replaced {
-            println!("  the previous CA was moved to {r}");
+            outln!("  the previous CA was moved to {r}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! `fedca inspect`: show what a certificate, key, CSR or CRL file holds, and lint it.
 
+use super::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -76,9 +77,9 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             lint_ok: args.lint.then_some(!failed),
         })?;
     } else {
-        print_text(&objects);
+        print_text(&objects)?;
         if args.lint {
-            println!(
+            outln!(
                 "lint: {}",
                 if failed {
                     "FAILED (see the findings above)"
@@ -95,7 +96,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     })
 }
 
-fn print_text(objects: &[Object]) {
+fn print_text(objects: &[Object]) -> Result<()> {
     let total_certs = objects
         .iter()
         .filter(|o| matches!(o, Object::Certificate(_)))
@@ -103,32 +104,32 @@ fn print_text(objects: &[Object]) {
     let mut n = 0;
     for (i, o) in objects.iter().enumerate() {
         if i > 0 {
-            println!();
+            outln!();
         }
         match o {
             Object::Certificate(c) => {
                 n += 1;
-                println!("certificate {n} of {total_certs}");
-                print_cert(c);
+                outln!("certificate {n} of {total_certs}");
+                print_cert(c)?;
             }
             Object::PrivateKey(k) => {
-                println!("private key ({})", k.format);
+                outln!("private key ({})", k.format);
                 match &k.key {
-                    Some(d) => println!("  key:                 {d}"),
-                    None => println!("  key:                 encrypted (type not visible without the passphrase)"),
+                    Some(d) => outln!("  key:                 {d}"),
+                    None => outln!("  key:                 encrypted (type not visible without the passphrase)"),
                 }
             }
             Object::PublicKey(k) => {
-                println!("public key");
-                println!("  key:                 {k}");
+                outln!("public key");
+                outln!("  key:                 {k}");
             }
             Object::Csr(r) => {
-                println!("certificate signing request");
-                println!("  subject:             {}", r.subject);
-                println!("  names:               {}", list(&r.names));
-                println!("  key:                 {}", r.key);
-                println!("  signature algorithm: {}", r.signature_algorithm);
-                println!(
+                outln!("certificate signing request");
+                outln!("  subject:             {}", r.subject);
+                outln!("  names:               {}", list(&r.names));
+                outln!("  key:                 {}", r.key);
+                outln!("  signature algorithm: {}", r.signature_algorithm);
+                outln!(
                     "  signature:           {}",
                     if r.signature_valid {
                         "valid"
@@ -138,22 +139,23 @@ fn print_text(objects: &[Object]) {
                 );
             }
             Object::Crl(r) => {
-                println!("certificate revocation list");
-                println!("  issuer:              {}", r.issuer);
-                println!("  this update:         {}", r.this_update);
-                println!(
+                outln!("certificate revocation list");
+                outln!("  issuer:              {}", r.issuer);
+                outln!("  this update:         {}", r.this_update);
+                outln!(
                     "  next update:         {}",
                     r.next_update.as_deref().unwrap_or("-")
                 );
-                println!(
+                outln!(
                     "  CRL number:          {}",
                     r.crl_number.as_deref().unwrap_or("-")
                 );
-                println!("  signature algorithm: {}", r.signature_algorithm);
-                println!("  revoked:             {}", list(&r.revoked));
+                outln!("  signature algorithm: {}", r.signature_algorithm);
+                outln!("  revoked:             {}", list(&r.revoked));
             }
         }
     }
+    Ok(())
 }
 
 fn list(items: &[String]) -> String {
@@ -164,23 +166,25 @@ fn list(items: &[String]) -> String {
     }
 }
 
-fn print_cert(c: &CertInfo) {
-    println!("  subject:             {}", c.subject);
-    println!(
+fn print_cert(c: &CertInfo) -> Result<()> {
+    outln!("  subject:             {}", c.subject);
+    outln!(
         "  issuer:              {}{}",
         c.issuer,
         if c.self_issued { " (self-issued)" } else { "" }
     );
-    println!("  serial:              {}", c.serial);
-    println!(
+    outln!("  serial:              {}", c.serial);
+    outln!(
         "  validity:            {} to {} ({})",
-        c.not_before, c.not_after, c.time_left
+        c.not_before,
+        c.not_after,
+        c.time_left
     );
-    println!("  names:               {}", list(&c.names));
-    println!("  key:                 {}", c.key);
-    println!("  signature algorithm: {}", c.signature_algorithm);
+    outln!("  names:               {}", list(&c.names));
+    outln!("  key:                 {}", c.key);
+    outln!("  signature algorithm: {}", c.signature_algorithm);
     match &c.basic_constraints {
-        Some(b) => println!(
+        Some(b) => outln!(
             "  basic constraints:   CA:{}{}{}",
             if b.ca { "TRUE" } else { "FALSE" },
             b.path_len
@@ -188,37 +192,38 @@ fn print_cert(c: &CertInfo) {
                 .unwrap_or_default(),
             if b.critical { " (critical)" } else { "" }
         ),
-        None => println!("  basic constraints:   -"),
+        None => outln!("  basic constraints:   -"),
     }
-    println!(
+    outln!(
         "  key usage:           {}",
         c.key_usage.as_deref().map_or("-".into(), list)
     );
-    println!(
+    outln!(
         "  extended key usage:  {}",
         c.extended_key_usage.as_deref().map_or("-".into(), list)
     );
     if let Some(nc) = &c.name_constraints {
-        println!("  name constraints:    permitted {}", list(&nc.permitted));
+        outln!("  name constraints:    permitted {}", list(&nc.permitted));
         if !nc.excluded.is_empty() {
-            println!("                       excluded {}", list(&nc.excluded));
+            outln!("                       excluded {}", list(&nc.excluded));
         }
     }
-    println!(
+    outln!(
         "  authority key id:    {}",
         c.authority_key_id.as_deref().unwrap_or("-")
     );
-    println!(
+    outln!(
         "  subject key id:      {}",
         c.subject_key_id.as_deref().unwrap_or("-")
     );
-    println!("  sha256:              {}", c.sha256);
+    outln!("  sha256:              {}", c.sha256);
     if let Some(findings) = &c.lint {
         if findings.is_empty() {
-            println!("  lint:                ok");
+            outln!("  lint:                ok");
         }
         for f in findings {
-            println!("  lint:                FAIL {f}");
+            outln!("  lint:                FAIL {f}");
         }
     }
+    Ok(())
 }

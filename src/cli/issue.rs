@@ -1,5 +1,6 @@
 //! `fedca issue`: one certificate per server name.
 
+use super::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -59,7 +60,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         super::print_json(&records)?;
     } else {
         for i in &issued {
-            println!(
+            outln!(
                 "issued {}  names {}  valid until {}  serial {}\n  -> {}",
                 i.record.server,
                 i.record.names.join(","),

@@ -1,5 +1,6 @@
 //! `fedca list`: every issued certificate.
 
+use super::outln;
 use std::process::ExitCode;
 
 use super::Cli;
@@ -24,7 +25,7 @@ pub(super) fn run(cli: &Cli, _args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if entries.is_empty() {
-        println!(
+        outln!(
             "no certificates issued yet (fedca issue NAME --ca-dir {})",
             cli.ca_dir.display()
         );
@@ -36,16 +37,19 @@ pub(super) fn run(cli: &Cli, _args: &Args) -> Result<ExitCode> {
         .max()
         .unwrap_or(6)
         .max(6);
-    println!(
+    outln!(
         "{:<13} {:<20} {:<server_w$} {:<32} NAMES",
-        "STATUS", "NOT AFTER", "SERVER", "SERIAL"
+        "STATUS",
+        "NOT AFTER",
+        "SERVER",
+        "SERIAL"
     );
     for e in &entries {
         let status = serde_json::to_value(e.status)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:<13} {:<20} {:<server_w$} {:<32} {}",
             status,
             e.not_after,

@@ -79,10 +79,20 @@ pub fn try_main() -> Result<ExitCode> {
     }
 }
 
+/// `println!` that returns an error instead of panicking when stdout is closed.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+            .map_err(|e| crate::Error::Io { path: std::path::PathBuf::from("<stdout>"), source: e })?;
+    }};
+}
+pub(crate) use outln;
+
 /// Prints a value as pretty JSON on stdout.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
-        .map_err(|e| crate::Error::Crypto(format!("encoding JSON: {e}")))?;
-    println!("{text}");
+        .map_err(|e| crate::Error::Internal(format!("encoding JSON: {e}")))?;
+    outln!("{text}");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `fedca trust`: the trust configuration of one homeserver or platform.
 
+use super::outln;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -279,7 +280,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(o) = &report.out {
-        println!(
+        outln!(
             "wrote {} file(s) for {}{} into {o}",
             report.files.len(),
             target,
@@ -290,18 +291,20 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 .unwrap_or_default()
         );
         for f in &report.files {
-            println!("  {} {}  {}", f.mode, f.path, f.what);
+            outln!("  {} {}  {}", f.mode, f.path, f.what);
         }
     }
-    println!("trusted roots:");
+    outln!("trusted roots:");
     for r in bundle.roots() {
-        println!(
+        outln!(
             "  {}  SHA-256 {}  until {}",
-            r.subject, r.sha256, r.not_after
+            r.subject,
+            r.sha256,
+            r.not_after
         );
     }
     if let Some(i) = &report.install {
-        println!(
+        outln!(
             "installed {} anchor(s) into the {} trust store ({}) and ran `{}`",
             i.anchors.len(),
             serde_json::to_value(i.store)
@@ -316,17 +319,17 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             i.command
         );
         for line in i.output.lines().filter(|l| !l.trim().is_empty()) {
-            println!("  | {line}");
+            outln!("  | {line}");
         }
         for o in &i.other_fedca_anchors {
-            println!(
+            outln!(
                 "  note: {} is another fedca root, not in this bundle; remove it if it is retired",
                 o.display()
             );
         }
     }
     for n in report.notes {
-        println!("next: {n}");
+        outln!("next: {n}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `fedca verify`: check a chain the way a rustls federation client does, and say why not.
 
+use super::outln;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,7 +73,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     if cli.json {
         super::print_json(&verdict)?;
     } else {
-        print_text(&verdict, &args.chain);
+        print_text(&verdict, &args.chain)?;
     }
     Ok(if verdict.valid {
         ExitCode::SUCCESS
@@ -107,7 +108,7 @@ fn parse_at(text: &str) -> Result<UnixTime> {
     )))
 }
 
-fn print_text(v: &Verdict, chain: &std::path::Path) {
+fn print_text(v: &Verdict, chain: &std::path::Path) -> Result<()> {
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (ok, bad) = if color {
         ("\x1b[32mvalid\x1b[0m", "\x1b[31minvalid\x1b[0m")
@@ -115,13 +116,13 @@ fn print_text(v: &Verdict, chain: &std::path::Path) {
         ("valid", "invalid")
     };
     match &v.error {
-        None => println!(
+        None => outln!(
             "{ok}: {} is valid for {} at {} (rustls/webpki)",
             chain.display(),
             v.name,
             v.at
         ),
-        Some(d) => println!(
+        Some(d) => outln!(
             "{bad}: {} for {}: {}: {}",
             chain.display(),
             v.name,
@@ -130,7 +131,7 @@ fn print_text(v: &Verdict, chain: &std::path::Path) {
         ),
     }
     for w in &v.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     for (i, c) in v.chain.iter().enumerate() {
         let names = if c.names.is_empty() {
@@ -138,7 +139,7 @@ fn print_text(v: &Verdict, chain: &std::path::Path) {
         } else {
             format!("  names {}", c.names.join(","))
         };
-        println!(
+        outln!(
             "  [{i}] {}  issuer {}  {} .. {}  {}{}{}",
             c.subject,
             c.issuer,
@@ -149,4 +150,5 @@ fn print_text(v: &Verdict, chain: &std::path::Path) {
             names
         );
     }
+    Ok(())
 }

@@ -128,7 +128,7 @@ impl Templates {
                     .iter()
                     .find(|(n, _)| *n == name)
                     .map(|(_, s)| *s)
-                    .ok_or_else(|| Error::Crypto(format!("no embedded template {name}")))?;
+                    .ok_or_else(|| Error::Internal(format!("no embedded template {name}")))?;
                 (format!("embedded template {name}"), source)
             }
         };

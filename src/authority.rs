@@ -386,16 +386,16 @@ impl Authority {
                 .map_err(|e| Error::io(root, e))?
                 .next()
                 .is_some();
+        if non_empty && !dir.exists() {
+            // Even with --force: fedca replaces CAs, never other people's directories.
+            return Err(Error::invalid(
+                "--ca-dir",
+                root.display().to_string(),
+                "is a non-empty directory that is not a fedca CA; choose an empty or new directory",
+            ));
+        }
         if non_empty && !opts.force {
-            return if dir.exists() {
-                Err(Error::CaExists(root.to_path_buf()))
-            } else {
-                Err(Error::invalid(
-                    "--ca-dir",
-                    root.display().to_string(),
-                    "is a non-empty directory that is not a fedca CA; choose an empty or new directory",
-                ))
-            };
+            return Err(Error::CaExists(root.to_path_buf()));
         }
         let now = OffsetDateTime::now_utc();
         let not_before = now - validity::BACKDATE;
@@ -436,7 +436,17 @@ impl Authority {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => std::path::PathBuf::from("."),
         };
-        store::create_dir_all_private(&parent)?;
+        store::create_dir_all_private(&parent).map_err(|e| match e {
+            Error::Io { source, .. } => Error::invalid(
+                "--ca-dir",
+                root.display().to_string(),
+                format!(
+                    "its parent {} cannot be created ({source})",
+                    parent.display()
+                ),
+            ),
+            other => other,
+        })?;
         let staging = tempfile::Builder::new()
             .prefix(".fedca-init-")
             .tempdir_in(&parent)
@@ -470,22 +480,33 @@ impl Authority {
         store::create_dir_private(&staging.path().join(files::SERVERS))?;
         store::create_dir_private(&staging.path().join(files::CERTS))?;
 
+        // Replacing a CA: hold its lock (finishing any issuance it has in flight) while
+        // it is moved aside, so no process of the old CA writes half-way through.
         let mut replaced = None;
+        let _old_lock = if non_empty { Some(dir.lock()?) } else { None };
         if non_empty {
-            let stamp = now.unix_timestamp();
-            let aside = parent.join(format!(
-                "{}.replaced-{stamp}",
-                root.file_name()
-                    .map(|s| s.to_string_lossy())
-                    .unwrap_or_default()
-            ));
+            let base = root
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut aside = parent.join(format!("{base}.replaced-{}", now.unix_timestamp()));
+            let mut n = 1;
+            while aside.exists() {
+                n += 1;
+                aside = parent.join(format!("{base}.replaced-{}-{n}", now.unix_timestamp()));
+            }
             std::fs::rename(root, &aside).map_err(|e| Error::io(root, e))?;
             replaced = Some(aside);
-        } else if existing {
-            // An empty directory: rename(2) replaces it atomically.
         }
-        let staged = staging.keep();
-        std::fs::rename(&staged, root).map_err(|e| Error::io(root, e))?;
+        // An empty directory at `root` is replaced atomically by rename(2). The staging
+        // directory (which holds the new key) is removed if the rename fails.
+        if let Err(e) = std::fs::rename(staging.path(), root) {
+            if let Some(aside) = &replaced {
+                let _ = std::fs::rename(aside, root);
+            }
+            return Err(Error::io(root, e));
+        }
+        let _ = staging.keep();
         store::sync_dir(&parent)?;
 
         let authority = Authority::load(dir)?;

@@ -97,7 +97,6 @@ impl Ca {
     /// Every request is validated (names, constraints, options, output directories)
     /// before anything is signed or written: bad input changes nothing.
     pub fn issue(&self, requests: &[LeafRequest], out: Option<&Path>) -> Result<Vec<Issued>> {
-        let lock = self.dir.lock()?;
         let now = OffsetDateTime::now_utc();
         let mut plans = Vec::with_capacity(requests.len());
         let mut targets = BTreeSet::new();
@@ -122,8 +121,39 @@ impl Ca {
                     "is given twice in one call",
                 ));
             }
+            if dir_name.len() > 255 {
+                return Err(Error::invalid(
+                    "server name",
+                    req.server.to_string(),
+                    "makes a directory name longer than 255 bytes, which file systems refuse",
+                ));
+            }
             crate::store::check_target(&target)?;
             plans.push((profile, target, path_text));
+        }
+        if let Some(o) = out {
+            if o.to_str().is_none() {
+                return Err(Error::invalid(
+                    "--out",
+                    o.display().to_string(),
+                    "is not valid UTF-8, which the index cannot record",
+                ));
+            }
+            if self.dir.contains(o)? {
+                return Err(Error::invalid(
+                    "--out",
+                    o.display().to_string(),
+                    "is inside the CA directory; write server files there without --out, or choose a directory outside it",
+                ));
+            }
+        }
+        let lock = self.dir.lock()?;
+        // Another process may have replaced the CA (init --force) while we waited.
+        if self.dir.read(files::ROOT_CERT)? != self.authority.cert_pem() {
+            return Err(Error::corrupt(
+                &self.dir.path(files::ROOT_CERT),
+                "the CA was replaced while this command waited for the lock; run it again",
+            ));
         }
         if let Some(o) = out {
             prepare_out(o)?;
@@ -169,32 +199,37 @@ impl Ca {
 
     /// Every issued certificate with its status now.
     pub fn list(&self) -> Result<Vec<ListEntry>> {
-        let now = OffsetDateTime::now_utc();
-        self.dir
-            .read_index()?
-            .into_iter()
-            .map(|r| {
-                let nb = parse_time(&self.dir, &r.not_before)?;
-                let na = parse_time(&self.dir, &r.not_after)?;
-                let status = match r.state {
-                    RecordState::Revoked => CertStatus::Revoked,
-                    RecordState::Superseded => CertStatus::Superseded,
-                    RecordState::Active if now > na => CertStatus::Expired,
-                    RecordState::Active if now < nb => CertStatus::NotYetValid,
-                    RecordState::Active => CertStatus::Valid,
-                };
-                Ok(ListEntry {
-                    serial: r.serial,
-                    server: r.server,
-                    names: r.names,
-                    not_before: r.not_before,
-                    not_after: r.not_after,
-                    status,
-                    path: r.path,
-                })
-            })
-            .collect()
+        list(&self.dir)
     }
+}
+
+/// Every certificate in a CA directory's index with its status now. Reads only the
+/// index: listing needs no access to the CA key.
+pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
+    let now = OffsetDateTime::now_utc();
+    dir.read_index()?
+        .into_iter()
+        .map(|r| {
+            let nb = parse_time(dir, &r.not_before)?;
+            let na = parse_time(dir, &r.not_after)?;
+            let status = match r.state {
+                RecordState::Revoked => CertStatus::Revoked,
+                RecordState::Superseded => CertStatus::Superseded,
+                RecordState::Active if now > na => CertStatus::Expired,
+                RecordState::Active if now < nb => CertStatus::NotYetValid,
+                RecordState::Active => CertStatus::Valid,
+            };
+            Ok(ListEntry {
+                serial: r.serial,
+                server: r.server,
+                names: r.names,
+                not_before: r.not_before,
+                not_after: r.not_after,
+                status,
+                path: r.path,
+            })
+        })
+        .collect()
 }
 
 /// Creates `--out` (0700) if needed and checks it is a writable directory, before any

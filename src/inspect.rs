@@ -179,13 +179,7 @@ pub struct CrlInfo {
 /// An unreadable file, or one holding nothing fedca recognises, is bad input
 /// ([`Error::InvalidValue`], exit code 2).
 pub fn inspect_file(path: &Path) -> Result<Vec<Object>> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::invalid(
-            "FILE",
-            path.display().to_string(),
-            format!("cannot be read: {e}"),
-        )
-    })?;
+    let bytes = crate::store::read_input(path, "FILE")?;
     inspect_bytes(&bytes)
         .map_err(|rule| Error::invalid("FILE", path.display().to_string(), rule.to_string()))
 }

@@ -40,5 +40,5 @@ pub mod trust;
 pub mod validity;
 pub mod verify;
 
-pub use ca::{Ca, CertStatus, Issued, ListEntry};
+pub use ca::{list, Ca, CertStatus, Issued, ListEntry};
 pub use error::{Error, Result};

@@ -17,8 +17,11 @@
 //! * IPv6 literals are any RFC 4291 text form, normalised to RFC 5952; zone ids
 //!   (`%eth0`) are refused because they are meaningless outside one host.
 //! * DNS names have labels of 1–63 ASCII letters, digits and hyphens that neither
-//!   start nor end with a hyphen, at most 255 characters in all, and a last label
+//!   start nor end with a hyphen, at most 253 characters in all (the grammar says 255,
+//!   but DNS and every verifier stop at 253), and a last label
 //!   that is not all digits (so `1.2.3` is a malformed IPv4 literal, not a name).
+//! * ports are 1–65535 without leading zeros (`:08448` and `:8448` would be two
+//!   different server names, since server names are compared as text);
 //! * `.onion` names must be Tor v3 addresses whose checksum and version verify;
 //!   v2 addresses are refused.
 //! * Non-ASCII names are refused, with their A-label (punycode) form suggested.
@@ -68,7 +71,7 @@ impl fmt::Display for NameError {
 
 impl std::error::Error for NameError {}
 
-/// A validated DNS name (ASCII, at most 255 characters, labels of 1–63 LDH characters).
+/// A validated DNS name (ASCII, at most 253 characters, labels of 1–63 LDH characters).
 ///
 /// The original spelling is kept; comparisons for certificate purposes use
 /// [`DnsName::to_ascii_lowercase`].
@@ -400,6 +403,15 @@ fn parse_port(p: &str, whole: &str) -> Result<u16, NameError> {
             format!("the port {p:?} must be plain decimal digits"),
         ));
     }
+    if p.len() > 1 && p.starts_with('0') {
+        return Err(NameError::new(
+            whole,
+            format!(
+                "the port {p} has a leading zero: server names are compared as text, so write {}",
+                p.trim_start_matches('0')
+            ),
+        ));
+    }
     if p.len() > 5 {
         return Err(NameError::new(
             whole,
@@ -510,11 +522,11 @@ fn validate_dns(name: &str, whole: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::new(whole, "the host name is empty"));
     }
-    if name.len() > 255 {
+    if name.len() > 253 {
         return Err(NameError::new(
             whole,
             format!(
-                "a DNS name is at most 255 characters (this one has {})",
+                "a DNS name is at most 253 characters, the most DNS and every verifier accept (this one has {})",
                 name.len()
             ),
         ));
@@ -709,7 +721,17 @@ mod tests {
             (format!("{o}:8448"), o.as_str(), Some(8448)),
             (format!("matrix.{o}"), "", None),
             (format!("{}.{}", "a".repeat(63), "b".repeat(63)), "", None),
-            ("matrix.org:08448".into(), "matrix.org", Some(8448)),
+            (
+                format!(
+                    "{}.{}.{}.{}",
+                    "a".repeat(63),
+                    "b".repeat(63),
+                    "c".repeat(63),
+                    "d".repeat(61)
+                ),
+                "",
+                None,
+            ),
         ];
         for (input, host, port) in &cases {
             let n = ServerName::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -775,7 +797,18 @@ mod tests {
             ("matrix org".into(), "whitespace"),
             ("matrix.org\n".into(), "whitespace"),
             (format!("{}.org", "a".repeat(64)), "longer than 63"),
-            (format!("{}.org", "abc.".repeat(64)), "255"),
+            (format!("{}.org", "abc.".repeat(64)), "253"),
+            (
+                format!(
+                    "{}.{}.{}.{}",
+                    "a".repeat(63),
+                    "b".repeat(63),
+                    "c".repeat(63),
+                    "d".repeat(62)
+                ),
+                "253",
+            ),
+            ("matrix.org:08448".into(), "leading zero"),
             ("bücher.example".into(), "xn--bcher-kva.example"),
             ("例え.テスト".into(), "punycode"),
             ("expyuzz4wqqyqhjn.onion".into(), "v2"),
@@ -875,7 +908,7 @@ mod tests {
                     labels.push(tld);
                     labels.join(".")
                 })
-                .prop_filter("at most 255 characters", |s| s.len() <= 255)
+                .prop_filter("at most 253 characters", |s| s.len() <= 253)
         }
 
         fn host() -> impl Strategy<Value = String> {

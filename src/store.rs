@@ -278,9 +278,9 @@ impl CaDir {
         }
         let journal = Journal {
             serial: record.serial.clone(),
-            target: target.clone(),
-            staging: staging.clone(),
-            backup: backup.clone(),
+            target: self.journal_path(&target)?,
+            staging: self.journal_path(&staging)?,
+            backup: self.journal_path(&backup)?,
             target_existed,
         };
         let journal_text =
@@ -312,6 +312,9 @@ impl CaDir {
             server_files.ca_pem.as_bytes(),
             PUBLIC_MODE,
         )?;
+        if target_existed {
+            keep_ownership(&target, &staging)?;
+        }
         sync_dir(&staging)?;
 
         // Archive the certificate.
@@ -360,8 +363,28 @@ impl CaDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io(&jp, e)),
         };
-        let journal: Journal = serde_json::from_slice(&text)
+        let mut journal: Journal = serde_json::from_slice(&text)
             .map_err(|e| Error::corrupt(&jp, format!("unreadable journal: {e}")))?;
+        // Paths inside the CA are stored relative to it, so a CA directory that was
+        // moved (init --force moves the old one aside) recovers inside itself only.
+        let root = absolute(&self.root)?;
+        for p in [
+            &mut journal.target,
+            &mut journal.staging,
+            &mut journal.backup,
+        ] {
+            if p.is_relative() {
+                if p.components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                {
+                    return Err(Error::corrupt(
+                        &jp,
+                        format!("journal path {} leaves the CA", p.display()),
+                    ));
+                }
+                *p = root.join(&*p);
+            }
+        }
         let committed = self
             .read_index()?
             .iter()
@@ -399,6 +422,30 @@ impl CaDir {
         sync_dir(&self.root)
     }
 
+    /// How the journal records a path: relative to the CA directory when inside it,
+    /// absolute otherwise (an `--out` directory). Paths must be UTF-8 to be recorded.
+    fn journal_path(&self, p: &Path) -> Result<PathBuf> {
+        if p.to_str().is_none() {
+            return Err(Error::invalid(
+                "path",
+                p.display().to_string(),
+                "is not valid UTF-8, which fedca's journal and index cannot record",
+            ));
+        }
+        let root = absolute(&self.root)?;
+        Ok(match p.strip_prefix(&root) {
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) => p.to_path_buf(),
+        })
+    }
+
+    /// Whether `p` is the CA directory or inside it, after resolving `..` and symbolic
+    /// links in the part of `p` that exists.
+    pub fn contains(&self, p: &Path) -> Result<bool> {
+        let root = canonical_lenient(&self.root)?;
+        Ok(canonical_lenient(p)?.starts_with(&root))
+    }
+
     /// The absolute directory of a record's files.
     pub fn resolve_record_path(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
@@ -408,6 +455,31 @@ impl CaDir {
             absolute(&self.root.join(p)).unwrap_or_else(|_| self.root.join(p))
         }
     }
+}
+
+/// A renewal keeps what the operator set on the old files: owner, group and mode of
+/// the directory and of each file (`chown -R synapse:` once, not after every renewal),
+/// except that a key is never left readable by others.
+fn keep_ownership(old: &Path, new: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let names = [files::KEY, files::LEAF, files::FULLCHAIN, files::CA];
+    let pairs = std::iter::once((old.to_path_buf(), new.to_path_buf()))
+        .chain(names.iter().map(|n| (old.join(n), new.join(n))));
+    for (from, to) in pairs {
+        let Ok(meta) = fs::metadata(&from) else {
+            continue;
+        };
+        std::os::unix::fs::chown(&to, Some(meta.uid()), Some(meta.gid()))
+            .map_err(|e| Error::io(&to, e))?;
+        let mut mode = meta.mode() & 0o7777;
+        if to.ends_with(files::KEY) {
+            // A group the operator chose may read the key; everybody else never.
+            mode &= !0o007;
+        }
+        fs::set_permissions(&to, fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io(&to, e))?;
+    }
+    Ok(())
 }
 
 /// A server directory is replaced whole, so it may hold only fedca's own files.
@@ -466,6 +538,34 @@ fn crash_point(name: &str) {
     }
 }
 
+/// `p` made absolute with `..` and symbolic links resolved in its longest existing
+/// prefix (the rest, which does not exist yet, is appended as written, minus `.`).
+pub fn canonical_lenient(p: &Path) -> Result<PathBuf> {
+    let abs = absolute(p)?;
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let mut out = existing
+        .canonicalize()
+        .map_err(|e| Error::io(existing, e))?;
+    for name in rest.into_iter().rev() {
+        if name == ".." {
+            out.pop();
+        } else {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
 fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).map_err(|e| Error::io(p, e))
 }
@@ -485,6 +585,28 @@ pub fn create_dir_all_private(p: &Path) -> Result<()> {
         .recursive(true)
         .create(p)
         .map_err(|e| Error::io(p, e))
+}
+
+/// The largest input file fedca reads (certificates, chains, keys, CSRs, CRLs).
+pub const MAX_INPUT: u64 = 16 * 1024 * 1024;
+
+/// Reads a user-supplied input file, refusing (as bad input, naming `what`) one that
+/// cannot be read or is larger than [`MAX_INPUT`] (`/dev/zero` must not exhaust memory).
+pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let bad = |rule: String| Error::invalid(what, path.display().to_string(), rule);
+    let file = File::open(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(format!("cannot be read: {e}")))?;
+    if bytes.len() as u64 > MAX_INPUT {
+        return Err(bad(format!(
+            "is larger than {} MiB; certificates, keys, CSRs and CRLs are far smaller",
+            MAX_INPUT / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Fsyncs a directory so that renames in it survive a crash.

@@ -245,13 +245,7 @@ impl TrustBundle {
     /// Reads a PEM or DER file of roots. An unreadable or unusable file is bad input
     /// (exit code 2).
     pub fn load(path: &Path) -> Result<TrustBundle> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::invalid(
-                "--trust",
-                path.display().to_string(),
-                format!("cannot be read: {e}"),
-            )
-        })?;
+        let bytes = crate::store::read_input(path, "--trust")?;
         Self::from_bytes(&bytes)
             .map_err(|rule| Error::invalid("--trust", path.display().to_string(), rule))
     }

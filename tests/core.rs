@@ -424,6 +424,20 @@ fn bad_input_exits_2_names_the_value_and_changes_nothing() {
     ok(&["issue", "hs1.fed.test", "--ca-dir", c]);
     let before = snapshot(&ca);
     let v2 = "expyuzz4wqqyqhjn.onion";
+    let servers_dir = format!("{c}/servers");
+    let dotdot_dir = format!("{c}/../ca/certs/x");
+    let long = |n: usize| {
+        format!(
+            "{}.{}.{}.{}.fed.test",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(n)
+        )
+    };
+    let long_254 = long(53);
+    let long_253_port = format!("{}:65535", long(52));
+    assert_eq!((long_254.len(), long(52).len()), (254, 253));
     let mut bad_onion = onion(3);
     bad_onion.replace_range(0..1, if bad_onion.starts_with('a') { "b" } else { "a" });
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -481,6 +495,25 @@ fn bad_input_exits_2_names_the_value_and_changes_nothing() {
             vec!["list", "--ca-dir", "/nonexistent/fedca"],
             "/nonexistent/fedca",
         ),
+        (
+            vec!["issue", "a.fed.test", "--out", "/proc/fedca-out"],
+            "/proc/fedca-out",
+        ),
+        (
+            vec!["issue", "a.fed.test", "--out", c],
+            "inside the CA directory",
+        ),
+        (
+            vec!["issue", "a.fed.test", "--out", &servers_dir],
+            "inside the CA directory",
+        ),
+        (
+            vec!["issue", "a.fed.test", "--out", &dotdot_dir],
+            "inside the CA directory",
+        ),
+        (vec!["issue", "hs1.fed.test:08448"], "leading zero"),
+        (vec!["issue", &long_254], "253"),
+        (vec!["issue", &long_253_port], "255 bytes"),
     ];
     assert!(cases.len() >= 25);
     for (args, needle) in &cases {
@@ -503,6 +536,224 @@ fn bad_input_exits_2_names_the_value_and_changes_nothing() {
         assert!(!err.contains("panicked"), "{full:?}: {err}");
     }
     common::assert_unchanged(&before, &snapshot(&ca), "bad input");
+}
+
+#[test]
+fn init_force_takes_the_lock_and_finishes_the_old_cas_work_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    constrained(&ca);
+    let c = ca.to_str().unwrap();
+    ok(&["issue", "hs1.fed.test", "--ca-dir", c]);
+    let old_cert = read(ca.join("servers/hs1.fed.test/cert.pem"));
+
+    // A held lock makes init --force wait, then fail, changing nothing.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(ca.join(".lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let before = snapshot(tmp.path());
+    let out = common::fedca()
+        .env("FEDCA_LOCK_TIMEOUT", "1")
+        .args(["init", "--force", "--ca-dir", c])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    common::assert_unchanged(
+        &before,
+        &snapshot(tmp.path()),
+        "init --force without the lock",
+    );
+    lock.unlock().unwrap();
+
+    // An issuance killed mid-way is rolled back before the CA is moved aside, so the
+    // old CA's journal can never touch the new CA's files.
+    let crashed = common::fedca()
+        .env("FEDCA_CRASH_AT", "after-swap")
+        .args(["issue", "hs1.fed.test", "--ca-dir", c])
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+    assert!(ca.join("journal.json").exists());
+    ok(&["init", "--force", "--ca-dir", c, "--permit", "fed.test"]);
+    let aside = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("ca.replaced-")
+        })
+        .unwrap();
+    assert!(!aside.join("journal.json").exists());
+    assert_eq!(old_cert, read(aside.join("servers/hs1.fed.test/cert.pem")));
+    ok(&["issue", "hs1.fed.test", "--ca-dir", c]);
+    let new_files = snapshot(&ca.join("servers"));
+    ok(&[
+        "issue",
+        "other.fed.test",
+        "--ca-dir",
+        aside.to_str().unwrap(),
+    ]);
+    common::assert_unchanged(
+        &new_files,
+        &snapshot(&ca.join("servers")),
+        "the new CA's servers",
+    );
+
+    // Two replacements in the same second both keep the CA they replace.
+    ok(&["init", "--force", "--ca-dir", c, "--permit", "fed.test"]);
+    ok(&["init", "--force", "--ca-dir", c, "--permit", "fed.test"]);
+    let kept = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("ca.replaced-")
+        })
+        .count();
+    assert_eq!(kept, 3);
+}
+
+#[test]
+fn init_refuses_directories_that_are_not_cas_and_leaves_no_key_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("thesis.txt"), "important").unwrap();
+    let out = run(&["init", "--force", "--ca-dir", docs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a fedca CA"));
+    assert_eq!(read(docs.join("thesis.txt")), "important");
+
+    // A rename that fails at the last step (a dangling symbolic link in the way)
+    // must not leave the staged root key behind.
+    let dangling = tmp.path().join("dangling");
+    std::os::unix::fs::symlink("/nonexistent/fedca", &dangling).unwrap();
+    let out = run(&["init", "--ca-dir", dangling.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".fedca-init-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // A --ca-dir whose parent cannot be created is bad input.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let out = run(&["init", "--ca-dir", file.join("sub").to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn renewal_keeps_the_owner_and_mode_the_operator_set() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    constrained(&ca);
+    let c = ca.to_str().unwrap();
+    ok(&["issue", "hs1.fed.test", "--ca-dir", c]);
+    let dir = ca.join("servers/hs1.fed.test");
+    // As the Synapse guide says: hand the files to the homeserver's user (here nobody).
+    for p in [
+        dir.clone(),
+        dir.join("key.pem"),
+        dir.join("fullchain.pem"),
+        dir.join("cert.pem"),
+        dir.join("ca.pem"),
+    ] {
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534))
+            .expect("chown needs root: run scripts/test as root");
+    }
+    std::fs::set_permissions(dir.join("key.pem"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let old = read(dir.join("cert.pem"));
+    ok(&["issue", "hs1.fed.test", "--ca-dir", c]);
+    assert_ne!(old, read(dir.join("cert.pem")));
+    for p in [dir.clone(), dir.join("key.pem"), dir.join("fullchain.pem")] {
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+    }
+    // The group may read the key; others never.
+    let key_mode = std::fs::metadata(dir.join("key.pem"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(key_mode, 0o640);
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    constrained(&ca);
+    ok(&[
+        "issue",
+        "hs1.fed.test",
+        "hs2.fed.test",
+        "--ca-dir",
+        ca.to_str().unwrap(),
+    ]);
+    for args in [vec!["list"], vec!["list", "--json"]] {
+        let mut child = common::fedca()
+            .args(&args)
+            .args(["--ca-dir", ca.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away, as `| head -0` would
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_non_utf8_out_is_bad_input() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    constrained(&ca);
+    let before = snapshot(tmp.path());
+    let bad = tmp
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"out-\xff\xfe"));
+    let out = common::fedca()
+        .args([
+            "issue",
+            "hs1.fed.test",
+            "--ca-dir",
+            ca.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("UTF-8"));
+    common::assert_unchanged(&before, &snapshot(tmp.path()), "a non-UTF-8 --out");
 }
 
 #[test]

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use super::Cli;
 use crate::error::Result;
-use crate::Ca;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -18,8 +17,7 @@ Examples:
 pub struct Args {}
 
 pub(super) fn run(cli: &Cli, _args: &Args) -> Result<ExitCode> {
-    let ca = Ca::open(&cli.ca_dir)?;
-    let entries = ca.list()?;
+    let entries = crate::ca::list(&crate::store::CaDir::open(&cli.ca_dir)?)?;
     if cli.json {
         super::print_json(&entries)?;
         return Ok(ExitCode::SUCCESS);

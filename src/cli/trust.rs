@@ -83,25 +83,24 @@ pub struct Args {
 /// `fedca issue` replaces a server directory whole, and would refuse (or drop) files
 /// written there.
 fn check_not_in_ca(dir: &CaDir, out: &std::path::Path) -> Result<()> {
-    let root = std::path::absolute(dir.root()).map_err(|e| Error::io(dir.root(), e))?;
+    let root = crate::store::canonical_lenient(dir.root())?;
+    let out = &crate::store::canonical_lenient(out)?;
     let inside_server = dir
         .read_index()?
         .iter()
-        .map(|r| dir.resolve_record_path(&r.path))
+        .filter_map(|r| crate::store::canonical_lenient(&dir.resolve_record_path(&r.path)).ok())
         .find(|p| out.starts_with(p));
-    if out == root || inside_server.is_some() {
-        return Err(Error::invalid(
-            "--out",
-            out.display().to_string(),
-            format!(
-                "is {}; `fedca issue` replaces server directories whole, so write the configuration somewhere else",
-                inside_server
-                    .map(|p| format!("inside the server files at {}", p.display()))
-                    .unwrap_or_else(|| "the CA directory itself".into())
-            ),
-        ));
-    }
-    Ok(())
+    let place = match inside_server {
+        Some(p) => format!("inside the server files at {}", p.display()),
+        None if *out == root => "the CA directory itself".into(),
+        None if out.starts_with(&root) => format!("inside the CA directory {}", root.display()),
+        None => return Ok(()),
+    };
+    Err(Error::invalid(
+        "--out",
+        out.display().to_string(),
+        format!("is {place}; `fedca issue` replaces server directories whole, so write the configuration somewhere else"),
+    ))
 }
 
 #[derive(Serialize)]
@@ -208,12 +207,9 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let dir = CaDir::open(&cli.ca_dir)?;
     let mut bundle = TrustBundle::from_ca_dir(&dir)?;
     for f in &args.also_trust {
-        let text = std::fs::read_to_string(f).map_err(|e| {
-            Error::invalid(
-                "--also-trust",
-                f.display().to_string(),
-                format!("cannot be read: {e}"),
-            )
+        let bytes = crate::store::read_input(f, "--also-trust")?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::invalid("--also-trust", f.display().to_string(), "is not PEM text")
         })?;
         bundle.extend(TrustBundle::from_pem(&text, &f.display().to_string())?);
     }

@@ -62,13 +62,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         Some(t) => TrustBundle::load(t)?,
         None => TrustBundle::from_ca_dir(&cli.ca_dir)?,
     };
-    let chain = std::fs::read(&args.chain).map_err(|e| {
-        Error::invalid(
-            "CHAIN",
-            args.chain.display().to_string(),
-            format!("cannot be read: {e}"),
-        )
-    })?;
+    let chain = crate::store::read_input(&args.chain, "CHAIN")?;
     let verdict = bundle.verifier()?.verify_pem(&chain, &host, at);
     if cli.json {
         super::print_json(&verdict)?;

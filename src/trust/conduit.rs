@@ -44,9 +44,9 @@ pub const DEFAULT_IP_RANGE_DENYLIST: [&str; 19] = [
 ];
 
 /// The roots bundle for `SSL_CERT_FILE`.
-pub const BUNDLE: &str = "fedca-roots.pem";
+pub use super::BUNDLE;
 /// The environment file.
-pub const ENV_FILE: &str = "trust.env";
+pub use super::ENV_FILE;
 
 /// The fragment's file name for a target of the family.
 pub fn fragment(target: Target) -> String {
@@ -105,18 +105,7 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
             display_name(target)
         ),
     ));
-    emission.files.push(EmittedFile::new(
-        BUNDLE,
-        cx.render("roots-bundle.pem.j2", &context)?,
-        store::PUBLIC_MODE,
-        "the trusted roots, for SSL_CERT_FILE",
-    ));
-    emission.files.push(EmittedFile::new(
-        ENV_FILE,
-        cx.render("trust.env.j2", &context)?,
-        store::PUBLIC_MODE,
-        "SSL_CERT_FILE for the server's environment (replaces the platform store)",
-    ));
+    super::push_ssl_cert_file(&mut emission, cx, &context, "the server")?;
     if let Some(f) = super::well_known_file(cx, s)? {
         emission.files.push(f);
     }

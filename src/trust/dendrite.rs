@@ -36,9 +36,9 @@ pub const FRAGMENT: &str = "dendrite-fedca.yaml";
 /// The start script's file name.
 pub const RUN_SCRIPT: &str = "dendrite-run.sh";
 /// The roots bundle for `SSL_CERT_FILE`.
-pub const BUNDLE: &str = "fedca-roots.pem";
+pub use super::BUNDLE;
 /// The environment file.
-pub const ENV_FILE: &str = "trust.env";
+pub use super::ENV_FILE;
 
 /// Renders Dendrite's files.
 pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
@@ -89,18 +89,7 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
         0o755,
         "starts Dendrite with --tls-cert/--tls-key/--https-bind-address",
     ));
-    emission.files.push(EmittedFile::new(
-        BUNDLE,
-        cx.render("roots-bundle.pem.j2", &context)?,
-        store::PUBLIC_MODE,
-        "the trusted roots, for SSL_CERT_FILE",
-    ));
-    emission.files.push(EmittedFile::new(
-        ENV_FILE,
-        cx.render("trust.env.j2", &context)?,
-        store::PUBLIC_MODE,
-        "SSL_CERT_FILE for Dendrite's environment (replaces the system bundle)",
-    ));
+    super::push_ssl_cert_file(&mut emission, cx, &context, "Dendrite")?;
     if let Some(f) = super::well_known_file(cx, s)? {
         emission.files.push(f);
     }

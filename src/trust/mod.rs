@@ -688,6 +688,35 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
     }
 }
 
+/// The file name of the roots bundle (for `SSL_CERT_FILE`, or any other verifier).
+pub const BUNDLE: &str = "fedca-roots.pem";
+/// The file name of the environment file that sets `SSL_CERT_FILE`.
+pub const ENV_FILE: &str = "trust.env";
+
+/// Pushes the two files of outbound trust through `SSL_CERT_FILE` (Go, rustls-native-certs
+/// and rustls-platform-verifier honour it, and it REPLACES the platform store): the
+/// roots bundle and an environment file for `who` (the server that reads it).
+fn push_ssl_cert_file(
+    emission: &mut Emission,
+    cx: &EmitContext<'_>,
+    context: &serde_json::Value,
+    who: &str,
+) -> Result<()> {
+    emission.files.push(EmittedFile::new(
+        BUNDLE,
+        cx.render("roots-bundle.pem.j2", context)?,
+        crate::store::PUBLIC_MODE,
+        "the trusted roots, for SSL_CERT_FILE",
+    ));
+    emission.files.push(EmittedFile::new(
+        ENV_FILE,
+        cx.render("trust.env.j2", context)?,
+        crate::store::PUBLIC_MODE,
+        format!("SSL_CERT_FILE for {who}'s environment (replaces the platform store)"),
+    ));
+    Ok(())
+}
+
 /// The emitted `.well-known/matrix/server` file of a delegated server, if delegated.
 fn well_known_file(cx: &EmitContext<'_>, s: &ServerInfo) -> Result<Option<EmittedFile>> {
     let Some(delegate) = &s.delegate else {

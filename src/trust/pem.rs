@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::store;
 
 /// The bundle's file name.
-pub const BUNDLE: &str = "fedca-roots.pem";
+pub use super::BUNDLE;
 
 /// Renders the bundle.
 pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {

@@ -154,7 +154,7 @@ fn environment() -> Environment<'static> {
 /// A double-quoted string that YAML, TOML and JSON all read back as `s`.
 pub fn quote(s: &str) -> String {
     // JSON string syntax is a subset of YAML's and TOML's double-quoted strings for
-    // everything serde_json emits (\" \\ \n \r \t \b \f \uXXXX).
+    // everything serde_json emits (\" \\ \n \r \t \b \f and \u with four hex digits).
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{}\"", s.escape_default()))
 }
 

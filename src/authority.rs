@@ -11,6 +11,7 @@ use rcgen::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::cidr::IpNet;
 use crate::error::{Error, ExternalError, Result};
 use crate::name::{AltName, DnsName, Host};
 use crate::store::{self, files, CaDir, KEY_MODE, PUBLIC_MODE};
@@ -88,13 +89,8 @@ impl FromStr for KeyType {
 pub enum Permit {
     /// A DNS subtree: the name itself and every name below it.
     Dns(DnsName),
-    /// An IP range.
-    Ip {
-        /// The network address (host bits zero).
-        addr: IpAddr,
-        /// The prefix length.
-        prefix: u8,
-    },
+    /// An IP range (host bits zero).
+    Ip(IpNet),
     /// Every Tor `.onion` name (the DNS subtree `onion`).
     Onion,
 }
@@ -116,32 +112,15 @@ impl Permit {
                 input.trim_start_matches('.')
             )));
         }
-        let (addr_text, prefix_text) = match input.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (input, None),
-        };
-        let addr_text = addr_text
+        let addr_part = input.split_once('/').map_or(input, |(a, _)| a);
+        let addr_part = addr_part
             .strip_prefix('[')
             .and_then(|a| a.strip_suffix(']'))
-            .unwrap_or(addr_text);
-        if let Ok(addr) = IpAddr::from_str(addr_text) {
-            let max = if addr.is_ipv4() { 32 } else { 128 };
-            let prefix = match prefix_text {
-                None => max,
-                Some(p) => match p.parse::<u8>() {
-                    Ok(n) if n <= max && p.bytes().all(|b| b.is_ascii_digit()) => n,
-                    _ => return Err(bad(&format!("the prefix length must be 0-{max}"))),
-                },
-            };
-            let network = mask(addr, prefix);
-            if network != addr {
-                return Err(bad(&format!(
-                    "has host bits set; the network is {network}/{prefix}"
-                )));
-            }
-            return Ok(Permit::Ip { addr, prefix });
+            .unwrap_or(addr_part);
+        if IpAddr::from_str(addr_part).is_ok() {
+            return IpNet::parse(input, "--permit").map(Permit::Ip);
         }
-        if prefix_text.is_some() {
+        if input.contains('/') {
             return Err(bad("is not a valid IPv4 or IPv6 CIDR range"));
         }
         let dns = DnsName::parse(input).map_err(|e| bad(e.rule()))?;
@@ -152,8 +131,8 @@ impl Permit {
         match self {
             Permit::Dns(d) => GeneralSubtree::DnsName(d.to_ascii_lowercase()),
             Permit::Onion => GeneralSubtree::DnsName("onion".to_string()),
-            Permit::Ip { addr, prefix } => {
-                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(*addr, *prefix))
+            Permit::Ip(net) => {
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(net.addr(), net.prefix()))
             }
         }
     }
@@ -162,7 +141,7 @@ impl Permit {
         match self {
             Permit::Dns(d) => Some(d.to_ascii_lowercase()),
             Permit::Onion => Some("onion".to_string()),
-            Permit::Ip { .. } => None,
+            Permit::Ip(_) => None,
         }
     }
 }
@@ -172,7 +151,7 @@ impl fmt::Display for Permit {
         match self {
             Permit::Dns(d) => write!(f, "{d}"),
             Permit::Onion => f.write_str("onion"),
-            Permit::Ip { addr, prefix } => write!(f, "{addr}/{prefix}"),
+            Permit::Ip(net) => write!(f, "{net}"),
         }
     }
 }
@@ -187,27 +166,6 @@ impl<'de> Deserialize<'de> for Permit {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Permit::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(a) => {
-            let m = if prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - prefix)
-            };
-            IpAddr::V4((u32::from(a) & m).into())
-        }
-        IpAddr::V6(a) => {
-            let m = if prefix == 0 {
-                0
-            } else {
-                u128::MAX << (128 - prefix)
-            };
-            IpAddr::V6((u128::from(a) & m).into())
-        }
     }
 }
 
@@ -256,18 +214,16 @@ impl Constraints {
     }
 
     fn permits_ip(&self, ip: IpAddr) -> bool {
-        let ranges: Vec<(IpAddr, u8)> = self
+        // An address of a family with no range is outside: iPAddress is one name type.
+        let ranges: Vec<&IpNet> = self
             .0
             .iter()
             .filter_map(|p| match p {
-                Permit::Ip { addr, prefix } => Some((*addr, *prefix)),
+                Permit::Ip(net) => Some(net),
                 _ => None,
             })
             .collect();
-        ranges.is_empty()
-            || ranges
-                .iter()
-                .any(|(a, p)| a.is_ipv4() == ip.is_ipv4() && mask(ip, *p) == *a)
+        ranges.is_empty() || ranges.iter().any(|net| net.contains_addr(ip))
     }
 
     fn to_name_constraints(&self) -> Option<NameConstraints> {

@@ -481,6 +481,20 @@ fn uint_bits(bytes: &[u8]) -> u32 {
     }
 }
 
+/// Key types whose size the algorithm alone determines.
+fn fixed_size_key(oid: &str) -> Option<KeyDesc> {
+    let (key_type, bits) = match oid {
+        oids::ED25519 => ("ed25519", 256),
+        oids::ED448 => ("ed448", 456),
+        oids::X25519 => ("x25519", 256),
+        _ => return None,
+    };
+    Some(KeyDesc {
+        key_type: key_type.into(),
+        bits,
+    })
+}
+
 /// Describes a public key.
 pub(crate) fn key_desc(spki: &SubjectPublicKeyInfo<'_>) -> KeyDesc {
     let alg = spki.algorithm.algorithm.to_id_string();
@@ -508,18 +522,6 @@ pub(crate) fn key_desc(spki: &SubjectPublicKeyInfo<'_>) -> KeyDesc {
             };
             curve_desc(curve.as_deref(), fallback)
         }
-        oids::ED25519 => KeyDesc {
-            key_type: "ed25519".into(),
-            bits: 256,
-        },
-        oids::ED448 => KeyDesc {
-            key_type: "ed448".into(),
-            bits: 456,
-        },
-        oids::X25519 => KeyDesc {
-            key_type: "x25519".into(),
-            bits: 256,
-        },
         oids::DSA => KeyDesc {
             key_type: "dsa".into(),
             bits: match spki.parsed() {
@@ -527,10 +529,10 @@ pub(crate) fn key_desc(spki: &SubjectPublicKeyInfo<'_>) -> KeyDesc {
                 _ => 0,
             },
         },
-        other => KeyDesc {
+        other => fixed_size_key(other).unwrap_or_else(|| KeyDesc {
             key_type: other.to_string(),
             bits: 0,
-        },
+        }),
     }
 }
 
@@ -579,22 +581,10 @@ fn pkcs8_info(der: &[u8]) -> std::result::Result<KeyInfo, String> {
                 .map_or(0, |p| p.len() as u32 * 8);
             curve_desc(curve.as_deref(), fallback)
         }
-        oids::ED25519 => KeyDesc {
-            key_type: "ed25519".into(),
-            bits: 256,
-        },
-        oids::ED448 => KeyDesc {
-            key_type: "ed448".into(),
-            bits: 456,
-        },
-        oids::X25519 => KeyDesc {
-            key_type: "x25519".into(),
-            bits: 256,
-        },
-        other => KeyDesc {
+        other => fixed_size_key(other).unwrap_or_else(|| KeyDesc {
             key_type: other.to_string(),
             bits: 0,
-        },
+        }),
     };
     Ok(KeyInfo {
         format: "pkcs8".into(),

@@ -27,6 +27,7 @@
 
 pub mod authority;
 mod ca;
+pub mod cidr;
 #[doc(hidden)]
 pub mod cli;
 pub mod error;

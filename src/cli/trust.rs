@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::Cli;
+use crate::cidr::IpNet;
 use crate::error::{Error, Result};
 use crate::name::ServerName;
 use crate::store::CaDir;
-use crate::trust::cidr::IpNet;
 use crate::trust::templates::Templates;
 use crate::trust::{
     self, system, Emission, EmitContext, Federation, ServerInfo, Target, TrustBundle,

@@ -16,7 +16,7 @@
 //!   rustls-platform-verifier); `SSL_CERT_FILE`, when set, replaces it.
 
 use super::{nets, Emission, EmitContext, EmittedFile, OpenedBlocklist, Target};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store;
 
 /// The default `ip_range_denylist` of conduwuit, continuwuity and tuwunel
@@ -57,16 +57,8 @@ pub fn fragment(target: Target) -> String {
 pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
     let s = cx.server(target)?;
     let single_address = target == Target::Conduit;
-    if single_address && cx.bind.len() > 1 {
-        return Err(Error::invalid(
-            "--bind",
-            cx.bind
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-            "Conduit's `address` takes one address; give --bind once",
-        ));
+    if single_address {
+        cx.at_most_one_bind("Conduit's `address` takes one address; give --bind once")?;
     }
     let has_denylist = target != Target::Conduit;
     let open = cx.federation.addresses();

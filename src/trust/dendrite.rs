@@ -14,7 +14,7 @@
 //!   no IPv6 address, so IPv6 federations also need `::/0` there.
 
 use super::{nets, Emission, EmitContext, EmittedFile, OpenedBlocklist, Target};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store;
 
 /// Dendrite's default `federation_api.deny_networks` (from `dendrite-sample.yaml`,
@@ -43,17 +43,7 @@ pub use super::ENV_FILE;
 /// Renders Dendrite's files.
 pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     let s = cx.server(Target::Dendrite)?;
-    if cx.bind.len() > 1 {
-        return Err(Error::invalid(
-            "--bind",
-            cx.bind
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-            "Dendrite's --https-bind-address takes one address; give --bind once",
-        ));
-    }
+    cx.at_most_one_bind("Dendrite's --https-bind-address takes one address; give --bind once")?;
     let defaults = nets(&DEFAULT_DENY_NETWORKS);
     let open = cx.federation.addresses();
     let deny = OpenedBlocklist::compute(&defaults, &open)?;

@@ -33,7 +33,8 @@ use crate::error::{Error, Result};
 use crate::name::{Host, ServerName};
 use crate::store::{self, files, CaDir, IndexRecord, RecordState};
 
-pub mod cidr;
+/// Kept at its old path; the module now lives at [`crate::cidr`].
+pub use crate::cidr;
 pub mod conduit;
 pub mod dendrite;
 pub mod kubernetes;
@@ -42,7 +43,7 @@ pub mod synapse;
 pub mod system;
 pub mod templates;
 
-use cidr::IpNet;
+use crate::cidr::IpNet;
 use templates::Templates;
 
 /// The port Matrix federation uses when a server name (or delegated name) has none.
@@ -570,6 +571,16 @@ pub struct EmitContext<'a> {
 }
 
 impl EmitContext<'_> {
+    /// Refuses more than one `--bind` for a homeserver whose listener takes one
+    /// address; `rule` says which setting that is.
+    fn at_most_one_bind(&self, rule: &str) -> Result<()> {
+        if self.bind.len() <= 1 {
+            return Ok(());
+        }
+        let given: Vec<String> = self.bind.iter().map(ToString::to_string).collect();
+        Err(Error::invalid("--bind", given.join(" "), rule))
+    }
+
     fn server(&self, target: Target) -> Result<&ServerInfo> {
         self.server.ok_or_else(|| {
             Error::invalid(

@@ -18,8 +18,8 @@
 
 use std::net::IpAddr;
 
-use super::cidr::IpNet;
 use super::{nets, Emission, EmitContext, EmittedFile, OpenedBlocklist, Target};
+use crate::cidr::IpNet;
 use crate::error::Result;
 use crate::store;
 

@@ -1,4 +1,5 @@
-//! IP networks and the CIDR difference the blocklist emitters need.
+//! IP networks: the CA's permitted IP ranges, and the CIDR difference the blocklist
+//! emitters need.
 //!
 //! Homeservers refuse outbound federation to private and loopback ranges by default.
 //! A closed federation on such addresses must open exactly its own addresses and
@@ -16,7 +17,7 @@ use crate::error::{Error, Result};
 /// An IPv4 or IPv6 network: an address with its host bits zero and a prefix length.
 ///
 /// ```
-/// use fedca::trust::cidr::IpNet;
+/// use fedca::cidr::IpNet;
 ///
 /// let net: IpNet = "127.0.0.0/8".parse().unwrap();
 /// assert!(net.contains_addr("127.0.0.2".parse().unwrap()));

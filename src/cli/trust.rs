@@ -205,6 +205,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     };
 
     let dir = CaDir::open(&cli.ca_dir)?;
+    templates.refuse_ca_files(dir.root())?;
     let mut bundle = TrustBundle::from_ca_dir(&dir)?;
     for f in &args.also_trust {
         let bytes = crate::store::read_input(f, "--also-trust")?;

@@ -1279,8 +1279,24 @@ fn sigkill_during_trust_out_leaves_no_staged_copies() {
         let _ = child.kill();
         child.wait().unwrap();
     }
+    // The sweep removes fedca's staged files only: not a user's file, not a link.
+    let mine = out_k.join(".tmp-notes.txt");
+    let link = out_k.join(".tmp-fedca-link");
+    if out_k.is_dir() {
+        fs::write(&mine, "mine").unwrap();
+        std::os::unix::fs::symlink(f.ca.join("root.pem"), &link).unwrap();
+    }
     ok(&k.iter().map(String::as_str).collect::<Vec<_>>());
     ok(&syn.iter().map(String::as_str).collect::<Vec<_>>());
+    if mine.exists() {
+        assert_eq!(read(&mine), "mine");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        fs::remove_file(&mine).unwrap();
+        fs::remove_file(&link).unwrap();
+    }
     for out in [&out_k, &out_s] {
         for p in walk(out) {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();

@@ -96,6 +96,8 @@ pub enum ErrorKind {
     CaAsLeaf,
     /// A certificate used as an intermediate is not a CA.
     IntermediateNotCa,
+    /// The chain's CA certificates issue each other in a loop and never reach a root.
+    ChainLoop,
     /// A CA's pathLenConstraint is exceeded.
     PathLengthExceeded,
     /// A signature does not verify.
@@ -124,6 +126,7 @@ impl ErrorKind {
             ErrorKind::WrongKeyUsage => "wrong_key_usage",
             ErrorKind::CaAsLeaf => "ca_as_leaf",
             ErrorKind::IntermediateNotCa => "intermediate_not_ca",
+            ErrorKind::ChainLoop => "chain_loop",
             ErrorKind::PathLengthExceeded => "path_length_exceeded",
             ErrorKind::BadSignature => "bad_signature",
             ErrorKind::UnsupportedSignatureAlgorithm => "unsupported_signature_algorithm",

@@ -1062,3 +1062,262 @@ fn output_is_stable_and_json_report_names_the_files() {
     assert_eq!(v["roots"].as_array().unwrap().len(), 1);
     assert_eq!(mode(&out), 0o700);
 }
+
+/// Runs `fedca trust` and returns (exit code, stderr).
+fn trust_fails(
+    f: &Fixture,
+    target: &str,
+    server: Option<&str>,
+    out: &Path,
+    extra: &[&str],
+) -> (i32, String) {
+    let mut args = vec![
+        "trust",
+        "--for",
+        target,
+        "--ca-dir",
+        s(&f.ca),
+        "--out",
+        s(out),
+    ];
+    if let Some(sv) = server {
+        args.extend(["--server", sv]);
+    }
+    args.extend_from_slice(extra);
+    let o = fedca(&args);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A template that is a symbolic or hard link to a file of the CA directory (the root
+/// key, a server key), or that carries a private key in any encoding, is refused with
+/// exit 2, and nothing is written.
+#[test]
+fn templates_that_link_to_ca_files_or_hold_private_keys_are_refused() {
+    let f = Fixture::new();
+    let root_key = f.ca.join("root-key.pem");
+    let leaf_key = f.server_dir("hs1.fed.test").join("key.pem");
+    let mut n = 0;
+    let mut case = |what: &str, template: &str, make: &dyn Fn(&Path)| {
+        n += 1;
+        let tdir = f.out(&format!("tmpl-{n}"));
+        fs::create_dir(&tdir).unwrap();
+        make(&tdir.join(template));
+        let out = f.out(&format!("leak-{n}"));
+        let (target, server) = if template.starts_with("kubernetes") {
+            ("kubernetes", Some("hs1.fed.test"))
+        } else {
+            ("pem", None)
+        };
+        let (code, err) = trust_fails(&f, target, server, &out, &["--templates", s(&tdir)]);
+        assert_eq!(code, 2, "{what}: {err}");
+        assert!(err.contains("--templates"), "{what}: {err}");
+        assert!(!out.exists(), "{what}: wrote {}", out.display());
+    };
+    let bundle = "roots-bundle.pem.j2";
+    case("symlink to the root key", bundle, &|t| {
+        std::os::unix::fs::symlink(&root_key, t).unwrap()
+    });
+    case("hard link to the root key", bundle, &|t| {
+        fs::hard_link(&root_key, t).unwrap()
+    });
+    case("hard link to a server key", bundle, &|t| {
+        fs::hard_link(&leaf_key, t).unwrap()
+    });
+    case("symlink to root.pem (a CA file)", bundle, &|t| {
+        std::os::unix::fs::symlink(f.ca.join("root.pem"), t).unwrap()
+    });
+    // Key literals of a key the CA has never seen: found by their structure.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let der = key.serialize_der();
+    let b64 = data_encoding::BASE64.encode(&der);
+    let hex = data_encoding::HEXLOWER.encode(&der);
+    let pem_b64 = data_encoding::BASE64.encode(key.serialize_pem().as_bytes());
+    for (what, literal) in [
+        ("base64 PKCS#8", b64.clone()),
+        (
+            "wrapped base64 PKCS#8",
+            format!("{}\n  {}", &b64[..40], &b64[40..]),
+        ),
+        ("hex PKCS#8", hex.clone()),
+        (
+            "colon hex PKCS#8",
+            der.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+        ),
+        ("base64 of the PEM", pem_b64.clone()),
+        ("PEM", key.serialize_pem()),
+    ] {
+        let text =
+            format!("# {{{{ roots | length }}}} root(s)\n# key: {literal}\n{{{{ bundle_pem }}}}");
+        case(what, bundle, &|t| fs::write(t, &text).unwrap());
+    }
+    // The server's own key belongs in the Secret only, never in the public ConfigMap.
+    case(
+        "server key in the ConfigMap",
+        "kubernetes-ca-configmap.yaml.j2",
+        &|t| fs::write(t, "data:\n  leaked: {{ key_pem | b64 }}\n").unwrap(),
+    );
+}
+
+/// A symbolic link planted below --out (a directory or the file itself) is refused,
+/// and nothing is written through it.
+#[test]
+fn symlinks_planted_below_out_are_refused() {
+    let f = Fixture::new();
+    let elsewhere = f.out("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let victim = elsewhere.join("victim");
+    fs::write(&victim, "keep").unwrap();
+
+    // out/.well-known -> elsewhere: the delegated server's well-known file.
+    let out = f.out("conf-wk");
+    fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join(".well-known")).unwrap();
+    let (code, err) = trust_fails(&f, "synapse", Some("hs2.fed.test"), &out, &[]);
+    assert!(code == 1 || code == 2, "{code}: {err}");
+    assert!(err.contains("symbolic link"), "{err}");
+
+    // out/.well-known/matrix -> elsewhere.
+    let out2 = f.out("conf-wk2");
+    fs::create_dir_all(out2.join(".well-known")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out2.join(".well-known/matrix")).unwrap();
+    let (code, err) = trust_fails(&f, "synapse", Some("hs2.fed.test"), &out2, &[]);
+    assert!(code == 1 || code == 2, "{code}: {err}");
+    assert!(err.contains("symbolic link"), "{err}");
+
+    // out/fedca-roots.pem -> elsewhere/victim.
+    let out3 = f.out("conf-file");
+    fs::create_dir(&out3).unwrap();
+    std::os::unix::fs::symlink(&victim, out3.join("fedca-roots.pem")).unwrap();
+    let (code, err) = trust_fails(&f, "pem", None, &out3, &[]);
+    assert!(code == 1 || code == 2, "{code}: {err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(fs::symlink_metadata(out3.join("fedca-roots.pem"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    assert_eq!(read(&victim), "keep");
+    assert_eq!(
+        fs::read_dir(&elsewhere).unwrap().count(),
+        1,
+        "wrote outside --out"
+    );
+    // Below each --out, nothing but what the test made: no file was written.
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                found.extend(files(&p));
+            } else if !m.file_type().is_symlink() {
+                found.push(p);
+            }
+        }
+        found
+    }
+    for o in [&out, &out2, &out3] {
+        assert_eq!(
+            files(o),
+            Vec::<PathBuf>::new(),
+            "wrote below {}",
+            o.display()
+        );
+    }
+}
+
+/// SIGKILL at random points of `trust --out` (which stages a copy of the server's key)
+/// strands nothing: after the next run, no `.tmp-*` file is left and every output
+/// parses.
+#[test]
+fn sigkill_during_trust_out_leaves_no_staged_copies() {
+    let f = Fixture::new();
+    let out_k = f.out("crash-k8s");
+    let out_s = f.out("crash-synapse");
+    let args = |target: &'static str, server: &'static str, out: &Path| -> Vec<String> {
+        [
+            "trust",
+            "--for",
+            target,
+            "--server",
+            server,
+            "--ca-dir",
+            s(&f.ca),
+            "--out",
+            s(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let k = args("kubernetes", "hs1.fed.test", &out_k);
+    let syn = args("synapse", "hs2.fed.test", &out_s);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("seed {seed}");
+    for i in 0..240 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let a = if i % 2 == 0 { &k } else { &syn };
+        let mut child = Command::new(BIN)
+            .args(a)
+            .env_remove("FEDCA_CA_DIR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(seed % 20_000));
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    // The sweep removes fedca's staged files only: not a user's file, not a link.
+    let mine = out_k.join(".tmp-notes.txt");
+    let link = out_k.join(".tmp-fedca-link");
+    if out_k.is_dir() {
+        fs::write(&mine, "mine").unwrap();
+        std::os::unix::fs::symlink(f.ca.join("root.pem"), &link).unwrap();
+    }
+    ok(&k.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&syn.iter().map(String::as_str).collect::<Vec<_>>());
+    if mine.exists() {
+        assert_eq!(read(&mine), "mine");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        fs::remove_file(&mine).unwrap();
+        fs::remove_file(&link).unwrap();
+    }
+    for out in [&out_k, &out_s] {
+        for p in walk(out) {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(!name.starts_with(".tmp-"), "stranded {}", p.display());
+        }
+    }
+    let secret = yaml(out_k.join("tls-secret.yaml"));
+    assert_eq!(secret["kind"].as_str(), Some("Secret"));
+    assert_eq!(mode(out_k.join("tls-secret.yaml")), 0o600);
+    assert_eq!(
+        yaml(out_k.join("ca-configmap.yaml"))["kind"].as_str(),
+        Some("ConfigMap")
+    );
+    for p in walk(&out_s) {
+        let text = read(&p);
+        if p.extension().is_some_and(|e| e == "yaml") {
+            yaml(&p);
+        } else if p.extension().is_some_and(|e| e == "pem") {
+            assert!(!pem_certs(&text).is_empty(), "{}", p.display());
+        } else if p.ends_with(".well-known/matrix/server") {
+            serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        }
+    }
+}

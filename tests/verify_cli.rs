@@ -892,3 +892,62 @@ fn chains_through_an_intermediate() {
         "{v}"
     );
 }
+
+/// Two CA certificates X and Y that issue each other, and a leaf issued by X: the chain
+/// the server sends (leaf, X, Y) never reaches a trusted root. The diagnosis must say it
+/// is a loop, not that X is missing from a chain that holds it.
+#[test]
+fn certificates_that_issue_each_other_are_a_chain_loop() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let ca = |cn: &str| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p.use_authority_key_identifier_extension = true;
+        p.not_before = now - time::Duration::days(1);
+        p.not_after = now + time::Duration::days(365);
+        p
+    };
+    let (kx, ky) = (
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap(),
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap(),
+    );
+    let (px, py) = (ca("Loop CA X"), ca("Loop CA Y"));
+    let x = px.signed_by(&kx, &Issuer::from_params(&py, &ky)).unwrap();
+    let y = py.signed_by(&ky, &Issuer::from_params(&px, &kx)).unwrap();
+    let mut lp = CertificateParams::new(vec!["hs1.fed.test".to_string()]).unwrap();
+    lp.distinguished_name
+        .push(DnType::CommonName, "hs1.fed.test");
+    lp.is_ca = IsCa::ExplicitNoCa;
+    lp.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    lp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    lp.use_authority_key_identifier_extension = true;
+    lp.not_before = now - time::Duration::days(1);
+    lp.not_after = now + time::Duration::days(30);
+    let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let leaf = lp
+        .signed_by(&leaf_key, &Issuer::from_params(&px, &kx))
+        .unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let later = now + time::Duration::days(365);
+    let other = pki(1, later);
+    let (code, v) = verify_files(
+        tmp.path(),
+        &other.root_pem,
+        &(leaf.pem() + &x.pem() + &y.pem()),
+    );
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(kind(&v), "chain_loop", "{v}");
+    let d = detail(&v);
+    assert!(
+        d.contains("Loop CA X") && d.contains("Loop CA Y") && d.contains("loop"),
+        "{v}"
+    );
+    assert!(!d.contains("neither in the chain"), "{v}");
+}

@@ -36,7 +36,9 @@ OS trust store: anchors and install-trust.sh; --install installs them, as root),
 kubernetes (a kubernetes.io/tls Secret and a CA ConfigMap; --server required).
 
 Everything is checked and rendered before anything is written: an unknown target or
-server, or an unusable --out, exits 2 and writes nothing. Paths inside the emitted
+server, an unusable --out (or a symbolic link below it), a template linked to a file of
+the CA directory, or output that would hold a private key (other than the server's own
+key in the 0600 Kubernetes Secret), exits 2 and writes nothing. Paths inside the emitted
 configuration are absolute. The CA's private key is never read.";
 
 /// Write the configuration that makes a homeserver trust this federation.
@@ -205,6 +207,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     };
 
     let dir = CaDir::open(&cli.ca_dir)?;
+    templates.refuse_ca_files(dir.root())?;
     let mut bundle = TrustBundle::from_ca_dir(&dir)?;
     for f in &args.also_trust {
         let bytes = crate::store::read_input(f, "--also-trust")?;

@@ -25,7 +25,7 @@ a malformed name or time). With --json the output is
   {\"valid\", \"name\", \"at\", \"chain\": [...], \"error\": {\"kind\", \"detail\"} | null, \"warnings\": [...]}
 with kind one of unknown_issuer, missing_intermediate, expired, not_yet_valid,
 expired_intermediate, name_mismatch, no_san, name_constraint_violation, wrong_eku,
-wrong_key_usage, ca_as_leaf, intermediate_not_ca, path_length_exceeded, bad_signature,
+wrong_key_usage, ca_as_leaf, intermediate_not_ca, chain_loop, path_length_exceeded, bad_signature,
 unsupported_signature_algorithm, malformed, other.";
 
 /// Verify a certificate chain for a Matrix server name, as a federation client would.

@@ -48,14 +48,15 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     context["secret_name"] = object_name(&s.name.dir_name()).into();
     context["configmap_name"] = CONFIGMAP_NAME.into();
     context["fullchain_pem"] = fullchain.into();
-    context["key_pem"] = key.into();
+    context["key_pem"] = key.clone().into();
     let mut emission = Emission::default();
     emission.files.push(EmittedFile::new(
         SECRET,
         cx.render("kubernetes-tls-secret.yaml.j2", &context)?,
         store::KEY_MODE,
         "kubernetes.io/tls Secret: the server's chain and private key (0600; keep it out of git)",
-    ));
+    )
+    .with_server_key(&key));
     emission.files.push(EmittedFile::new(
         CONFIGMAP,
         cx.render("kubernetes-ca-configmap.yaml.j2", &context)?,

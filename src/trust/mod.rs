@@ -37,6 +37,7 @@ use crate::store::{self, files, CaDir, IndexRecord, RecordState};
 pub use crate::cidr;
 pub mod conduit;
 pub mod dendrite;
+pub mod keyscan;
 pub mod kubernetes;
 pub mod pem;
 pub mod synapse;
@@ -660,6 +661,10 @@ pub struct EmittedFile {
     pub mode: u32,
     /// What it is, for the report.
     pub what: String,
+    /// The server's own key (PEM), when this file is meant to carry it (the Kubernetes
+    /// Secret, 0600): the only private key any output may hold.
+    #[serde(skip)]
+    server_key: Option<String>,
 }
 
 impl EmittedFile {
@@ -669,6 +674,46 @@ impl EmittedFile {
             contents,
             mode,
             what: what.into(),
+            server_key: None,
+        }
+    }
+
+    /// Marks the file as the one that carries the server's own key `key_pem`.
+    fn with_server_key(mut self, key_pem: &str) -> Self {
+        self.server_key = Some(key_pem.to_string());
+        self
+    }
+
+    /// Refuses contents holding private-key material in any encoding (see
+    /// [`keyscan`]), other than the server's own key in the file meant to carry it.
+    /// The CA's key is never read: the check looks for the structure of a key.
+    pub fn refuse_private_keys(&self) -> Result<()> {
+        let mut contents = self.contents.clone();
+        if let Some(key) = &self.server_key {
+            if self.mode != store::KEY_MODE {
+                return Err(Error::Internal(format!(
+                    "{} carries a private key but is not 0600",
+                    self.path.display()
+                )));
+            }
+            contents = contents
+                .replace(&data_encoding::BASE64.encode(key.as_bytes()), "")
+                .replace(key.as_str(), "");
+        }
+        match keyscan::find_private_key(contents.as_bytes()) {
+            None => Ok(()),
+            Some(what) => Err(Error::invalid(
+                "--templates",
+                self.path.display().to_string(),
+                format!(
+                    "would receive {what} from its template; trust output never holds a private key{} — check the template files (a link to a key, or a key pasted in)",
+                    if self.server_key.is_some() {
+                        " other than the server's own key"
+                    } else {
+                        ""
+                    }
+                ),
+            )),
         }
     }
 }
@@ -790,51 +835,228 @@ pub fn check_out_dir(out: &Path) -> Result<PathBuf> {
     Ok(abs)
 }
 
-/// Writes an emission under `out` (absolute, checked with [`check_out_dir`]): every
-/// collision is checked before the first write; then each file is written atomically
-/// with its mode, directories 0700.
+/// The prefix of the temporary files fedca stages its output in, next to their target.
+pub const TMP_PREFIX: &str = ".tmp-fedca-";
+
+/// Writes an emission under `out` (absolute, checked with [`check_out_dir`]).
+///
+/// Every check comes before the first write: no file may hold a private key (other
+/// than the Kubernetes Secret's server key), and no path below `out` may be a
+/// symbolic link, a directory where a file goes or a file where a directory goes.
+/// Then, under an exclusive lock on `out`, each file is staged in a `.tmp-fedca-*` file
+/// created with its mode (0600 for keys) beside its target and renamed into place,
+/// each directory below `out` opened with `O_NOFOLLOW` relative to its parent (so a
+/// link planted meanwhile is refused too) and created 0700. Temporary files a killed
+/// run left in those directories are removed first.
 pub fn write_emission(out: &Path, emission: &Emission) -> Result<Vec<PathBuf>> {
+    let shown = out.display().to_string();
     for f in &emission.files {
-        let target = out.join(&f.path);
-        if target.is_dir() {
-            return Err(Error::invalid(
-                "--out",
-                out.display().to_string(),
-                format!(
-                    "{} is a directory; fedca would write a file there",
-                    target.display()
-                ),
-            ));
-        }
-        let mut dir = target.parent();
-        while let Some(d) = dir {
-            if d == out {
-                break;
-            }
-            if d.exists() && !d.is_dir() {
-                return Err(Error::invalid(
-                    "--out",
-                    out.display().to_string(),
-                    format!(
-                        "{} is not a directory; fedca would write {} inside it",
-                        d.display(),
-                        target.display()
-                    ),
-                ));
-            }
-            dir = d.parent();
-        }
+        f.refuse_private_keys()?;
+        check_below_out(out, &f.path)?;
     }
+    store::create_dir_all_private(out)?;
+    let root = std::fs::File::from(
+        rustix::fs::open(
+            out,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| Error::io(out, e.into()))?,
+    );
+    // Two runs into the same directory would sweep each other's staged files.
+    root.lock().map_err(|e| Error::io(out, e))?;
+    let mut swept = BTreeSet::new();
     let mut written = Vec::with_capacity(emission.files.len());
     for f in &emission.files {
         let target = out.join(&f.path);
-        if let Some(parent) = target.parent() {
-            store::create_dir_all_private(parent)?;
+        let mut dir = root.try_clone().map_err(|e| Error::io(out, e))?;
+        let mut dir_path = out.to_path_buf();
+        let mut parts: Vec<&std::ffi::OsStr> = f.path.iter().collect();
+        let name = parts
+            .pop()
+            .ok_or_else(|| Error::Internal(format!("empty output path under {shown}")))?;
+        for part in parts {
+            dir_path.push(part);
+            dir = open_subdir(&dir, part, &dir_path)?;
         }
-        store::write_atomic(&target, f.contents.as_bytes(), f.mode)?;
+        if swept.insert(dir_path.clone()) {
+            sweep_staged(&dir, &dir_path)?;
+        }
+        write_at(&dir, &dir_path, name, f.contents.as_bytes(), f.mode)?;
         written.push(target);
     }
     Ok(written)
+}
+
+/// Refuses a symbolic link at any component of `rel` below `out`, a directory at its
+/// last component and a non-directory at any other.
+fn check_below_out(out: &Path, rel: &Path) -> Result<()> {
+    let bad = |rule: String| Error::invalid("--out", out.display().to_string(), rule);
+    let parts: Vec<_> = rel.components().collect();
+    let target = out.join(rel);
+    let mut cur = out.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        if !matches!(part, std::path::Component::Normal(_)) {
+            return Err(Error::Internal(format!(
+                "output path {} is not plain",
+                rel.display()
+            )));
+        }
+        cur.push(part);
+        let last = i + 1 == parts.len();
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(bad(format!(
+                    "{} is a symbolic link; fedca follows no link below --out (a planted link would send its output elsewhere): remove it",
+                    cur.display()
+                )))
+            }
+            Ok(m) if last && m.is_dir() => {
+                return Err(bad(format!(
+                    "{} is a directory; fedca would write a file there",
+                    cur.display()
+                )))
+            }
+            Ok(m) if !last && !m.is_dir() => {
+                return Err(bad(format!(
+                    "{} is not a directory; fedca would write {} inside it",
+                    cur.display(),
+                    target.display()
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(Error::io(&cur, e)),
+        }
+    }
+    Ok(())
+}
+
+fn link_refused(path: &Path, e: rustix::io::Errno) -> Error {
+    if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
+        Error::io(
+            path,
+            std::io::Error::other(
+                "is a symbolic link or not a directory (changed while fedca ran); fedca follows no link below --out",
+            ),
+        )
+    } else {
+        Error::io(path, e.into())
+    }
+}
+
+/// Opens (creating it 0700 if missing) the directory `name` in `dir`, refusing a
+/// symbolic link.
+fn open_subdir(dir: &std::fs::File, name: &std::ffi::OsStr, path: &Path) -> Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => return Ok(fd.into()),
+        Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(link_refused(path, e)),
+    }
+    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(store::DIR_MODE)) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => return Err(Error::io(path, e.into())),
+    }
+    rustix::fs::openat(dir, name, flags, Mode::empty())
+        .map(Into::into)
+        .map_err(|e| link_refused(path, e))
+}
+
+/// Whether `name` is a temporary file fedca stages output in: `.tmp-fedca-*`, or
+/// the `.tmp-XXXXXX` of earlier versions.
+fn is_staged_name(name: &[u8]) -> bool {
+    name.starts_with(TMP_PREFIX.as_bytes())
+        || (name.len() == 11
+            && name.starts_with(b".tmp-")
+            && name[5..].iter().all(u8::is_ascii_alphanumeric))
+}
+
+/// Removes the regular files a killed run staged in `dir` (never links or directories).
+fn sweep_staged(dir: &std::fs::File, path: &Path) -> Result<()> {
+    use rustix::fs::{AtFlags, FileType};
+    let entries = rustix::fs::Dir::read_from(dir).map_err(|e| Error::io(path, e.into()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(path, e.into()))?;
+        let name = entry.file_name();
+        if !is_staged_name(name.to_bytes()) {
+            continue;
+        }
+        let Ok(st) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
+            match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+                Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => return Err(Error::io(path, e.into())),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `name` in `dir` atomically: a temporary file created with `mode` (no link
+/// followed), written and fsynced, renamed over `name` unless that is a link or a
+/// directory, then the directory fsynced.
+fn write_at(
+    dir: &std::fs::File,
+    dir_path: &Path,
+    name: &std::ffi::OsStr,
+    contents: &[u8],
+    mode: u32,
+) -> Result<()> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let target = dir_path.join(name);
+    let tmp = format!(
+        "{TMP_PREFIX}{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let fd = rustix::fs::openat(
+        dir,
+        tmp.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    )
+    .map_err(|e| Error::io(&dir_path.join(&tmp), e.into()))?;
+    let mut file = std::fs::File::from(fd);
+    let staged = (|| -> Result<()> {
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .and_then(|_| file.write_all(contents))
+            .and_then(|_| file.sync_all())
+            .map_err(|e| Error::io(&target, e))?;
+        match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => match FileType::from_raw_mode(st.st_mode) {
+                FileType::Symlink => {
+                    return Err(Error::io(
+                        &target,
+                        std::io::Error::other("is a symbolic link (planted while fedca ran); fedca follows no link below --out"),
+                    ))
+                }
+                FileType::Directory => {
+                    return Err(Error::io(
+                        &target,
+                        std::io::Error::other("is a directory; fedca would write a file there"),
+                    ))
+                }
+                _ => {}
+            },
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(Error::io(&target, e.into())),
+        }
+        rustix::fs::renameat(dir, tmp.as_str(), dir, name).map_err(|e| Error::io(&target, e.into()))
+    })();
+    if let Err(e) = staged {
+        let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
+        return Err(e);
+    }
+    dir.sync_all().map_err(|e| Error::io(dir_path, e))
 }
 
 #[cfg(test)]

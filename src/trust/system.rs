@@ -184,6 +184,11 @@ pub fn install(bundle: &TrustBundle, templates: &Templates) -> Result<InstallRep
         ),
     })?;
     let anchors = render_anchors(bundle, templates)?;
+    for ((_, contents), name) in &anchors {
+        // The same rule as every file under --out: no private key, in any encoding.
+        EmittedFile::new(name.clone(), contents.clone(), store::PUBLIC_MODE, "anchor")
+            .refuse_private_keys()?;
+    }
     let dir = store.anchors_dir();
     if !dir.is_dir() {
         std::fs::DirBuilder::new()

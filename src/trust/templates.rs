@@ -11,7 +11,8 @@
 //! * `b64` — standard base64 (Kubernetes `data` values).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 
@@ -63,6 +64,9 @@ pub const EMBEDDED: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Default)]
 pub struct Templates {
     overrides: BTreeMap<&'static str, (String, String)>,
+    /// Where each override's bytes came from: its path as given, the file it resolves
+    /// to, and the (device, inode) of the file that was read.
+    sources: Vec<(PathBuf, PathBuf, (u64, u64))>,
 }
 
 impl Templates {
@@ -86,6 +90,7 @@ impl Templates {
         }
         let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
         let mut overrides = BTreeMap::new();
+        let mut sources = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -107,10 +112,48 @@ impl Templates {
                 ));
             };
             let path = entry.path();
-            let source = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            // The identity of the file actually read (not of a path that could be
+            // swapped between a check and the read), for `refuse_ca_files`.
+            let mut file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+            let resolved = std::fs::canonicalize(&path).map_err(|e| Error::io(&path, e))?;
+            let mut source = String::new();
+            std::io::Read::read_to_string(&mut file, &mut source)
+                .map_err(|e| Error::io(&path, e))?;
+            sources.push((path.clone(), resolved, (meta.dev(), meta.ino())));
             overrides.insert(known, (path.display().to_string(), source));
         }
-        Ok(Templates { overrides })
+        Ok(Templates { overrides, sources })
+    }
+
+    /// Refuses an override that is, through a symbolic link or as a hard link (same
+    /// device and inode), any file of the CA directory `ca_root`: a template linked to
+    /// `root-key.pem` would render the CA's private key. Checked before rendering.
+    pub fn refuse_ca_files(&self, ca_root: &Path) -> Result<()> {
+        if self.sources.is_empty() {
+            return Ok(());
+        }
+        let root = std::fs::canonicalize(ca_root).map_err(|e| Error::io(ca_root, e))?;
+        let mut ca_files = BTreeMap::new();
+        collect_files(&root, &mut ca_files)?;
+        for (path, resolved, id) in &self.sources {
+            let hit = if resolved.starts_with(&root) {
+                Some(resolved.clone())
+            } else {
+                ca_files.get(id).cloned()
+            };
+            if let Some(ca_file) = hit {
+                return Err(Error::invalid(
+                    "--templates",
+                    path.display().to_string(),
+                    format!(
+                        "is {} (a link into the CA directory); a template must be a file of its own, never a CA file such as a private key",
+                        ca_file.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The names of the templates replaced from the override directory.
@@ -138,6 +181,21 @@ impl Templates {
         let template = env.template_from_named_str(name, source).map_err(bad)?;
         template.render(context).map_err(bad)
     }
+}
+
+/// Every file below `dir` (not following symbolic links), by (device, inode).
+fn collect_files(dir: &Path, found: &mut BTreeMap<(u64, u64), PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
+        if meta.is_dir() {
+            collect_files(&path, found)?;
+        } else {
+            found.insert((meta.dev(), meta.ino()), path);
+        }
+    }
+    Ok(())
 }
 
 fn environment() -> Environment<'static> {

@@ -263,6 +263,22 @@ impl Context<'_, '_> {
             return Diagnosis::new(ErrorKind::UnknownIssuer, detail);
         }
         let issuer = dn_label(top.issuer());
+        // The path stopped because the only issuer of its last certificate is already
+        // on it: the CA certificates issue each other and never reach a root.
+        if let Some(&back) = path[..path.len() - 1]
+            .iter()
+            .find(|&&i| i != 0 && issues(&self.chain[i], top))
+        {
+            let mut cycle: Vec<String> = path[path.iter().position(|&i| i == back).unwrap_or(0)..]
+                .iter()
+                .map(|&i| self.label(&self.chain[i]))
+                .collect();
+            cycle.push(self.label(&self.chain[back]));
+            return Diagnosis::new(
+                ErrorKind::ChainLoop,
+                format!("the chain loops: following issuers goes {} again and never reaches a trusted root ({trusted}); these CA certificates certify each other (cross-signed both ways). Serve a chain that ends at a certificate issued by a trusted root", cycle.join(" → ")),
+            );
+        }
         // A trusted root with the same name but another key: a re-created CA.
         if self
             .roots

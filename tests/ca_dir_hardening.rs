@@ -200,8 +200,8 @@ fn replaced(ca: &Path) -> Vec<PathBuf> {
 /// `init --force`: the live CA and every CA moved aside are each self-consistent.
 #[test]
 fn concurrent_issuers_list_and_init_force_leave_every_ca_consistent() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ca = tmp.path().join("ca");
+    let mount = tmpfs("256m");
+    let ca = mount.0.join("ca");
     init(&ca);
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     std::thread::scope(|scope| {
@@ -314,8 +314,8 @@ fn check_after_kill(ca: &Path, next: &str) {
 /// with SIGKILL at random points, 200 times each, plus once at each named crash point.
 #[test]
 fn sigkill_at_random_points_leaves_a_consistent_ca() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ca = tmp.path().join("ca");
+    let mount = tmpfs("256m");
+    let ca = mount.0.join("ca");
     init(&ca);
     let pool: Vec<String> = (0..24).map(|i| format!("s{i}.fed.test")).collect();
     let mut rng = Rng::new();
@@ -352,13 +352,32 @@ fn sigkill_at_random_points_leaves_a_consistent_ca() {
     }
 }
 
-/// Unmounts a tmpfs when dropped.
-struct Mount(PathBuf);
+/// A tmpfs mounted on a fresh temporary directory, unmounted when dropped.
+struct Mount(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
+}
+
+/// Mounts a tmpfs of `size` (the full-disk test fills it; the crash tests use it so
+/// that hundreds of runs do not wait on a disk's fsync). Fails, never skips, when it
+/// cannot mount.
+fn tmpfs(size: &str) -> Mount {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .expect("run mount");
+    assert!(
+        status.success(),
+        "this test mounts a tmpfs and needs root (or CAP_SYS_ADMIN) for that: mount failed"
+    );
+    Mount(mnt, tmp)
 }
 
 /// Fills the file system holding `filler` until it is full, then frees `pages` pages.
@@ -382,19 +401,8 @@ fn fill_leaving(filler: &Path, pages: u64) {
 /// failed renewal still serves the old, committed pair.
 #[test]
 fn failed_commit_on_a_full_disk_rolls_back_in_process() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mnt = tmp.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .expect("run mount");
-    assert!(
-        status.success(),
-        "this test mounts a small tmpfs to fill it and needs root (or CAP_SYS_ADMIN) for that: mount failed"
-    );
-    let _mount = Mount(mnt.clone());
+    let mount = tmpfs("1m");
+    let mnt = mount.0.clone();
     let ca = mnt.join("ca");
     init(&ca);
     ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);

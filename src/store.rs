@@ -1001,7 +1001,7 @@ mod tests {
         let held = ca.lock().unwrap();
         let f = OpenOptions::new()
             .write(true)
-            .open(ca.path(files::LOCK))
+            .open(ca.lock_path().unwrap())
             .unwrap();
         assert!(matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)));
         drop(held);

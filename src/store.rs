@@ -557,9 +557,15 @@ impl CaDir {
         let refuse = |why: String| Error::corrupt(jp, format!("refusing to recover: {why}"));
         if j.serial.is_empty()
             || j.serial.len() > 64
-            || !j.serial.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            || !j
+                .serial
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
-            return Err(refuse(format!("serial {:?} is not lower-case hex", j.serial)));
+            return Err(refuse(format!(
+                "serial {:?} is not lower-case hex",
+                j.serial
+            )));
         }
         let root = absolute(&self.root)?;
         let target_rel = j.target.is_relative();
@@ -567,8 +573,7 @@ impl CaDir {
             if p.is_relative() != target_rel {
                 return Err(refuse("its paths mix relative and absolute".into()));
             }
-            if p
-                .components()
+            if p.components()
                 .any(|c| !matches!(c, Component::Normal(_) | Component::RootDir))
             {
                 return Err(refuse(format!("path {} has . or .. in it", p.display())));

@@ -173,7 +173,13 @@ fn assert_no_leftovers(ca: &Path) {
         };
         for e in entries {
             let name = e.unwrap().file_name().into_string().unwrap();
-            for bad in [".tmp-", ".staging-", ".backup-", ".fedca-init-", ".fedca-new"] {
+            for bad in [
+                ".tmp-",
+                ".staging-",
+                ".backup-",
+                ".fedca-init-",
+                ".fedca-new",
+            ] {
                 assert!(
                     !name.starts_with(bad),
                     "{}: {name} left behind",
@@ -190,7 +196,13 @@ fn replaced(ca: &Path) -> Vec<PathBuf> {
     let mut out: Vec<_> = std::fs::read_dir(ca.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&prefix))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&prefix)
+        })
         .collect();
     out.sort();
     out
@@ -325,7 +337,10 @@ fn sigkill_at_random_points_leaves_a_consistent_ca() {
             .args(["issue", "s0.fed.test", "--ca-dir", s(&ca)])
             .output()
             .unwrap();
-        assert!(!out.status.success(), "{point}: the crash hook did not fire");
+        assert!(
+            !out.status.success(),
+            "{point}: the crash hook did not fire"
+        );
         check_after_kill(&ca, "s1.fed.test");
     }
     for i in 0..200 {
@@ -369,7 +384,13 @@ fn tmpfs(size: &str) -> Mount {
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=0700"),
+            "tmpfs",
+        ])
         .arg(&mnt)
         .status()
         .expect("run mount");
@@ -391,7 +412,10 @@ fn fill_leaving(filler: &Path, pages: u64) {
         len += 4096;
     }
     drop(f);
-    let f = std::fs::OpenOptions::new().write(true).open(filler).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(filler)
+        .unwrap();
     f.set_len(len.saturating_sub(pages * 4096)).unwrap();
     f.sync_all().unwrap();
 }
@@ -412,7 +436,13 @@ fn failed_commit_on_a_full_disk_rolls_back_in_process() {
     for pages in 0..12 {
         fill_leaving(&filler, pages);
         let old_cert = read(ca.join("servers/hs1.fed.test/cert.pem"));
-        let renew = run(&["issue", "hs1.fed.test", &format!("new{pages}.fed.test"), "--ca-dir", s(&ca)]);
+        let renew = run(&[
+            "issue",
+            "hs1.fed.test",
+            &format!("new{pages}.fed.test"),
+            "--ca-dir",
+            s(&ca),
+        ]);
         let stderr = String::from_utf8_lossy(&renew.stderr);
         if !renew.status.success() {
             failures += 1;
@@ -424,7 +454,8 @@ fn failed_commit_on_a_full_disk_rolls_back_in_process() {
         }
         assert_no_leftovers(&ca);
         assert_consistent(&ca);
-        if !renew.status.success() && !read(ca.join("index.jsonl")).contains(&format!("new{pages}")) {
+        if !renew.status.success() && !read(ca.join("index.jsonl")).contains(&format!("new{pages}"))
+        {
             assert!(
                 !ca.join(format!("servers/new{pages}.fed.test")).exists(),
                 "a server directory without a record"
@@ -438,7 +469,10 @@ fn failed_commit_on_a_full_disk_rolls_back_in_process() {
     }
     std::fs::remove_file(&filler).unwrap();
     assert!(failures > 0, "the full disk never made issue fail");
-    assert!(late_failures > 0, "no failure after the journal was written");
+    assert!(
+        late_failures > 0,
+        "no failure after the journal was written"
+    );
     ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
     assert_consistent(&ca);
 }
@@ -505,6 +539,36 @@ fn tampered_journal_is_refused_not_followed() {
     assert!(!ca.join("servers/hs1.fed.test").exists());
     assert_consistent(&ca);
     assert_no_leftovers(&ca);
+    // So does one for an --out target outside the CA (journaled by absolute path),
+    // a first issuance and a renewal, on either side of the commit point.
+    let out_dir = tmp.path().join("out");
+    for (point, name) in [
+        ("after-swap", "hs3.fed.test"),
+        ("after-index", "hs3.fed.test"),
+        ("after-swap", "hs3.fed.test"),
+    ] {
+        let out = fedca()
+            .env("FEDCA_CRASH_AT", point)
+            .args(["issue", name, "--out", s(&out_dir), "--ca-dir", s(&ca)])
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{point}: the crash hook did not fire"
+        );
+        ok(&["issue", "hs4.fed.test", "--ca-dir", s(&ca)]);
+        assert_consistent(&ca);
+        assert_no_leftovers(&ca);
+        let names: Vec<_> = std::fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.starts_with('.')),
+            "{point}: left in --out: {names:?}"
+        );
+    }
+    assert!(out_dir.join("hs3.fed.test/key.pem").is_file());
 }
 
 /// Item 8: the next command that takes the lock sweeps temporary files, stale staging
@@ -566,7 +630,13 @@ fn insecure_permissions_are_refused_with_the_chmod_to_run() {
         );
         assert!(!ca.join("servers/hs1.fed.test").exists());
     }
-    ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca), "--insecure-permissions"]);
+    ok(&[
+        "issue",
+        "hs1.fed.test",
+        "--ca-dir",
+        s(&ca),
+        "--insecure-permissions",
+    ]);
     chmod(&key, 0o600);
     for mode in [0o777, 0o720, 0o702] {
         chmod(&ca, mode);
@@ -584,7 +654,13 @@ fn insecure_permissions_are_refused_with_the_chmod_to_run() {
         }
     }
     assert!(replaced(&ca).is_empty());
-    ok(&["issue", "hs2.fed.test", "--ca-dir", s(&ca), "--insecure-permissions"]);
+    ok(&[
+        "issue",
+        "hs2.fed.test",
+        "--ca-dir",
+        s(&ca),
+        "--insecure-permissions",
+    ]);
     chmod(&ca, 0o700);
     ok(&["issue", "hs3.fed.test", "--ca-dir", s(&ca)]);
     // Reading the index needs no key: list still works with a loose key.

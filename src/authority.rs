@@ -403,8 +403,31 @@ impl Authority {
             ),
             other => other,
         })?;
+        // Everything from here on holds the CA's lock (beside the directory, so it
+        // stays the same lock while the directory is swapped): issuers of the old CA
+        // finish first, and a concurrent init waits.
+        let _lock = dir.lock()?;
+        let non_empty = root.exists()
+            && std::fs::read_dir(root)
+                .map_err(|e| Error::io(root, e))?
+                .next()
+                .is_some();
+        if non_empty && !dir.exists() {
+            return Err(Error::invalid(
+                "--ca-dir",
+                root.display().to_string(),
+                "is a non-empty directory that is not a fedca CA; choose an empty or new directory",
+            ));
+        }
+        if non_empty && !opts.force {
+            return Err(Error::CaExists(root.to_path_buf()));
+        }
+        let (_, base) = dir.parent_and_base()?;
+        // The new CA is built in a 0700 directory beside its final place, marked as
+        // new: a crash leaves it to the next locked command, which removes it.
         let staging = tempfile::Builder::new()
-            .prefix(".fedca-init-")
+            .prefix(&store::init_staging_prefix(&base))
+            .rand_bytes(store::INIT_RAND_LEN)
             .tempdir_in(&parent)
             .map_err(|e| Error::io(&parent, e))?;
         use std::os::unix::fs::PermissionsExt;
@@ -413,6 +436,7 @@ impl Authority {
             std::fs::Permissions::from_mode(store::DIR_MODE),
         )
         .map_err(|e| Error::io(staging.path(), e))?;
+        store::write_atomic(&staging.path().join(files::INIT_MARK), b"", KEY_MODE)?;
         let policy_text = serde_json::to_string_pretty(&policy)
             .map_err(|e| Error::Internal(e.to_string()))?
             + "\n";
@@ -432,37 +456,42 @@ impl Authority {
             KEY_MODE,
         )?;
         store::write_atomic(&staging.path().join(files::INDEX), b"", PUBLIC_MODE)?;
-        store::write_atomic(&staging.path().join(files::LOCK), b"", KEY_MODE)?;
         store::create_dir_private(&staging.path().join(files::SERVERS))?;
         store::create_dir_private(&staging.path().join(files::CERTS))?;
+        store::sync_dir(staging.path())?;
 
-        // Replacing a CA: hold its lock (finishing any issuance it has in flight) while
-        // it is moved aside, so no process of the old CA writes half-way through.
         let mut replaced = None;
-        let _old_lock = if non_empty { Some(dir.lock()?) } else { None };
         if non_empty {
-            let base = root
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let mut aside = parent.join(format!("{base}.replaced-{}", now.unix_timestamp()));
-            let mut n = 1;
-            while aside.exists() {
-                n += 1;
-                aside = parent.join(format!("{base}.replaced-{}-{n}", now.unix_timestamp()));
+            // Swap the new CA in and the old one out in one step, so the path always
+            // holds a whole CA; then move the old one (now in the staging directory,
+            // unmarked) aside. A crash in between is finished by the next lock.
+            let aside = store::replaced_name(&parent, &base);
+            match store::exchange(staging.path(), root) {
+                Ok(()) => {
+                    let swapped = staging.keep();
+                    std::fs::rename(&swapped, &aside).map_err(|e| Error::io(&swapped, e))?;
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(22 | 38 | 95)) => {
+                    // The file system cannot exchange (EINVAL, ENOSYS, EOPNOTSUPP).
+                    std::fs::rename(root, &aside).map_err(|e| Error::io(root, e))?;
+                    if let Err(e) = std::fs::rename(staging.path(), root) {
+                        let _ = std::fs::rename(&aside, root);
+                        return Err(Error::io(root, e));
+                    }
+                    let _ = staging.keep();
+                }
+                Err(e) => return Err(Error::io(root, e)),
             }
-            std::fs::rename(root, &aside).map_err(|e| Error::io(root, e))?;
             replaced = Some(aside);
+        } else {
+            // An empty directory at `root` is replaced atomically by rename(2). The
+            // staging directory (which holds the new key) is removed if that fails.
+            std::fs::rename(staging.path(), root).map_err(|e| Error::io(root, e))?;
+            let _ = staging.keep();
         }
-        // An empty directory at `root` is replaced atomically by rename(2). The staging
-        // directory (which holds the new key) is removed if the rename fails.
-        if let Err(e) = std::fs::rename(staging.path(), root) {
-            if let Some(aside) = &replaced {
-                let _ = std::fs::rename(aside, root);
-            }
-            return Err(Error::io(root, e));
-        }
-        let _ = staging.keep();
+        std::fs::remove_file(dir.path(files::INIT_MARK))
+            .map_err(|e| Error::io(&dir.path(files::INIT_MARK), e))?;
+        store::sync_dir(root)?;
         store::sync_dir(&parent)?;
 
         let authority = Authority::load(dir)?;
@@ -483,6 +512,7 @@ impl Authority {
             .map_err(|e| Error::corrupt(&cert_path, format!("not a PEM certificate: {e}")))?;
         let cert_der = parsed.contents().to_vec();
         let key_path = dir.path(files::ROOT_KEY);
+        dir.check_permissions(true)?;
         let key = KeyPair::from_pem(&dir.read(files::ROOT_KEY)?).map_err(|e| {
             Error::corrupt(&key_path, format!("not a PKCS#8 key fedca can use: {e}"))
         })?;

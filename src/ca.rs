@@ -69,14 +69,25 @@ impl Ca {
     /// Creates a new CA in `dir` (see [`Authority::init`]). Returns the CA and, with
     /// `force`, where the CA it replaced was moved.
     pub fn init(dir: impl Into<PathBuf>, opts: &InitOptions) -> Result<(Ca, Option<PathBuf>)> {
-        let dir = CaDir::at(dir);
+        Ca::init_in(CaDir::at(dir), opts)
+    }
+
+    /// [`Ca::init`] with a configured [`CaDir`] (e.g. [`CaDir::insecure_permissions`]).
+    pub fn init_in(dir: CaDir, opts: &InitOptions) -> Result<(Ca, Option<PathBuf>)> {
         let (authority, replaced) = Authority::init(&dir, opts)?;
         Ok((Ca { dir, authority }, replaced))
     }
 
     /// Opens the CA in `dir`.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Ca> {
-        let dir = CaDir::open(dir)?;
+        Ca::open_in(CaDir::at(dir))
+    }
+
+    /// [`Ca::open`] with a configured [`CaDir`] (e.g. [`CaDir::insecure_permissions`]).
+    pub fn open_in(dir: CaDir) -> Result<Ca> {
+        if !dir.exists() {
+            return Err(Error::NoCa(dir.root().to_path_buf()));
+        }
         let authority = Authority::load(&dir)?;
         Ok(Ca { dir, authority })
     }

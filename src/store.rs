@@ -8,8 +8,9 @@
 //!   index.jsonl            one JSON record per issued certificate, oldest first
 //!   certs/SERIAL.pem       every certificate ever issued
 //!   servers/DIR-NAME/      cert.pem fullchain.pem key.pem (0600) ca.pem
-//!   .lock                  advisory lock serialising fedca processes
 //!   journal.json           exists only while an issuance is in flight
+//! PARENT/.DIR.lock         advisory lock serialising fedca processes (beside the CA, so
+//!                          it still protects the path while init --force swaps the CA)
 //! ```
 //!
 //! Guarantees (see docs/ca-directory.md):
@@ -21,7 +22,11 @@
 //!   uses to roll an interrupted issuance back (or forward, once the index names it);
 //! * the index is rewritten atomically *after* the certificate's files are in place:
 //!   the index rename is the commit point;
-//! * processes serialise on an advisory lock on `.lock`.
+//! * processes serialise on an advisory lock on `PARENT/.DIR.lock`, a file beside the CA
+//!   directory: `init --force` swaps the directory under the same lock the issuers
+//!   take (docs/decisions/0007-ca-directory-hardening.md);
+//! * the process that takes the lock sweeps what a crashed one left: temporary files,
+//!   stale staging directories, unfinished `init` directories.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -50,8 +55,11 @@ pub mod files {
     pub const ROOT_KEY: &str = "root-key.pem";
     /// The certificate index.
     pub const INDEX: &str = "index.jsonl";
-    /// The lock file.
+    /// The lock file of fedca before 0.2, inside the CA (unused; the lock now lives
+    /// beside the CA directory, see [`super::CaDir::lock_path`]).
     pub const LOCK: &str = ".lock";
+    /// Marks an `init` staging directory that holds a new, not yet installed CA.
+    pub const INIT_MARK: &str = ".fedca-new";
     /// The in-flight issuance journal.
     pub const JOURNAL: &str = "journal.json";
     /// The archive of issued certificates.
@@ -110,6 +118,7 @@ pub struct IndexRecord {
 #[derive(Debug, Clone)]
 pub struct CaDir {
     root: PathBuf,
+    insecure_permissions: bool,
 }
 
 /// Proof that this process holds the CA directory's lock; released on drop.
@@ -143,7 +152,83 @@ struct Journal {
 impl CaDir {
     /// A handle on `path`; nothing is read until asked.
     pub fn at(path: impl Into<PathBuf>) -> Self {
-        CaDir { root: path.into() }
+        CaDir {
+            root: path.into(),
+            insecure_permissions: false,
+        }
+    }
+
+    /// With `yes`, a root key readable by others or a CA directory writable by others is
+    /// used anyway (`--insecure-permissions`); by default both are refused.
+    pub fn insecure_permissions(mut self, yes: bool) -> Self {
+        self.insecure_permissions = yes;
+        self
+    }
+
+    /// Refuses (unless [`CaDir::insecure_permissions`]) a CA directory that group or
+    /// others may write, and, with `key`, a root key that group or others may read,
+    /// naming the `chmod` that fixes it.
+    pub fn check_permissions(&self, key: bool) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        if self.insecure_permissions {
+            return Ok(());
+        }
+        let refuse = |p: &Path, what: &str, mode: u32, fix: &str| {
+            let abs = absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            Error::corrupt(
+                p,
+                format!(
+                    "{what} (mode {:04o}); fix it with `chmod {fix} {}`, or pass --insecure-permissions to use it anyway",
+                    mode & 0o7777,
+                    abs.display()
+                ),
+            )
+        };
+        let dir_mode = fs::metadata(&self.root)
+            .map_err(|e| Error::io(&self.root, e))?
+            .mode();
+        if dir_mode & 0o022 != 0 {
+            return Err(refuse(
+                &self.root,
+                "the CA directory is writable by group or others, who could replace its files",
+                dir_mode,
+                "go-w",
+            ));
+        }
+        if key {
+            let kp = self.path(files::ROOT_KEY);
+            let mode = fs::metadata(&kp).map_err(|e| Error::io(&kp, e))?.mode();
+            if mode & 0o077 != 0 {
+                return Err(refuse(
+                    &kp,
+                    "the root key is accessible by group or others",
+                    mode,
+                    "600",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The lock file: `.NAME.lock` beside the CA directory `NAME`, so that it stays put
+    /// while `init --force` moves the CA directory itself.
+    pub fn lock_path(&self) -> Result<PathBuf> {
+        let (parent, base) = self.parent_and_base()?;
+        Ok(parent.join(format!(".{base}.lock")))
+    }
+
+    /// The CA directory's parent and its name, after resolving symbolic links and `..`
+    /// (every spelling of one CA directory shares one lock).
+    pub fn parent_and_base(&self) -> Result<(PathBuf, String)> {
+        let canon = canonical_lenient(&self.root)?;
+        match (canon.parent(), canon.file_name().and_then(|n| n.to_str())) {
+            (Some(parent), Some(base)) => Ok((parent.to_path_buf(), base.to_string())),
+            _ => Err(Error::invalid(
+                "--ca-dir",
+                self.root.display().to_string(),
+                "must name a directory with a UTF-8 name below some parent (not /)",
+            )),
+        }
     }
 
     /// Opens an existing CA directory, failing with [`Error::NoCa`] when it holds none.
@@ -176,9 +261,11 @@ impl CaDir {
     }
 
     /// Takes the CA's lock, waiting up to `FEDCA_LOCK_TIMEOUT` seconds (default 60),
-    /// then finishes or rolls back any issuance a crashed process left in flight.
+    /// then finishes or rolls back any issuance a crashed process left in flight and
+    /// sweeps what crashed processes left behind. Refuses a CA directory writable by
+    /// others (see [`CaDir::check_permissions`]).
     pub fn lock(&self) -> Result<CaLock> {
-        let path = self.path(files::LOCK);
+        let path = self.lock_path()?;
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -207,7 +294,12 @@ impl CaDir {
             }
         }
         let lock = CaLock { _file: file };
+        if self.root.is_dir() && self.exists() {
+            self.check_permissions(false)?;
+        }
+        self.finish_init(&lock)?;
         self.recover(&lock)?;
+        self.sweep(&lock)?;
         Ok(lock)
     }
 
@@ -285,13 +377,49 @@ impl CaDir {
         };
         let journal_text =
             serde_json::to_vec_pretty(&journal).map_err(|e| Error::Internal(e.to_string()))?;
-        write_atomic(&self.path(files::JOURNAL), &journal_text, KEY_MODE)?;
+        let result = self.swap_in(
+            lock,
+            record,
+            server_files,
+            &journal_text,
+            (&target, &parent),
+            (&staging, &backup),
+            target_existed,
+        );
+        if let Err(e) = result {
+            // A failed command (a full disk, an I/O error) undoes its own work before it
+            // exits, so the files served are always a committed pair.
+            if fs::symlink_metadata(self.path(files::JOURNAL)).is_ok() {
+                if let Err(undo) = self.recover(lock) {
+                    return Err(Error::corrupt(
+                        &self.path(files::JOURNAL),
+                        format!("{e}; rolling it back failed too ({undo}): the next fedca command retries"),
+                    ));
+                }
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn swap_in(
+        &self,
+        lock: &CaLock,
+        record: IndexRecord,
+        server_files: &ServerFiles,
+        journal_text: &[u8],
+        (target, parent): (&Path, &Path),
+        (staging, backup): (&Path, &Path),
+        target_existed: bool,
+    ) -> Result<()> {
+        write_atomic(&self.path(files::JOURNAL), journal_text, KEY_MODE)?;
 
         // Stage the four files.
         if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+            fs::remove_dir_all(staging).map_err(|e| Error::io(staging, e))?;
         }
-        create_dir_private(&staging)?;
+        create_dir_private(staging)?;
         write_new(
             &staging.join(files::KEY),
             server_files.key_pem.as_bytes(),
@@ -313,9 +441,9 @@ impl CaDir {
             PUBLIC_MODE,
         )?;
         if target_existed {
-            keep_ownership(&target, &staging)?;
+            keep_ownership(target, staging)?;
         }
-        sync_dir(&staging)?;
+        sync_dir(staging)?;
 
         // Archive the certificate.
         let certs = self.path(files::CERTS);
@@ -328,10 +456,10 @@ impl CaDir {
 
         // Swap the staged directory in.
         if target.exists() {
-            fs::rename(&target, &backup).map_err(|e| Error::io(&target, e))?;
+            fs::rename(target, backup).map_err(|e| Error::io(target, e))?;
         }
-        fs::rename(&staging, &target).map_err(|e| Error::io(&target, e))?;
-        sync_dir(&parent)?;
+        fs::rename(staging, target).map_err(|e| Error::io(target, e))?;
+        sync_dir(parent)?;
         crash_point("after-swap");
 
         // Commit: the index names the new certificate.
@@ -348,7 +476,7 @@ impl CaDir {
 
         // Clean up.
         if backup.exists() {
-            fs::remove_dir_all(&backup).map_err(|e| Error::io(&backup, e))?;
+            fs::remove_dir_all(backup).map_err(|e| Error::io(backup, e))?;
         }
         remove_file(&self.path(files::JOURNAL))?;
         sync_dir(&self.root)?;
@@ -363,55 +491,52 @@ impl CaDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io(&jp, e)),
         };
-        let mut journal: Journal = serde_json::from_slice(&text)
+        let journal: Journal = serde_json::from_slice(&text)
             .map_err(|e| Error::corrupt(&jp, format!("unreadable journal: {e}")))?;
-        // Paths inside the CA are stored relative to it, so a CA directory that was
-        // moved (init --force moves the old one aside) recovers inside itself only.
-        let root = absolute(&self.root)?;
-        for p in [
-            &mut journal.target,
-            &mut journal.staging,
-            &mut journal.backup,
-        ] {
-            if p.is_relative() {
-                if p.components()
-                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
-                {
-                    return Err(Error::corrupt(
-                        &jp,
-                        format!("journal path {} leaves the CA", p.display()),
-                    ));
-                }
-                *p = root.join(&*p);
+        let journal = self.checked_journal(&jp, journal)?;
+        let bad = |p: &Path| {
+            Error::corrupt(
+                &jp,
+                format!(
+                    "refusing to recover: {} is not a directory fedca wrote (a symbolic link, or it holds other files)",
+                    p.display()
+                ),
+            )
+        };
+        // Only directories holding nothing but fedca's four files are ever removed.
+        let remove_dir = |p: &Path| -> Result<()> {
+            if fs::symlink_metadata(p).is_err() {
+                return Ok(());
             }
-        }
+            if !is_fedca_dir(p) {
+                return Err(bad(p));
+            }
+            fs::remove_dir_all(p).map_err(|e| Error::io(p, e))
+        };
+        let present = |p: &Path| fs::symlink_metadata(p).is_ok();
         let committed = self
             .read_index()?
             .iter()
             .any(|r| r.serial == journal.serial);
         if committed {
-            if journal.backup.exists() {
-                fs::remove_dir_all(&journal.backup).map_err(|e| Error::io(&journal.backup, e))?;
-            }
+            remove_dir(&journal.backup)?;
         } else {
-            if journal.staging.exists() {
-                fs::remove_dir_all(&journal.staging).map_err(|e| Error::io(&journal.staging, e))?;
-            }
-            if journal.backup.exists() {
-                if journal.target.exists() {
-                    fs::remove_dir_all(&journal.target)
-                        .map_err(|e| Error::io(&journal.target, e))?;
+            remove_dir(&journal.staging)?;
+            if present(&journal.backup) {
+                if !is_fedca_dir(&journal.backup) {
+                    return Err(bad(&journal.backup));
                 }
+                remove_dir(&journal.target)?;
                 fs::rename(&journal.backup, &journal.target)
                     .map_err(|e| Error::io(&journal.target, e))?;
-            } else if !journal.target_existed && journal.target.exists() {
+            } else if !journal.target_existed {
                 // A first issuance swapped in but not committed.
-                fs::remove_dir_all(&journal.target).map_err(|e| Error::io(&journal.target, e))?;
+                remove_dir(&journal.target)?;
             }
             let archived = self
                 .path(files::CERTS)
                 .join(format!("{}.pem", journal.serial));
-            if archived.exists() {
+            if fs::symlink_metadata(&archived).is_ok_and(|m| m.is_file() || m.is_symlink()) {
                 remove_file(&archived)?;
             }
             if let Some(parent) = journal.target.parent() {
@@ -420,6 +545,145 @@ impl CaDir {
         }
         remove_file(&jp)?;
         sync_dir(&self.root)
+    }
+
+    /// The journal with absolute paths, after checking that it names only what fedca
+    /// itself writes: a lower-case hex serial, a server directory `servers/NAME` (a plain
+    /// directory, no symbolic link) or an absolute `--out` target, and its siblings
+    /// `.staging-SERIAL` and `.backup-SERIAL`. A tampered journal is refused, never
+    /// followed.
+    fn checked_journal(&self, jp: &Path, mut j: Journal) -> Result<Journal> {
+        use std::path::Component;
+        let refuse = |why: String| Error::corrupt(jp, format!("refusing to recover: {why}"));
+        if j.serial.is_empty()
+            || j.serial.len() > 64
+            || !j
+                .serial
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(refuse(format!(
+                "serial {:?} is not lower-case hex",
+                j.serial
+            )));
+        }
+        let root = absolute(&self.root)?;
+        let target_rel = j.target.is_relative();
+        for p in [&j.target, &j.staging, &j.backup] {
+            if p.is_relative() != target_rel {
+                return Err(refuse("its paths mix relative and absolute".into()));
+            }
+            if p.components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::RootDir))
+            {
+                return Err(refuse(format!("path {} has . or .. in it", p.display())));
+            }
+        }
+        if target_rel {
+            let comps: Vec<_> = j.target.components().collect();
+            if comps.len() != 2 || comps[0].as_os_str() != files::SERVERS {
+                return Err(refuse(format!(
+                    "path {} is not a server directory servers/NAME",
+                    j.target.display()
+                )));
+            }
+            let servers = root.join(files::SERVERS);
+            if !fs::symlink_metadata(&servers).is_ok_and(|m| m.is_dir()) {
+                return Err(refuse(format!(
+                    "{} is not a plain directory",
+                    servers.display()
+                )));
+            }
+            for p in [&mut j.target, &mut j.staging, &mut j.backup] {
+                *p = root.join(&*p);
+            }
+        }
+        let parent = j.target.parent().map(Path::to_path_buf);
+        let name = j.target.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.is_empty() || name.starts_with('.') {
+            return Err(refuse(format!(
+                "{} is not a server directory name",
+                j.target.display()
+            )));
+        }
+        for (p, want) in [
+            (&j.staging, format!(".staging-{}", j.serial)),
+            (&j.backup, format!(".backup-{}", j.serial)),
+        ] {
+            if p.parent().map(Path::to_path_buf) != parent
+                || p.file_name().is_none_or(|n| n != want.as_str())
+            {
+                return Err(refuse(format!(
+                    "{} is not {want} beside {}",
+                    p.display(),
+                    j.target.display()
+                )));
+            }
+        }
+        Ok(j)
+    }
+
+    /// Moves an `init --force` that was interrupted to its end: an `init` staging
+    /// directory that still holds its new CA (marked) is removed; one that holds the
+    /// CA it replaced (swapped out, not yet renamed) is moved to `DIR.replaced-TIME`.
+    fn finish_init(&self, _lock: &CaLock) -> Result<()> {
+        let (parent, base) = self.parent_and_base()?;
+        let prefix = init_staging_prefix(&base);
+        let entries = match fs::read_dir(&parent) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&parent, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&parent, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let is_ours = name
+                .strip_prefix(&prefix)
+                .is_some_and(|rest| rest.len() == INIT_RAND_LEN);
+            if !is_ours || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let p = entry.path();
+            let old_ca = !p.join(files::INIT_MARK).exists()
+                && (p.join(files::POLICY).exists() || p.join(files::ROOT_CERT).exists());
+            if old_ca {
+                let aside = replaced_name(&parent, &base);
+                fs::rename(&p, &aside).map_err(|e| Error::io(&p, e))?;
+            } else {
+                fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+            }
+            sync_dir(&parent)?;
+        }
+        remove_file(&self.path(files::INIT_MARK))
+    }
+
+    /// Removes what crashed processes leave: `.tmp-*` files in the CA, `certs/` and
+    /// `servers/`, and `.staging-*`/`.backup-*` server directories no journal names.
+    fn sweep(&self, _lock: &CaLock) -> Result<()> {
+        let servers = self.path(files::SERVERS);
+        for dir in [self.root.clone(), self.path(files::CERTS), servers.clone()] {
+            if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            let entries = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let Ok(ft) = entry.file_type() else { continue };
+                let p = entry.path();
+                if name.starts_with(".tmp-") && !ft.is_dir() {
+                    remove_file(&p)?;
+                } else if dir == servers
+                    && (name.starts_with(".staging-") || name.starts_with(".backup-"))
+                    && is_fedca_dir(&p)
+                {
+                    fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// How the journal records a path: relative to the CA directory when inside it,
@@ -455,6 +719,61 @@ impl CaDir {
             absolute(&self.root.join(p)).unwrap_or_else(|_| self.root.join(p))
         }
     }
+}
+
+/// How many random characters follow [`init_staging_prefix`] in an `init` staging
+/// directory's name.
+pub const INIT_RAND_LEN: usize = 6;
+
+/// The name prefix of the directory `init` builds a new CA in, beside the CA `base`.
+pub fn init_staging_prefix(base: &str) -> String {
+    format!(".fedca-init-{base}.")
+}
+
+/// A free name `BASE.replaced-YYYYMMDDTHHMMSSZ` (then `-2`, `-3`...) in `parent` for
+/// a CA that `init --force` moves aside. Call it holding the CA's lock.
+pub fn replaced_name(parent: &Path, base: &str) -> PathBuf {
+    let t = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let mut aside = parent.join(format!("{base}.replaced-{stamp}"));
+    let mut n = 1;
+    while fs::symlink_metadata(&aside).is_ok() {
+        n += 1;
+        aside = parent.join(format!("{base}.replaced-{stamp}-{n}"));
+    }
+    aside
+}
+
+/// Whether `p` is a plain directory (not a symbolic link) holding nothing but regular
+/// files with the names of a server's four files: the only directories fedca removes.
+fn is_fedca_dir(p: &Path) -> bool {
+    let known = [files::LEAF, files::FULLCHAIN, files::KEY, files::CA];
+    if !fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) {
+        return false;
+    }
+    let Ok(entries) = fs::read_dir(p) else {
+        return false;
+    };
+    entries.into_iter().all(|e| {
+        e.is_ok_and(|e| {
+            e.file_type().is_ok_and(|t| t.is_file()) && known.iter().any(|k| e.file_name() == *k)
+        })
+    })
+}
+
+/// Swaps two paths atomically (`renameat2(RENAME_EXCHANGE)`): both exist before and
+/// after, so a crash never leaves either path empty.
+pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
 }
 
 /// A renewal keeps what the operator set on the old files: owner, group and mode of
@@ -687,7 +1006,7 @@ mod tests {
         let held = ca.lock().unwrap();
         let f = OpenOptions::new()
             .write(true)
-            .open(ca.path(files::LOCK))
+            .open(ca.lock_path().unwrap())
             .unwrap();
         assert!(matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)));
         drop(held);

@@ -550,7 +550,7 @@ fn init_force_takes_the_lock_and_finishes_the_old_cas_work_first() {
     // A held lock makes init --force wait, then fail, changing nothing.
     let lock = std::fs::OpenOptions::new()
         .write(true)
-        .open(ca.join(".lock"))
+        .open(tmp.path().join(".ca.lock"))
         .unwrap();
     lock.lock().unwrap();
     let before = snapshot(tmp.path());
@@ -939,7 +939,7 @@ fn a_held_lock_makes_a_second_process_wait_then_fail_clearly() {
     constrained(&ca);
     let lock = std::fs::OpenOptions::new()
         .write(true)
-        .open(ca.join(".lock"))
+        .open(tmp.path().join(".ca.lock"))
         .unwrap();
     lock.lock().unwrap();
     let before = snapshot(&ca);

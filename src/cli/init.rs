@@ -77,7 +77,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         permitted: Constraints(permits),
         force: args.force,
     };
-    let (ca, replaced) = Ca::init(&cli.ca_dir, &opts)?;
+    let (ca, replaced) = Ca::init_in(cli.ca(), &opts)?;
     let a = ca.authority();
     let report = Report {
         ca_dir: cli.ca_dir.display().to_string(),

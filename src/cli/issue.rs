@@ -53,7 +53,7 @@ pub struct Args {
 
 pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let requests = requests(args)?;
-    let ca = Ca::open(&cli.ca_dir)?;
+    let ca = Ca::open_in(cli.ca())?;
     let issued = ca.issue(&requests, args.out.as_deref())?;
     if cli.json {
         let records: Vec<_> = issued.iter().map(|i| &i.record).collect();

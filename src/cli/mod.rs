@@ -50,6 +50,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Use a root key readable by group or others, or a CA directory writable by them,
+    /// instead of refusing (as ssh refuses such private keys).
+    #[arg(long, global = true)]
+    pub insecure_permissions: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -63,6 +68,13 @@ enum Command {
     Verify(verify::Args),
     Inspect(inspect::Args),
     Demo(demo::Args),
+}
+
+impl Cli {
+    /// The CA directory, with the permission checks the command line asked for.
+    pub(crate) fn ca(&self) -> crate::store::CaDir {
+        crate::store::CaDir::at(&self.ca_dir).insecure_permissions(self.insecure_permissions)
+    }
 }
 
 /// Parses the command line and runs the command; `main` maps the error to an exit code.

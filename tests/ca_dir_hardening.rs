@@ -1,0 +1,669 @@
+//! The CA directory's promises under races, crashes, full disks and hostile files
+//! (issue 7: the lock, in-process rollback, the journal, leftovers, permissions).
+//!
+//! Every test runs the real binary. The full-disk test mounts a small tmpfs and fails
+//! (never skips) when it cannot.
+
+mod common;
+
+use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{fedca, ok, read, run};
+
+/// The fixed file names of a server directory.
+const SERVER_FILES: [&str; 4] = ["cert.pem", "fullchain.pem", "key.pem", "ca.pem"];
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn init(ca: &Path) {
+    ok(&["init", "--ca-dir", s(ca)]);
+}
+
+/// A small xorshift generator: the tests need arbitrary kill times, not good randomness.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        eprintln!("rng seed {seed}");
+        Rng(seed)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn pem_der(text: &str, what: &Path) -> Vec<u8> {
+    pem::parse(text)
+        .unwrap_or_else(|e| panic!("{}: not PEM: {e}", what.display()))
+        .contents()
+        .to_vec()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks that a CA directory keeps its promises: no serial twice, every record's
+/// certificate archived, every active record's four files present, the served
+/// certificate the committed one, matching its key and signed by this CA's root,
+/// and no server directory without an active record.
+fn assert_consistent(ca: &Path) {
+    let root_pem = read(ca.join("root.pem"));
+    let root_der = pem_der(&root_pem, &ca.join("root.pem"));
+    let (_, root) = x509_parser::parse_x509_certificate(&root_der).unwrap();
+    let index = std::fs::read_to_string(ca.join("index.jsonl")).unwrap_or_default();
+    let mut serials = HashSet::new();
+    let mut live_dirs = HashSet::new();
+    for line in index.lines().filter(|l| !l.trim().is_empty()) {
+        let r: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{}: bad index line {line}: {e}", ca.display()));
+        let serial = r["serial"].as_str().unwrap();
+        assert!(
+            serials.insert(serial.to_string()),
+            "{}: serial {serial} twice in the index",
+            ca.display()
+        );
+        assert!(
+            ca.join("certs").join(format!("{serial}.pem")).is_file(),
+            "{}: certs/{serial}.pem missing",
+            ca.display()
+        );
+        if r["state"] != "active" {
+            continue;
+        }
+        let path = r["path"].as_str().unwrap();
+        let dir = if Path::new(path).is_absolute() {
+            PathBuf::from(path)
+        } else {
+            ca.join(path)
+        };
+        assert!(
+            live_dirs.insert(dir.clone()),
+            "{}: two active records for {path}",
+            ca.display()
+        );
+        for f in SERVER_FILES {
+            assert!(
+                dir.join(f).is_file(),
+                "{}: active record {serial} lacks {f} in {}",
+                ca.display(),
+                dir.display()
+            );
+        }
+        assert_eq!(
+            read(dir.join("ca.pem")),
+            root_pem,
+            "{}: ca.pem is not this CA's root",
+            dir.display()
+        );
+        let cert_pem = read(dir.join("cert.pem"));
+        let der = pem_der(&cert_pem, &dir.join("cert.pem"));
+        assert_eq!(
+            sha256_hex(&der),
+            r["sha256"].as_str().unwrap(),
+            "{}: the served certificate is not the committed one ({serial})",
+            dir.display()
+        );
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        cert.verify_signature(Some(root.public_key()))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: cert.pem is not signed by {}/root.pem: {e:?}",
+                    dir.display(),
+                    ca.display()
+                )
+            });
+        let key = rcgen::KeyPair::from_pem(&read(dir.join("key.pem"))).unwrap();
+        assert_eq!(
+            cert.public_key().raw,
+            rcgen::PublicKeyData::subject_public_key_info(&key).as_slice(),
+            "{}: key.pem does not match cert.pem",
+            dir.display()
+        );
+    }
+    if let Ok(entries) = std::fs::read_dir(ca.join("servers")) {
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.file_name().unwrap().to_str().unwrap().starts_with('.') {
+                continue;
+            }
+            assert!(
+                live_dirs.contains(&p),
+                "{}: server directory without an active record",
+                p.display()
+            );
+        }
+    }
+}
+
+/// Asserts that nothing a crashed or failed process writes is left behind.
+fn assert_no_leftovers(ca: &Path) {
+    assert!(
+        !ca.join("journal.json").exists(),
+        "{}: journal.json left",
+        ca.display()
+    );
+    let parent = ca.parent().unwrap();
+    for d in [
+        ca.to_path_buf(),
+        ca.join("certs"),
+        ca.join("servers"),
+        parent.to_path_buf(),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            for bad in [
+                ".tmp-",
+                ".staging-",
+                ".backup-",
+                ".fedca-init-",
+                ".fedca-new",
+            ] {
+                assert!(
+                    !name.starts_with(bad),
+                    "{}: {name} left behind",
+                    d.display()
+                );
+            }
+        }
+    }
+}
+
+/// Every CA moved aside by `init --force` next to `ca`.
+fn replaced(ca: &Path) -> Vec<PathBuf> {
+    let prefix = format!("{}.replaced-", ca.file_name().unwrap().to_str().unwrap());
+    let mut out: Vec<_> = std::fs::read_dir(ca.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&prefix)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Item 2: 8 processes issuing 50 names each, a `list` loop and 3 concurrent
+/// `init --force`: the live CA and every CA moved aside are each self-consistent.
+#[test]
+fn concurrent_issuers_list_and_init_force_leave_every_ca_consistent() {
+    let mount = tmpfs("256m");
+    let ca = mount.0.join("ca");
+    init(&ca);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        let mut issuers = Vec::new();
+        for w in 0..8 {
+            let ca = ca.clone();
+            issuers.push(scope.spawn(move || {
+                for n in 0..50 {
+                    let out = fedca()
+                        .env("FEDCA_LOCK_TIMEOUT", "600")
+                        .args(["issue", &format!("w{w}-n{n}.fed.test"), "--ca-dir"])
+                        .arg(&ca)
+                        .output()
+                        .unwrap();
+                    // A CA replaced while this issue waited is an honest exit 1.
+                    assert!(
+                        matches!(out.status.code(), Some(0 | 1)),
+                        "issue crashed: {:?} {}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }));
+        }
+        let lister = {
+            let ca = ca.clone();
+            let done = done.clone();
+            scope.spawn(move || {
+                let mut runs = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let out = run(&["list", "--ca-dir", s(&ca), "--json"]);
+                    assert!(
+                        out.status.success(),
+                        "list failed while other processes ran: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    runs += 1;
+                }
+                runs
+            })
+        };
+        let mut inits = Vec::new();
+        for round in 0..3u64 {
+            let ca = ca.clone();
+            inits.push(scope.spawn(move || {
+                std::thread::sleep(Duration::from_millis(400 + 50 * round));
+                let out = fedca()
+                    .env("FEDCA_LOCK_TIMEOUT", "600")
+                    .args(["init", "--force", "--ca-dir"])
+                    .arg(&ca)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "init --force failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }));
+        }
+        for h in issuers.into_iter().chain(inits) {
+            h.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let runs = lister.join().unwrap();
+        assert!(runs > 0, "the list loop never ran");
+    });
+    ok(&["issue", "after.fed.test", "--ca-dir", s(&ca)]);
+    let aside = replaced(&ca);
+    assert_eq!(aside.len(), 3, "three CAs moved aside: {aside:?}");
+    for dir in aside.iter().chain(std::iter::once(&ca)) {
+        assert_consistent(dir);
+        assert_no_leftovers(dir);
+    }
+    let roots: HashSet<_> = aside
+        .iter()
+        .chain(std::iter::once(&ca))
+        .map(|d| read(d.join("root.pem")))
+        .collect();
+    assert_eq!(roots.len(), 4, "four distinct roots");
+}
+
+/// Spawns fedca with `args`, kills it with SIGKILL after `delay`, and reaps it.
+fn kill_after(args: &[String], delay: Duration) {
+    let mut child = fedca()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    child.wait().unwrap();
+}
+
+/// After a killed process: `list` works, and after the next locking command the CA is
+/// consistent with nothing left behind.
+fn check_after_kill(ca: &Path, next: &str) {
+    let out = run(&["list", "--ca-dir", s(ca)]);
+    assert!(
+        out.status.success(),
+        "list failed after a kill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ok(&["issue", next, "--ca-dir", s(ca)]);
+    assert_consistent(ca);
+    assert_no_leftovers(ca);
+}
+
+/// Items 2, 3 and 8: `issue` (5-20 names, renewals included) and `init --force` killed
+/// with SIGKILL at random points, 200 times each, plus once at each named crash point.
+#[test]
+fn sigkill_at_random_points_leaves_a_consistent_ca() {
+    let mount = tmpfs("256m");
+    let ca = mount.0.join("ca");
+    init(&ca);
+    let pool: Vec<String> = (0..24).map(|i| format!("s{i}.fed.test")).collect();
+    let mut rng = Rng::new();
+    for point in ["after-swap", "after-index"] {
+        let out = fedca()
+            .env("FEDCA_CRASH_AT", point)
+            .args(["issue", "s0.fed.test", "--ca-dir", s(&ca)])
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{point}: the crash hook did not fire"
+        );
+        check_after_kill(&ca, "s1.fed.test");
+    }
+    for i in 0..200 {
+        let n = 5 + rng.below(16) as usize;
+        let start = rng.below(pool.len() as u64) as usize;
+        let mut args: Vec<String> = vec!["issue".into()];
+        args.extend((0..n).map(|k| pool[(start + k) % pool.len()].clone()));
+        args.extend(["--ca-dir".into(), s(&ca).into()]);
+        kill_after(&args, Duration::from_millis(rng.below(31)));
+        check_after_kill(&ca, &pool[i % pool.len()]);
+    }
+    let args: Vec<String> = ["init", "--force", "--ca-dir", s(&ca)]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    for i in 0..200 {
+        kill_after(&args, Duration::from_millis(rng.below(31)));
+        check_after_kill(&ca, &pool[i % pool.len()]);
+    }
+    for dir in replaced(&ca) {
+        assert!(dir.join("root-key.pem").is_file(), "{}", dir.display());
+        assert_consistent(&dir);
+        assert_no_leftovers(&dir);
+    }
+}
+
+/// A tmpfs mounted on a fresh temporary directory, unmounted when dropped.
+struct Mount(PathBuf, #[allow(dead_code)] tempfile::TempDir);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Mounts a tmpfs of `size` (the full-disk test fills it; the crash tests use it so
+/// that hundreds of runs do not wait on a disk's fsync). Fails, never skips, when it
+/// cannot mount.
+fn tmpfs(size: &str) -> Mount {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let status = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=0700"),
+            "tmpfs",
+        ])
+        .arg(&mnt)
+        .status()
+        .expect("run mount");
+    assert!(
+        status.success(),
+        "this test mounts a tmpfs and needs root (or CAP_SYS_ADMIN) for that: mount failed"
+    );
+    Mount(mnt, tmp)
+}
+
+/// Fills the file system holding `filler` until it is full, then frees `pages` pages.
+fn fill_leaving(filler: &Path, pages: u64) {
+    use std::io::Write;
+    let _ = std::fs::remove_file(filler);
+    let mut f = std::fs::File::create(filler).unwrap();
+    let chunk = vec![0u8; 4096];
+    let mut len = 0u64;
+    while f.write_all(&chunk).is_ok() {
+        len += 4096;
+    }
+    drop(f);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(filler)
+        .unwrap();
+    f.set_len(len.saturating_sub(pages * 4096)).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// Item 3: a commit that fails on a full disk is rolled back before the command exits:
+/// no journal, no server directory without a record, no orphan certs/SERIAL.pem, and a
+/// failed renewal still serves the old, committed pair.
+#[test]
+fn failed_commit_on_a_full_disk_rolls_back_in_process() {
+    let mount = tmpfs("1m");
+    let mnt = mount.0.clone();
+    let ca = mnt.join("ca");
+    init(&ca);
+    ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+    let filler = mnt.join("filler");
+    let mut failures = 0;
+    let mut late_failures = 0;
+    for pages in 0..12 {
+        fill_leaving(&filler, pages);
+        let old_cert = read(ca.join("servers/hs1.fed.test/cert.pem"));
+        let renew = run(&[
+            "issue",
+            "hs1.fed.test",
+            &format!("new{pages}.fed.test"),
+            "--ca-dir",
+            s(&ca),
+        ]);
+        let stderr = String::from_utf8_lossy(&renew.stderr);
+        if !renew.status.success() {
+            failures += 1;
+            assert_eq!(renew.status.code(), Some(1), "{stderr}");
+            // A failure after the journal was written is one the old code left behind.
+            if !stderr.contains("journal.json") {
+                late_failures += 1;
+            }
+        }
+        assert_no_leftovers(&ca);
+        assert_consistent(&ca);
+        if !renew.status.success() && !read(ca.join("index.jsonl")).contains(&format!("new{pages}"))
+        {
+            assert!(
+                !ca.join(format!("servers/new{pages}.fed.test")).exists(),
+                "a server directory without a record"
+            );
+        }
+        let now_cert = read(ca.join("servers/hs1.fed.test/cert.pem"));
+        if !renew.status.success() && now_cert != old_cert {
+            // Renewed (committed) and then the second name failed: the index says so.
+            assert_consistent(&ca);
+        }
+    }
+    std::fs::remove_file(&filler).unwrap();
+    assert!(failures > 0, "the full disk never made issue fail");
+    assert!(
+        late_failures > 0,
+        "no failure after the journal was written"
+    );
+    ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+    assert_consistent(&ca);
+}
+
+/// Item 4: a journal naming a directory outside the CA, or a path through a symbolic
+/// link inside servers/, is refused with an error naming journal.json; nothing is
+/// deleted.
+#[test]
+fn tampered_journal_is_refused_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    init(&ca);
+    let victim = tmp.path().join("victim");
+    std::fs::create_dir_all(victim.join("sub")).unwrap();
+    std::fs::write(victim.join("precious"), "data").unwrap();
+    std::fs::write(victim.join("sub/precious"), "data").unwrap();
+    std::os::unix::fs::symlink(&victim, ca.join("servers/link")).unwrap();
+    let cases = [
+        serde_json::json!({
+            "serial": "ab", "target": victim, "staging": tmp.path().join(".staging-ab"),
+            "backup": tmp.path().join(".backup-ab"), "target_existed": false,
+        }),
+        serde_json::json!({
+            "serial": "ab", "target": victim.join("sub"), "staging": victim.join(".staging-ab"),
+            "backup": victim.join(".backup-ab"), "target_existed": false,
+        }),
+        serde_json::json!({
+            "serial": "ab", "target": "servers/link/sub", "staging": "servers/link/.staging-ab",
+            "backup": "servers/link/.backup-ab", "target_existed": false,
+        }),
+        serde_json::json!({
+            "serial": "ab", "target": "servers/link", "staging": "servers/.staging-ab",
+            "backup": "servers/.backup-ab", "target_existed": false,
+        }),
+        serde_json::json!({
+            "serial": "ab", "target": "servers/x", "staging": "victim",
+            "backup": "servers/.backup-ab", "target_existed": false,
+        }),
+    ];
+    for journal in cases {
+        std::fs::write(ca.join("journal.json"), journal.to_string()).unwrap();
+        let out = run(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{journal}: {stderr}");
+        assert!(
+            stderr.contains("journal.json") && stderr.contains("refusing to recover"),
+            "{journal}: {stderr}"
+        );
+        assert_eq!(read(victim.join("precious")), "data", "{journal}");
+        assert_eq!(read(victim.join("sub/precious")), "data", "{journal}");
+        assert!(ca.join("servers/link").is_symlink());
+    }
+    // A genuine journal (a crashed first issuance) still recovers.
+    std::fs::remove_file(ca.join("servers/link")).unwrap();
+    std::fs::remove_file(ca.join("journal.json")).unwrap();
+    let out = fedca()
+        .env("FEDCA_CRASH_AT", "after-swap")
+        .args(["issue", "hs1.fed.test", "--ca-dir", s(&ca)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(ca.join("journal.json").exists());
+    ok(&["issue", "hs2.fed.test", "--ca-dir", s(&ca)]);
+    assert!(!ca.join("servers/hs1.fed.test").exists());
+    assert_consistent(&ca);
+    assert_no_leftovers(&ca);
+    // So does one for an --out target outside the CA (journaled by absolute path),
+    // a first issuance and a renewal, on either side of the commit point.
+    let out_dir = tmp.path().join("out");
+    for (point, name) in [
+        ("after-swap", "hs3.fed.test"),
+        ("after-index", "hs3.fed.test"),
+        ("after-swap", "hs3.fed.test"),
+    ] {
+        let out = fedca()
+            .env("FEDCA_CRASH_AT", point)
+            .args(["issue", name, "--out", s(&out_dir), "--ca-dir", s(&ca)])
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{point}: the crash hook did not fire"
+        );
+        ok(&["issue", "hs4.fed.test", "--ca-dir", s(&ca)]);
+        assert_consistent(&ca);
+        assert_no_leftovers(&ca);
+        let names: Vec<_> = std::fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.starts_with('.')),
+            "{point}: left in --out: {names:?}"
+        );
+    }
+    assert!(out_dir.join("hs3.fed.test/key.pem").is_file());
+}
+
+/// Item 8: the next command that takes the lock sweeps temporary files, stale staging
+/// directories and unfinished `init` directories (with their root keys); an old CA an
+/// interrupted `init --force` had swapped out is moved aside, not deleted.
+#[test]
+fn next_locking_command_sweeps_leftovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    init(&ca);
+    ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+    std::fs::write(ca.join(".tmp-index"), "x").unwrap();
+    std::fs::write(ca.join("certs/.tmp-cert"), "x").unwrap();
+    std::fs::create_dir(ca.join("servers/.staging-abcd")).unwrap();
+    std::fs::write(ca.join("servers/.staging-abcd/key.pem"), "KEY").unwrap();
+    // An init killed while it built its new CA (marked .fedca-new).
+    let unfinished = tmp.path().join(".fedca-init-ca.Ab12Cd");
+    std::fs::create_dir(&unfinished).unwrap();
+    std::fs::write(unfinished.join(".fedca-new"), "").unwrap();
+    std::fs::write(unfinished.join("root-key.pem"), "KEY").unwrap();
+    // An init killed after it swapped the old CA out (unmarked, a whole CA).
+    let swapped = tmp.path().join(".fedca-init-ca.Zz99Yy");
+    std::fs::create_dir(&swapped).unwrap();
+    for f in ["policy.json", "root.pem", "root-key.pem", "index.jsonl"] {
+        std::fs::copy(ca.join(f), swapped.join(f)).unwrap();
+    }
+    // Another CA's init in the same parent is not ours to touch.
+    let other = tmp.path().join(".fedca-init-other.Ab12Cd");
+    std::fs::create_dir(&other).unwrap();
+    ok(&["issue", "hs2.fed.test", "--ca-dir", s(&ca)]);
+    assert!(other.exists(), "another CA's init directory was swept");
+    std::fs::remove_dir(&other).unwrap();
+    assert_no_leftovers(&ca);
+    assert_consistent(&ca);
+    let aside = replaced(&ca);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(read(aside[0].join("root.pem")), read(ca.join("root.pem")));
+}
+
+/// Item 10: a root key readable by group or others, or a CA directory writable by
+/// them, is refused (exit 1, naming the chmod to run) unless --insecure-permissions.
+#[test]
+fn insecure_permissions_are_refused_with_the_chmod_to_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    init(&ca);
+    let key = ca.join("root-key.pem");
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    for mode in [0o640, 0o604, 0o620] {
+        chmod(&key, mode);
+        let out = run(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode:o}: {stderr}");
+        assert!(
+            stderr.contains(&format!("chmod 600 {}", key.display())),
+            "{mode:o}: {stderr}"
+        );
+        assert!(!ca.join("servers/hs1.fed.test").exists());
+    }
+    ok(&[
+        "issue",
+        "hs1.fed.test",
+        "--ca-dir",
+        s(&ca),
+        "--insecure-permissions",
+    ]);
+    chmod(&key, 0o600);
+    for mode in [0o777, 0o720, 0o702] {
+        chmod(&ca, mode);
+        for args in [
+            vec!["issue", "hs2.fed.test", "--ca-dir", s(&ca)],
+            vec!["init", "--force", "--ca-dir", s(&ca)],
+        ] {
+            let out = run(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{mode:o} {args:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("chmod go-w {}", ca.display())),
+                "{mode:o}: {stderr}"
+            );
+        }
+    }
+    assert!(replaced(&ca).is_empty());
+    ok(&[
+        "issue",
+        "hs2.fed.test",
+        "--ca-dir",
+        s(&ca),
+        "--insecure-permissions",
+    ]);
+    chmod(&ca, 0o700);
+    ok(&["issue", "hs3.fed.test", "--ca-dir", s(&ca)]);
+    // Reading the index needs no key: list still works with a loose key.
+    chmod(&key, 0o644);
+    ok(&["list", "--ca-dir", s(&ca)]);
+}

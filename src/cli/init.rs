@@ -34,7 +34,7 @@ pub struct Args {
     /// The root's validity: a number and h, d, w or y.
     #[arg(long, default_value = "10y")]
     validity: String,
-    /// The default validity of leaf certificates.
+    /// The default validity of leaf certificates, at most 398 days.
     #[arg(long, default_value = "90d")]
     leaf_validity: String,
     /// Permit a DNS subtree (fed.test), an IPv4 or IPv6 range (10.0.0.0/8, fd00::/8), or
@@ -70,10 +70,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             .validity
             .parse::<Validity>()
             .map_err(|e| rename(e, "--validity"))?,
-        leaf_validity: args
-            .leaf_validity
-            .parse::<Validity>()
-            .map_err(|e| rename(e, "--leaf-validity"))?,
+        leaf_validity: crate::validity::parse_leaf(&args.leaf_validity, "--leaf-validity")?,
         permitted: Constraints(permits),
         force: args.force,
     };

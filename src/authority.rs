@@ -56,10 +56,48 @@ impl KeyType {
         }
     }
 
-    /// Generates a fresh key pair of this type.
+    /// Generates a fresh key pair of this type, held (and written by
+    /// [`KeyPair::serialize_pem`]) as a PKCS#8 document that OpenSSL, Go's crypto/x509
+    /// and Python's cryptography all load:
+    ///
+    /// * ECDSA: PKCS#8 v1 around an RFC 5915 ECPrivateKey with the public key (ring's
+    ///   encoding, which every one of them reads);
+    /// * Ed25519: RFC 8410 PKCS#8 v1, the 32-byte seed and nothing else. ring's own
+    ///   encoding is PKCS#8 v2 (RFC 5958, public key in `[1]`), which OpenSSL 3.0 and so
+    ///   pyOpenSSL (Synapse), nginx and haproxy refuse as "unsupported".
+    ///
+    /// Keys in ring's v2 form, written by earlier fedca versions, still load.
     pub fn generate(self) -> Result<KeyPair> {
-        KeyPair::generate_for(self.algorithm()).crypto("generating a key")
+        match self {
+            KeyType::Ed25519 => {
+                use ring::rand::SecureRandom;
+                let mut seed = [0u8; 32];
+                ring::rand::SystemRandom::new()
+                    .fill(&mut seed)
+                    .crypto("generating a key")?;
+                let der = ed25519_pkcs8_v1(&seed);
+                seed.fill(0);
+                KeyPair::from_pkcs8_der_and_sign_algo(&der.as_slice().into(), self.algorithm())
+                    .crypto("generating a key")
+            }
+            KeyType::EcdsaP256 | KeyType::EcdsaP384 => {
+                KeyPair::generate_for(self.algorithm()).crypto("generating a key")
+            }
+        }
     }
+}
+
+/// The RFC 8410 §7 PKCS#8 v1 document for an Ed25519 seed:
+/// `SEQUENCE { INTEGER 0, SEQUENCE { id-Ed25519 }, OCTET STRING { OCTET STRING seed } }`.
+fn ed25519_pkcs8_v1(seed: &[u8; 32]) -> Vec<u8> {
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut der = Vec::with_capacity(48);
+    der.extend_from_slice(&PREFIX);
+    der.extend_from_slice(seed);
+    der
 }
 
 impl fmt::Display for KeyType {

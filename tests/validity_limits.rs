@@ -42,6 +42,12 @@ fn a_leaf_validity_over_398_days_is_bad_input_where_it_is_given() {
         ok(&["issue", "hs1.fed.test", "--validity", v, "--ca-dir", c]);
     }
     let d = tmp.path().join("ok");
-    ok(&["init", "--leaf-validity", "398d", "--ca-dir", d.to_str().unwrap()]);
+    ok(&[
+        "init",
+        "--leaf-validity",
+        "398d",
+        "--ca-dir",
+        d.to_str().unwrap(),
+    ]);
     ok(&["issue", "hs1.fed.test", "--ca-dir", d.to_str().unwrap()]);
 }

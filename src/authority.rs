@@ -218,12 +218,15 @@ impl Constraints {
         self.0.is_empty()
     }
 
-    /// Checks that a verifier applying these constraints (RFC 5280 §4.2.1.10, as
-    /// webpki, OpenSSL, GnuTLS and Go do) would accept `name`:
+    /// Checks that a verifier applying the root's constraints (RFC 5280 §4.2.1.10, as
+    /// webpki, OpenSSL, GnuTLS and Go do) would accept `name`, before anything is signed:
     ///
-    /// * if any DNS subtree is present, a DNS name must equal one or lie below it;
-    /// * if any IP range is present, an address must lie in a range *of its family*
-    ///   (an IPv6 address under a CA that permits only IPv4 ranges is refused).
+    /// * a DNS name must equal a permitted DNS subtree or lie below one;
+    /// * an address must lie in a permitted range *of its family*;
+    /// * a name of a type with nothing permitted is refused: the root excludes that whole
+    ///   type ([`Constraints::excluded`]).
+    ///
+    /// Unconstrained CAs accept every name.
     pub fn check(&self, name: &AltName) -> Result<()> {
         let ok = match name {
             AltName::Host(Host::Dns(d)) => self.permits_dns(&d.to_ascii_lowercase()),
@@ -245,7 +248,7 @@ impl Constraints {
 
     fn permits_dns(&self, name: &str) -> bool {
         let suffixes: Vec<String> = self.0.iter().filter_map(Permit::dns_suffix).collect();
-        suffixes.is_empty()
+        self.is_empty()
             || suffixes
                 .iter()
                 .any(|s| name == s || name.ends_with(&format!(".{s}")))
@@ -261,7 +264,50 @@ impl Constraints {
                 _ => None,
             })
             .collect();
-        ranges.is_empty() || ranges.iter().any(|net| net.contains_addr(ip))
+        self.is_empty() || ranges.iter().any(|net| net.contains_addr(ip))
+    }
+
+    /// The name types these constraints exclude outright. RFC 5280 constrains only the
+    /// name types a permittedSubtrees lists: a root permitting only IP ranges would
+    /// otherwise vouch for every DNS name, and one permitting only DNS subtrees for
+    /// every address. So once anything is permitted, each of DNS, IPv4 and IPv6 with
+    /// nothing permitted is excluded in the root itself.
+    pub fn excluded(&self) -> Vec<Excluded> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let has = |f: fn(&Permit) -> bool| self.0.iter().any(f);
+        let mut out = Vec::new();
+        if !has(|p| matches!(p, Permit::Dns(_) | Permit::Onion)) {
+            out.push(Excluded::AllDns);
+        }
+        if !has(|p| matches!(p, Permit::Ip(n) if !n.is_ipv6())) {
+            out.push(Excluded::AllIpv4);
+        }
+        if !has(|p| matches!(p, Permit::Ip(n) if n.is_ipv6())) {
+            out.push(Excluded::AllIpv6);
+        }
+        out
+    }
+
+    /// The permitted ranges that span every address of their family (`0.0.0.0/0`,
+    /// `::/0`): they leave that family unconstrained, so `init` refuses them unless
+    /// `--allow-all-addresses` is given.
+    pub fn whole_families(&self) -> Vec<&Permit> {
+        self.0
+            .iter()
+            .filter(|p| matches!(p, Permit::Ip(n) if n.prefix() == 0))
+            .collect()
+    }
+
+    /// The excluded subtrees, as `init` prints them.
+    pub fn excluded_text(&self) -> String {
+        let parts: Vec<String> = self.excluded().iter().map(Excluded::to_string).collect();
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
     }
 
     fn to_name_constraints(&self) -> Option<NameConstraints> {
@@ -270,7 +316,45 @@ impl Constraints {
         }
         Some(NameConstraints {
             permitted_subtrees: self.0.iter().map(Permit::subtree).collect(),
-            excluded_subtrees: Vec::new(),
+            excluded_subtrees: self.excluded().iter().map(Excluded::subtree).collect(),
+        })
+    }
+}
+
+/// A whole name type excluded by a constrained root (see [`Constraints::excluded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Excluded {
+    /// Every DNS name: the dNSName subtree `""`, which OpenSSL, Go, GnuTLS and webpki
+    /// match against every name.
+    AllDns,
+    /// Every IPv4 address: `0.0.0.0/0`.
+    AllIpv4,
+    /// Every IPv6 address: `::/0`.
+    AllIpv6,
+}
+
+impl Excluded {
+    fn subtree(&self) -> GeneralSubtree {
+        match self {
+            Excluded::AllDns => GeneralSubtree::DnsName(String::new()),
+            Excluded::AllIpv4 => GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(
+                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                0,
+            )),
+            Excluded::AllIpv6 => GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                0,
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Excluded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Excluded::AllDns => "every DNS name",
+            Excluded::AllIpv4 => "every IPv4 address (0.0.0.0/0)",
+            Excluded::AllIpv6 => "every IPv6 address (::/0)",
         })
     }
 }
@@ -645,10 +729,25 @@ mod tests {
         assert!(Constraints::default()
             .check(&AltName::parse("x.y").unwrap())
             .is_ok());
-        // IP-only constraints leave DNS names unconstrained (RFC 5280).
-        assert!(c(&["fd00::/8"])
-            .check(&AltName::parse("a.b").unwrap())
-            .is_ok());
+        // A type with nothing permitted is excluded: IP-only roots sign no DNS name,
+        // DNS-only roots no address, IPv4-only roots no IPv6 address.
+        let ok_in = |cs: &[&str], n: &str| c(cs).check(&AltName::parse(n).unwrap()).is_ok();
+        assert!(!ok_in(&["10.0.0.0/8", "fd00::/8"], "www.google.com"));
+        assert!(!ok_in(&["lab.test"], "8.8.8.8"));
+        assert!(!ok_in(&["lab.test"], "2001:4860:4860::8888"));
+        assert!(!ok_in(&["onion"], "8.8.8.8"));
+        assert!(ok_in(&["10.0.0.0/8", "fd00::/8"], "fd00::1"));
+        assert_eq!(
+            c(&["fd00::/8"]).excluded(),
+            [Excluded::AllDns, Excluded::AllIpv4]
+        );
+        assert_eq!(
+            c(&["lab.test"]).excluded(),
+            [Excluded::AllIpv4, Excluded::AllIpv6]
+        );
+        assert!(cs.excluded().contains(&Excluded::AllIpv6) && cs.excluded().len() == 1);
+        assert!(Constraints::default().excluded().is_empty());
+        assert_eq!(c(&["0.0.0.0/0", "fed.test"]).whole_families().len(), 1);
         let msg = cs
             .check(&AltName::parse("hs1.other.test").unwrap())
             .unwrap_err()

@@ -113,13 +113,19 @@ fn verdicts(ca: &Path, leaf: &Path, name: &str) -> [(bool, String); 3] {
     ]
 }
 
+/// (the root's permits, an in-constraint leaf (SAN, name), leaves of excluded types).
+type Case = (
+    &'static [&'static str],
+    (&'static str, &'static str),
+    &'static [(&'static str, &'static str)],
+);
+
 const VERIFIERS: [&str; 3] = ["OpenSSL", "Go crypto/x509", "rustls/webpki (fedca verify)"];
 
 #[test]
 fn a_type_with_nothing_permitted_is_excluded_and_every_verifier_refuses_it() {
     let tmp = tempfile::tempdir().unwrap();
-    // (permits, in-constraint control (SAN, name), outside leaves (SAN, name))
-    let cases: [(&[&str], (&str, &str), &[(&str, &str)]); 3] = [
+    let cases: [Case; 3] = [
         (
             &["10.0.0.0/8", "fd00::/8"],
             ("IP:10.0.0.7", "10.0.0.7"),

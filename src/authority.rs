@@ -694,6 +694,17 @@ mod tests {
     }
 
     #[test]
+    fn ed25519_keys_are_rfc8410_pkcs8_v1_and_round_trip() {
+        let key = KeyType::Ed25519.generate().unwrap();
+        let der = key.serialize_der();
+        assert_eq!(der.len(), 48);
+        assert_eq!(der[..16], ed25519_pkcs8_v1(&[0; 32])[..16]);
+        let back = KeyPair::from_pem(&key.serialize_pem()).unwrap();
+        assert_eq!(back.public_key_raw(), key.public_key_raw());
+        assert!(std::ptr::eq(back.algorithm(), &rcgen::PKCS_ED25519));
+    }
+
+    #[test]
     fn permits_parse() {
         assert_eq!(Permit::parse("fd00::/8").unwrap().to_string(), "fd00::/8");
         assert_eq!(

@@ -111,16 +111,24 @@ pub fn parse_leaf(input: &str, option: &str) -> Result<Validity> {
         Error::InvalidValue { rule, .. } => Error::invalid(option, input, rule),
         other => other,
     })?;
-    if v.seconds > MAX_LEAF_DAYS * 86_400 {
-        return Err(Error::invalid(
-            option,
-            input,
-            format!(
-                "a leaf may be valid at most {MAX_LEAF_DAYS} days (398d, 56w or 9552h: the CA/Browser Forum limit that Apple's and Chrome's verifiers enforce)"
-            ),
-        ));
-    }
+    v.check_leaf(option, input)?;
     Ok(v)
+}
+
+impl Validity {
+    /// Refuses a leaf validity longer than [`MAX_LEAF_DAYS`], naming `what` and `given`.
+    pub fn check_leaf(&self, what: &str, given: &str) -> Result<()> {
+        if self.seconds > MAX_LEAF_DAYS * 86_400 {
+            return Err(Error::invalid(
+                what,
+                given,
+                format!(
+                    "a leaf may be valid at most {MAX_LEAF_DAYS} days (398d, 56w or 9552h: the CA/Browser Forum limit that Apple's and Chrome's verifiers enforce)"
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Validity {

@@ -51,3 +51,28 @@ fn a_leaf_validity_over_398_days_is_bad_input_where_it_is_given() {
     ]);
     ok(&["issue", "hs1.fed.test", "--ca-dir", d.to_str().unwrap()]);
 }
+
+#[test]
+fn a_ca_whose_policy_holds_a_longer_leaf_validity_says_so_before_signing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    let c = ca.to_str().unwrap();
+    ok(&["init", "--ca-dir", c, "--permit", "fed.test"]);
+    // As `init --leaf-validity 5y` left it before the option was checked.
+    let policy = ca.join("policy.json");
+    let text = common::read(&policy).replace("\"90d\"", "\"5y\"");
+    assert!(text.contains("\"leaf_validity\": \"5y\""), "{text}");
+    std::fs::write(&policy, text).unwrap();
+    let before = snapshot(&ca);
+    let out = run(&["issue", "hs1.fed.test", "--ca-dir", c]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("leaf_validity in policy.json \"5y\"")
+            && err.contains("398 days")
+            && err.contains("--validity"),
+        "{err}"
+    );
+    common::assert_unchanged(&before, &snapshot(&ca), "policy over the limit");
+    ok(&["issue", "hs1.fed.test", "--validity", "90d", "--ca-dir", c]);
+}

@@ -239,9 +239,14 @@ impl Constraints {
         if ok {
             Ok(())
         } else {
+            let excluded = self.excluded();
             Err(Error::OutsideConstraints {
                 name: name.to_string(),
-                permitted: self.to_string(),
+                permitted: if excluded.is_empty() {
+                    self.to_string()
+                } else {
+                    format!("{self}; excluded: {}", self.excluded_text())
+                },
             })
         }
     }

@@ -166,12 +166,22 @@ fn a_type_with_nothing_permitted_is_excluded_and_every_verifier_refuses_it() {
             );
         }
         for (j, (san, name)) in outside.iter().enumerate() {
-            let issued = run(&["issue", name, "--ca-dir", c]);
+            let server = if name.contains(':') {
+                format!("[{name}]")
+            } else {
+                name.to_string()
+            };
+            let issued = run(&["issue", &server, "--ca-dir", c]);
+            let err = String::from_utf8_lossy(&issued.stderr);
             assert_eq!(
                 issued.status.code(),
                 Some(2),
-                "{permits:?}: fedca issued {name}: {}",
-                String::from_utf8_lossy(&issued.stderr)
+                "{permits:?}: fedca issued {name}: {err}"
+            );
+            assert!(
+                err.contains("outside the CA's name constraints")
+                    && err.contains("excluded: every"),
+                "{permits:?}: {name}: {err}"
             );
             let leaf = openssl_leaf(&ca, tmp.path(), &format!("out{i}-{j}"), san);
             for ((good, text), who) in verdicts(&ca, &leaf, name).iter().zip(VERIFIERS) {

@@ -1,7 +1,8 @@
 //! Name constraints close every name type: once anything is permitted, a root excludes
 //! each of DNS, IPv4 and IPv6 with nothing permitted, in the certificate itself. Leaves
 //! of an excluded type, made and signed with OpenSSL using the root key (fedca's own
-//! issuance refuses them before signing), are refused by OpenSSL, Go and rustls/webpki.
+//! issuance refuses them before signing) are refused by OpenSSL, Go, GnuTLS and
+//! rustls/webpki.
 
 mod verify_support;
 
@@ -74,8 +75,8 @@ fn openssl_leaf(ca: &Path, work: &Path, tag: &str, san: &str) -> std::path::Path
     leaf
 }
 
-/// (OpenSSL, Go, rustls/webpki) verdicts for `leaf` and `name`: true = accepted.
-fn verdicts(ca: &Path, leaf: &Path, name: &str) -> [(bool, String); 3] {
+/// (OpenSSL, Go, GnuTLS, rustls/webpki) verdicts for `leaf` and `name`: true = accepted.
+fn verdicts(ca: &Path, leaf: &Path, name: &str) -> [(bool, String); 4] {
     let root = ca.join("root.pem");
     let ip = name.parse::<std::net::IpAddr>().is_ok();
     let o = Command::new(require("openssl"))
@@ -86,6 +87,15 @@ fn verdicts(ca: &Path, leaf: &Path, name: &str) -> [(bool, String); 3] {
         .output()
         .unwrap();
     let g = Command::new(goverify())
+        .arg("--chain")
+        .arg(leaf)
+        .arg("--trust")
+        .arg(&root)
+        .args(["--name", name])
+        .output()
+        .unwrap();
+    let t = Command::new(require("bash"))
+        .arg(verify_support::interop().join("gnutls-verify.sh"))
         .arg("--chain")
         .arg(leaf)
         .arg("--trust")
@@ -109,6 +119,7 @@ fn verdicts(ca: &Path, leaf: &Path, name: &str) -> [(bool, String); 3] {
     [
         (o.status.success(), text(&o)),
         (g.status.code() == Some(0), text(&g)),
+        (t.status.code() == Some(0), text(&t)),
         (r.status.code() == Some(0), text(&r)),
     ]
 }
@@ -120,7 +131,12 @@ type Case = (
     &'static [(&'static str, &'static str)],
 );
 
-const VERIFIERS: [&str; 3] = ["OpenSSL", "Go crypto/x509", "rustls/webpki (fedca verify)"];
+const VERIFIERS: [&str; 4] = [
+    "OpenSSL",
+    "Go crypto/x509",
+    "GnuTLS certtool",
+    "rustls/webpki (fedca verify)",
+];
 
 #[test]
 fn a_type_with_nothing_permitted_is_excluded_and_every_verifier_refuses_it() {

@@ -56,10 +56,48 @@ impl KeyType {
         }
     }
 
-    /// Generates a fresh key pair of this type.
+    /// Generates a fresh key pair of this type, held (and written by
+    /// [`KeyPair::serialize_pem`]) as a PKCS#8 document that OpenSSL, Go's crypto/x509
+    /// and Python's cryptography all load:
+    ///
+    /// * ECDSA: PKCS#8 v1 around an RFC 5915 ECPrivateKey with the public key (ring's
+    ///   encoding, which every one of them reads);
+    /// * Ed25519: RFC 8410 PKCS#8 v1, the 32-byte seed and nothing else. ring's own
+    ///   encoding is PKCS#8 v2 (RFC 5958, public key in `[1]`), which OpenSSL 3.0 and so
+    ///   pyOpenSSL (Synapse), nginx and haproxy refuse as "unsupported".
+    ///
+    /// Keys in ring's v2 form, written by earlier fedca versions, still load.
     pub fn generate(self) -> Result<KeyPair> {
-        KeyPair::generate_for(self.algorithm()).crypto("generating a key")
+        match self {
+            KeyType::Ed25519 => {
+                use ring::rand::SecureRandom;
+                let mut seed = [0u8; 32];
+                ring::rand::SystemRandom::new()
+                    .fill(&mut seed)
+                    .crypto("generating a key")?;
+                let der = ed25519_pkcs8_v1(&seed);
+                seed.fill(0);
+                KeyPair::from_pkcs8_der_and_sign_algo(&der.as_slice().into(), self.algorithm())
+                    .crypto("generating a key")
+            }
+            KeyType::EcdsaP256 | KeyType::EcdsaP384 => {
+                KeyPair::generate_for(self.algorithm()).crypto("generating a key")
+            }
+        }
     }
+}
+
+/// The RFC 8410 §7 PKCS#8 v1 document for an Ed25519 seed:
+/// `SEQUENCE { INTEGER 0, SEQUENCE { id-Ed25519 }, OCTET STRING { OCTET STRING seed } }`.
+fn ed25519_pkcs8_v1(seed: &[u8; 32]) -> Vec<u8> {
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut der = Vec::with_capacity(48);
+    der.extend_from_slice(&PREFIX);
+    der.extend_from_slice(seed);
+    der
 }
 
 impl fmt::Display for KeyType {
@@ -180,12 +218,15 @@ impl Constraints {
         self.0.is_empty()
     }
 
-    /// Checks that a verifier applying these constraints (RFC 5280 §4.2.1.10, as
-    /// webpki, OpenSSL, GnuTLS and Go do) would accept `name`:
+    /// Checks that a verifier applying the root's constraints (RFC 5280 §4.2.1.10, as
+    /// webpki, OpenSSL, GnuTLS and Go do) would accept `name`, before anything is signed:
     ///
-    /// * if any DNS subtree is present, a DNS name must equal one or lie below it;
-    /// * if any IP range is present, an address must lie in a range *of its family*
-    ///   (an IPv6 address under a CA that permits only IPv4 ranges is refused).
+    /// * a DNS name must equal a permitted DNS subtree or lie below one;
+    /// * an address must lie in a permitted range *of its family*;
+    /// * a name of a type with nothing permitted is refused: the root excludes that whole
+    ///   type ([`Constraints::excluded`]).
+    ///
+    /// Unconstrained CAs accept every name.
     pub fn check(&self, name: &AltName) -> Result<()> {
         let ok = match name {
             AltName::Host(Host::Dns(d)) => self.permits_dns(&d.to_ascii_lowercase()),
@@ -198,16 +239,21 @@ impl Constraints {
         if ok {
             Ok(())
         } else {
+            let excluded = self.excluded();
             Err(Error::OutsideConstraints {
                 name: name.to_string(),
-                permitted: self.to_string(),
+                permitted: if excluded.is_empty() {
+                    self.to_string()
+                } else {
+                    format!("{self}; excluded: {}", self.excluded_text())
+                },
             })
         }
     }
 
     fn permits_dns(&self, name: &str) -> bool {
         let suffixes: Vec<String> = self.0.iter().filter_map(Permit::dns_suffix).collect();
-        suffixes.is_empty()
+        self.is_empty()
             || suffixes
                 .iter()
                 .any(|s| name == s || name.ends_with(&format!(".{s}")))
@@ -223,7 +269,50 @@ impl Constraints {
                 _ => None,
             })
             .collect();
-        ranges.is_empty() || ranges.iter().any(|net| net.contains_addr(ip))
+        self.is_empty() || ranges.iter().any(|net| net.contains_addr(ip))
+    }
+
+    /// The name types these constraints exclude outright. RFC 5280 constrains only the
+    /// name types a permittedSubtrees lists: a root permitting only IP ranges would
+    /// otherwise vouch for every DNS name, and one permitting only DNS subtrees for
+    /// every address. So once anything is permitted, each of DNS, IPv4 and IPv6 with
+    /// nothing permitted is excluded in the root itself.
+    pub fn excluded(&self) -> Vec<Excluded> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let has = |f: fn(&Permit) -> bool| self.0.iter().any(f);
+        let mut out = Vec::new();
+        if !has(|p| matches!(p, Permit::Dns(_) | Permit::Onion)) {
+            out.push(Excluded::AllDns);
+        }
+        if !has(|p| matches!(p, Permit::Ip(n) if !n.is_ipv6())) {
+            out.push(Excluded::AllIpv4);
+        }
+        if !has(|p| matches!(p, Permit::Ip(n) if n.is_ipv6())) {
+            out.push(Excluded::AllIpv6);
+        }
+        out
+    }
+
+    /// The permitted ranges that span every address of their family (`0.0.0.0/0`,
+    /// `::/0`): they leave that family unconstrained, so `init` refuses them unless
+    /// `--allow-all-addresses` is given.
+    pub fn whole_families(&self) -> Vec<&Permit> {
+        self.0
+            .iter()
+            .filter(|p| matches!(p, Permit::Ip(n) if n.prefix() == 0))
+            .collect()
+    }
+
+    /// The excluded subtrees, as `init` prints them.
+    pub fn excluded_text(&self) -> String {
+        let parts: Vec<String> = self.excluded().iter().map(Excluded::to_string).collect();
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
     }
 
     fn to_name_constraints(&self) -> Option<NameConstraints> {
@@ -232,7 +321,45 @@ impl Constraints {
         }
         Some(NameConstraints {
             permitted_subtrees: self.0.iter().map(Permit::subtree).collect(),
-            excluded_subtrees: Vec::new(),
+            excluded_subtrees: self.excluded().iter().map(Excluded::subtree).collect(),
+        })
+    }
+}
+
+/// A whole name type excluded by a constrained root (see [`Constraints::excluded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Excluded {
+    /// Every DNS name: the dNSName subtree `""`, which OpenSSL, Go, GnuTLS and webpki
+    /// match against every name.
+    AllDns,
+    /// Every IPv4 address: `0.0.0.0/0`.
+    AllIpv4,
+    /// Every IPv6 address: `::/0`.
+    AllIpv6,
+}
+
+impl Excluded {
+    fn subtree(&self) -> GeneralSubtree {
+        match self {
+            Excluded::AllDns => GeneralSubtree::DnsName(String::new()),
+            Excluded::AllIpv4 => GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(
+                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                0,
+            )),
+            Excluded::AllIpv6 => GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                0,
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Excluded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Excluded::AllDns => "every DNS name",
+            Excluded::AllIpv4 => "every IPv4 address (0.0.0.0/0)",
+            Excluded::AllIpv6 => "every IPv6 address (::/0)",
         })
     }
 }
@@ -602,6 +729,17 @@ mod tests {
     }
 
     #[test]
+    fn ed25519_keys_are_rfc8410_pkcs8_v1_and_round_trip() {
+        let key = KeyType::Ed25519.generate().unwrap();
+        let der = key.serialize_der();
+        assert_eq!(der.len(), 48);
+        assert_eq!(der[..16], ed25519_pkcs8_v1(&[0; 32])[..16]);
+        let back = KeyPair::from_pem(&key.serialize_pem()).unwrap();
+        assert_eq!(back.public_key_raw(), key.public_key_raw());
+        assert!(std::ptr::eq(back.algorithm(), &rcgen::PKCS_ED25519));
+    }
+
+    #[test]
     fn permits_parse() {
         assert_eq!(Permit::parse("fd00::/8").unwrap().to_string(), "fd00::/8");
         assert_eq!(
@@ -637,10 +775,25 @@ mod tests {
         assert!(Constraints::default()
             .check(&AltName::parse("x.y").unwrap())
             .is_ok());
-        // IP-only constraints leave DNS names unconstrained (RFC 5280).
-        assert!(c(&["fd00::/8"])
-            .check(&AltName::parse("a.b").unwrap())
-            .is_ok());
+        // A type with nothing permitted is excluded: IP-only roots sign no DNS name,
+        // DNS-only roots no address, IPv4-only roots no IPv6 address.
+        let ok_in = |cs: &[&str], n: &str| c(cs).check(&AltName::parse(n).unwrap()).is_ok();
+        assert!(!ok_in(&["10.0.0.0/8", "fd00::/8"], "www.google.com"));
+        assert!(!ok_in(&["lab.test"], "8.8.8.8"));
+        assert!(!ok_in(&["lab.test"], "2001:4860:4860::8888"));
+        assert!(!ok_in(&["onion"], "8.8.8.8"));
+        assert!(ok_in(&["10.0.0.0/8", "fd00::/8"], "fd00::1"));
+        assert_eq!(
+            c(&["fd00::/8"]).excluded(),
+            [Excluded::AllDns, Excluded::AllIpv4]
+        );
+        assert_eq!(
+            c(&["lab.test"]).excluded(),
+            [Excluded::AllIpv4, Excluded::AllIpv6]
+        );
+        assert!(cs.excluded().contains(&Excluded::AllIpv6) && cs.excluded().len() == 1);
+        assert!(Constraints::default().excluded().is_empty());
+        assert_eq!(c(&["0.0.0.0/0", "fed.test"]).whole_families().len(), 1);
         let msg = cs
             .check(&AltName::parse("hs1.other.test").unwrap())
             .unwrap_err()

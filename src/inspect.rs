@@ -728,6 +728,9 @@ pub(crate) fn subtree_text(g: &GeneralName<'_>) -> String {
                 None => "IP:?".into(),
             }
         }
+        // The empty dNSName subtree matches every DNS name (fedca excludes it when a
+        // root permits no DNS subtree).
+        GeneralName::DNSName("") => "DNS:\"\" (every DNS name)".into(),
         other => general_name_text(other),
     }
 }

@@ -95,7 +95,26 @@ impl LeafProfile {
         for n in &names {
             ca.constraints().check(n)?;
         }
-        let validity = req.validity.unwrap_or(ca.policy().leaf_validity);
+        let validity = match req.validity {
+            Some(v) => {
+                v.check_leaf("--validity", &v.to_string())?;
+                v
+            }
+            None => {
+                // A CA made before --leaf-validity was checked may hold a longer default.
+                let v = ca.policy().leaf_validity;
+                v.check_leaf("leaf_validity in policy.json", &v.to_string())
+                    .map_err(|e| match e {
+                        Error::InvalidValue { what, value, rule } => Error::InvalidValue {
+                            what,
+                            value,
+                            rule: format!("{rule}; give --validity 398d or less"),
+                        },
+                        other => other,
+                    })?;
+                v
+            }
+        };
         let not_before = std::cmp::max(now - BACKDATE, ca.not_before());
         let wanted = now + validity.duration();
         let clamped = wanted > ca.not_after();

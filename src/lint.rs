@@ -186,11 +186,12 @@ pub fn lint(der: &[u8], role: Role) -> Vec<Finding> {
                 add("aki_present", "no authorityKeyIdentifier".into());
             }
             let days = (v.not_after.timestamp() - v.not_before.timestamp()) / 86_400;
-            if days > 398 {
+            if days > crate::validity::MAX_LEAF_DAYS {
                 add(
                     "leaf_validity",
                     format!(
-                        "valid for {days} days; a federation leaf should live at most 398 days"
+                        "valid for {days} days; a federation leaf should live at most {} days",
+                        crate::validity::MAX_LEAF_DAYS
                     ),
                 );
             }

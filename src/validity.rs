@@ -15,6 +15,10 @@ pub const BACKDATE: Duration = Duration::hours(1);
 /// The longest validity fedca accepts (100 years).
 const MAX_SECONDS: i64 = 100 * 365 * 86_400;
 
+/// The longest a leaf certificate may be valid, in days: the CA/Browser Forum limit
+/// that Apple's and Chrome's verifiers enforce. fedca's lint refuses longer leaves.
+pub const MAX_LEAF_DAYS: i64 = 398;
+
 /// A validity period, written as a number and a unit (`h`, `d`, `w`, `y`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Validity {
@@ -99,6 +103,34 @@ impl Validity {
     }
 }
 
+/// Parses the validity of a leaf given as `option` (`--validity`, `--leaf-validity`):
+/// bad input names the option and the value as given, and anything longer than
+/// [`MAX_LEAF_DAYS`] is refused here, not when the certificate is linted.
+pub fn parse_leaf(input: &str, option: &str) -> Result<Validity> {
+    let v = Validity::parse(input).map_err(|e| match e {
+        Error::InvalidValue { rule, .. } => Error::invalid(option, input, rule),
+        other => other,
+    })?;
+    v.check_leaf(option, input)?;
+    Ok(v)
+}
+
+impl Validity {
+    /// Refuses a leaf validity longer than [`MAX_LEAF_DAYS`], naming `what` and `given`.
+    pub fn check_leaf(&self, what: &str, given: &str) -> Result<()> {
+        if self.seconds > MAX_LEAF_DAYS * 86_400 {
+            return Err(Error::invalid(
+                what,
+                given,
+                format!(
+                    "a leaf may be valid at most {MAX_LEAF_DAYS} days (398d, 56w or 9552h: the CA/Browser Forum limit that Apple's and Chrome's verifiers enforce)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Validity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -159,6 +191,13 @@ mod tests {
             "1 d",
         ] {
             assert!(Validity::parse(bad).is_err(), "{bad}");
+        }
+        for good in ["398d", "56w", "9552h", "1y"] {
+            assert!(parse_leaf(good, "--validity").is_ok(), "{good}");
+        }
+        for long in ["399d", "57w", "2y", "9553h"] {
+            let e = parse_leaf(long, "--validity").unwrap_err().to_string();
+            assert!(e.contains(&format!("--validity \"{long}\"")), "{e}");
         }
     }
 }

@@ -2,7 +2,8 @@
 //! IPv4 literal, an IPv6 literal, a v3 onion name and a delegated host, with ECDSA P-256,
 //! ECDSA P-384 and Ed25519 keys (root and leaf), directly under a name-constrained
 //! root, are checked by every verifier homeservers use — offline and in live TLS
-//! handshakes against a rustls server presenting the chain:
+//! handshakes against an OpenSSL server (`openssl s_server`) that loads the chain and
+//! the `key.pem` fedca wrote, as nginx, haproxy and Synapse (pyOpenSSL) would:
 //!
 //! | stack | offline | live |
 //! | --- | --- | --- |
@@ -24,16 +25,15 @@ mod verify_support;
 
 use std::fmt::Write as _;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fedca::name::ServerName;
 use fedca::verify::TrustBundle;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName as PkiServerName};
+use rustls::pki_types::ServerName as PkiServerName;
 use verify_support::{goverify, interop, ok, onion, python, read, require};
 
 const KEYS: [&str; 3] = ["ecdsa-p256", "ecdsa-p384", "ed25519"];
@@ -236,89 +236,80 @@ struct Tools {
     goverify: PathBuf,
 }
 
-/// A rustls server on 127.0.0.1 presenting one chain, for as many handshakes as come.
+/// An OpenSSL server (`openssl s_server`) on 127.0.0.1 that loads the chain and the
+/// `key.pem` fedca wrote, as nginx, haproxy and Synapse (pyOpenSSL) do, for as many
+/// handshakes as come (one at a time; each key's checks run one after another).
 struct LiveServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    child: std::process::Child,
 }
 
 impl LiveServer {
-    fn start(chain_pem: &str, key_pem: &str) -> LiveServer {
-        let chain: Vec<CertificateDer<'static>> = pem::parse_many(chain_pem)
-            .unwrap()
-            .into_iter()
-            .map(|b| CertificateDer::from(b.into_contents()))
-            .collect();
-        let key = PrivateKeyDer::try_from(pem::parse(key_pem).unwrap().into_contents()).unwrap();
-        let config = Arc::new(
-            rustls::ServerConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap(),
-        );
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((sock, _)) => {
-                        let config = config.clone();
-                        std::thread::spawn(move || serve(sock, config));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(_) => break,
+    fn start(dir: &Path) -> LiveServer {
+        let chain = dir.join("fullchain.pem");
+        let key = dir.join("key.pem");
+        let mut cmd = Command::new("openssl");
+        cmd.args(["s_server", "-accept", "127.0.0.1:0", "-www", "-cert"])
+            .arg(&chain)
+            .arg("-key")
+            .arg(&key);
+        // -cert takes the leaf only; anything after it in fullchain.pem is sent as chain.
+        let blocks = pem::parse_many(read(&chain)).unwrap();
+        if blocks.len() > 1 {
+            let rest = dir.join("s_server-chain.pem");
+            std::fs::write(&rest, pem::encode_many(&blocks[1..])).unwrap();
+            cmd.arg("-cert_chain").arg(rest);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run openssl s_server");
+        let mut stderr = child.stderr.take().unwrap();
+        let err_t = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        // s_server prints "ACCEPT 127.0.0.1:PORT" once it listens; keep draining after.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(a) = line.strip_prefix("ACCEPT ") {
+                    let _ = tx.send(a.trim().to_string());
                 }
             }
         });
-        LiveServer {
-            addr,
-            stop,
-            thread: Some(thread),
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => LiveServer {
+                addr: a.parse().unwrap(),
+                child,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "openssl s_server could not serve {} with {}: {}",
+                    chain.display(),
+                    key.display(),
+                    err_t.join().unwrap_or_default()
+                );
+            }
         }
     }
 }
 
 impl Drop for LiveServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-}
-
-/// One connection: the handshake, then read until the client closes, then close.
-fn serve(mut sock: TcpStream, config: Arc<rustls::ServerConfig>) {
-    let _ = sock.set_nonblocking(false);
-    let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = sock.set_write_timeout(Some(Duration::from_secs(10)));
-    let Ok(mut conn) = rustls::ServerConnection::new(config) else {
-        return;
-    };
-    while conn.is_handshaking() {
-        if conn.complete_io(&mut sock).is_err() {
-            return;
-        }
-    }
-    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = tls.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-    }
-    tls.conn.send_close_notify();
-    let _ = tls.conn.complete_io(tls.sock);
 }
 
 /// Runs a command with stdin closed and a deadline; (exit code, stdout, stderr).
@@ -632,7 +623,7 @@ fn run_key(key: &'static str, tools: &Tools, base: &Path) -> Vec<Row> {
             .join("servers")
             .join(ServerName::parse(&case.server).unwrap().dir_name());
         let chain = dir.join("fullchain.pem");
-        let server = LiveServer::start(&read(&chain), &read(dir.join("key.pem")));
+        let server = LiveServer::start(&dir);
         for stack in Stack::ALL {
             for probe in Probe::ALL {
                 let (name, trust, trust_pem) = match probe {
@@ -691,6 +682,10 @@ fn markdown(rows: &[Row], tools: &Tools) -> String {
     let _ = writeln!(md, "- GnuTLS {}", version("certtool", &["--version"]));
     let _ = writeln!(md, "- {py}");
     let _ = writeln!(md, "- {}", version("go", &["version"]));
+    let _ = writeln!(
+        md,
+        "\nLive handshakes are made against `openssl s_server -cert fullchain.pem -key key.pem`: OpenSSL loads the key.pem fedca wrote, for every key type."
+    );
     let _ = writeln!(md);
     let _ = writeln!(
         md,

@@ -34,13 +34,19 @@ pub struct Args {
     /// The root's validity: a number and h, d, w or y.
     #[arg(long, default_value = "10y")]
     validity: String,
-    /// The default validity of leaf certificates.
+    /// The default validity of leaf certificates, at most 398 days.
     #[arg(long, default_value = "90d")]
     leaf_validity: String,
     /// Permit a DNS subtree (fed.test), an IPv4 or IPv6 range (10.0.0.0/8, fd00::/8), or
-    /// `onion`; repeat for more. Leaves outside them are refused.
+    /// `onion`; repeat for more. Leaves outside them are refused. Once anything is
+    /// permitted, each name type (DNS, IPv4, IPv6) with nothing permitted is excluded
+    /// in the root itself.
     #[arg(long, value_name = "SUBTREE")]
     permit: Vec<String>,
+    /// Accept --permit 0.0.0.0/0 or ::/0, which let the root vouch for every IPv4 or
+    /// IPv6 address (refused without this flag).
+    #[arg(long)]
+    allow_all_addresses: bool,
     /// Replace an existing CA (it is moved aside, not deleted).
     #[arg(long)]
     force: bool,
@@ -53,6 +59,7 @@ struct Report<'a> {
     key_type: &'a str,
     not_after: String,
     permitted: Vec<String>,
+    excluded: Vec<String>,
     root_sha256: String,
     replaced: Option<String>,
 }
@@ -63,6 +70,16 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         .iter()
         .map(|p| Permit::parse(p))
         .collect::<Result<Vec<_>>>()?;
+    let permitted = Constraints(permits);
+    if !args.allow_all_addresses {
+        if let Some(p) = permitted.whole_families().first() {
+            return Err(crate::Error::invalid(
+                "--permit",
+                p.to_string(),
+                "permits every address of its family, which leaves that family unconstrained; give the federation's range, or add --allow-all-addresses if that is really meant",
+            ));
+        }
+    }
     let opts = InitOptions {
         name: args.name.clone(),
         key_type: args.key.parse::<KeyType>()?,
@@ -70,11 +87,8 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             .validity
             .parse::<Validity>()
             .map_err(|e| rename(e, "--validity"))?,
-        leaf_validity: args
-            .leaf_validity
-            .parse::<Validity>()
-            .map_err(|e| rename(e, "--leaf-validity"))?,
-        permitted: Constraints(permits),
+        leaf_validity: crate::validity::parse_leaf(&args.leaf_validity, "--leaf-validity")?,
+        permitted,
         force: args.force,
     };
     let (ca, replaced) = Ca::init_in(cli.ca(), &opts)?;
@@ -85,6 +99,12 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         key_type: a.policy().key_type.as_str(),
         not_after: crate::ca::rfc3339(a.not_after()),
         permitted: a.constraints().0.iter().map(ToString::to_string).collect(),
+        excluded: a
+            .constraints()
+            .excluded()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         root_sha256: crate::ca::sha256_hex(a.cert_der()),
         replaced: replaced.as_ref().map(|p| p.display().to_string()),
     };
@@ -104,6 +124,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             report.not_after
         );
         outln!("  permitted: {}", a.constraints());
+        outln!("  excluded:  {}", a.constraints().excluded_text());
         outln!("  root SHA-256: {}", report.root_sha256);
         if let Some(r) = &report.replaced {
             outln!("  the previous CA was moved to {r}");

@@ -9,7 +9,7 @@ use crate::authority::KeyType;
 use crate::error::{Error, Result};
 use crate::issue::LeafRequest;
 use crate::name::{AltName, ServerName};
-use crate::validity::Validity;
+use crate::validity;
 use crate::Ca;
 
 const EXAMPLES: &str = "\
@@ -40,7 +40,7 @@ pub struct Args {
     /// added, and the server name is kept for the .well-known host on port 443.
     #[arg(long, value_name = "HOST[:PORT]")]
     delegate: Option<String>,
-    /// Validity: a number and h, d, w or y (default: the CA's, 90d).
+    /// Validity: a number and h, d, w or y, at most 398 days (default: the CA's, 90d).
     #[arg(long)]
     validity: Option<String>,
     /// Key type of the new keys (default: the CA's).
@@ -103,14 +103,7 @@ fn requests(args: &Args) -> Result<Vec<LeafRequest>> {
     let validity = args
         .validity
         .as_deref()
-        .map(|v| {
-            Validity::parse(v).map_err(|e| match e {
-                Error::InvalidValue { value, rule, .. } => {
-                    Error::invalid("--validity", value, rule)
-                }
-                other => other,
-            })
-        })
+        .map(|v| validity::parse_leaf(v, "--validity"))
         .transpose()?;
     let key_type = args.key.as_deref().map(str::parse::<KeyType>).transpose()?;
     args.names

@@ -85,14 +85,20 @@ pub fn python() -> PathBuf {
 
 /// Builds tests/interop/goverify into the test's temporary target directory.
 pub fn goverify() -> PathBuf {
+    go_tool("goverify")
+}
+
+/// Builds the Go program tests/interop/NAME (standard library only, offline) into the
+/// test's temporary target directory.
+pub fn go_tool(name: &str) -> PathBuf {
     require("go");
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let bin = out_dir.join("goverify");
+    let bin = out_dir.join(name);
     let mut cmd = Command::new("go");
     cmd.args(["build", "-o"])
         .arg(&bin)
         .arg(".")
-        .current_dir(interop().join("goverify"))
+        .current_dir(interop().join(name))
         .env("GOFLAGS", "-mod=mod")
         .env("GOPROXY", "off")
         .env("GOTOOLCHAIN", "local");
@@ -102,7 +108,7 @@ pub fn goverify() -> PathBuf {
     let out = cmd.output().expect("run go build");
     assert!(
         out.status.success(),
-        "building goverify failed:\n{}",
+        "building {name} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     bin

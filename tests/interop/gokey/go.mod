@@ -1,0 +1,3 @@
+module fedca/gokey
+
+go 1.19

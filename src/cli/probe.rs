@@ -42,7 +42,11 @@ documented in docs/json.md.";
 #[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The Matrix server name to probe (hs1.fed.test, 10.0.0.7:8448, [fd00::7]).
-    #[arg(value_name = "SERVER_NAME", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(
+        value_name = "SERVER_NAME",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     server: Option<String>,
     /// Probe every current, non-revoked server of the CA directory, concurrently.
     #[arg(long)]
@@ -115,8 +119,9 @@ fn ca_servers(cli: &Cli) -> Result<Vec<ServerName>> {
         if matches!(e.status, CertStatus::Revoked | CertStatus::Superseded) {
             continue;
         }
-        let n = ServerName::parse(&e.server)
-            .map_err(|err| Error::corrupt(&dir.path(crate::store::files::INDEX), err.to_string()))?;
+        let n = ServerName::parse(&e.server).map_err(|err| {
+            Error::corrupt(&dir.path(crate::store::files::INDEX), err.to_string())
+        })?;
         if !names.contains(&n) {
             names.push(n);
         }
@@ -132,9 +137,13 @@ fn ca_servers(cli: &Cli) -> Result<Vec<ServerName>> {
 }
 
 fn parse_timeout(text: &str) -> Result<Duration> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| Error::invalid("--timeout", text, "must be a number of seconds, e.g. 5 or 0.5"))?;
+    let secs: f64 = text.parse().map_err(|_| {
+        Error::invalid(
+            "--timeout",
+            text,
+            "must be a number of seconds, e.g. 5 or 0.5",
+        )
+    })?;
     if !secs.is_finite() || secs <= 0.0 || secs > 600.0 {
         return Err(Error::invalid(
             "--timeout",
@@ -148,7 +157,11 @@ fn parse_timeout(text: &str) -> Result<Duration> {
 fn parse_dns(text: &str) -> Result<SocketAddr> {
     if let Ok(a) = text.parse::<SocketAddr>() {
         if a.port() == 0 {
-            return Err(Error::invalid("--dns", text, "the port must be from 1 to 65535"));
+            return Err(Error::invalid(
+                "--dns",
+                text,
+                "the port must be from 1 to 65535",
+            ));
         }
         return Ok(a);
     }
@@ -220,11 +233,18 @@ fn print_report(r: &Report) -> Result<()> {
             outln!(
                 "  .well-known: GET {} via {} (Host {}, SNI {}) -> {}{}",
                 h.url,
-                h.address.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+                h.address
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 h.host_header,
                 h.sni.as_deref().unwrap_or("none"),
-                h.status.map(|c| format!("HTTP {c}")).unwrap_or_else(|| "no answer".into()),
-                h.location.as_deref().map(|l| format!(", Location {l}")).unwrap_or_default()
+                h.status
+                    .map(|c| format!("HTTP {c}"))
+                    .unwrap_or_else(|| "no answer".into()),
+                h.location
+                    .as_deref()
+                    .map(|l| format!(", Location {l}"))
+                    .unwrap_or_default()
             );
         }
         if wk.status.is_some() {
@@ -290,19 +310,17 @@ fn print_table(reports: &[Report]) -> Result<()> {
         .max()
         .unwrap_or(6)
         .max(6);
-    outln!("{:<width$}  {:<4}  {:<22}  FIRST FAILURE", "SERVER", "OK", "DECIDED BY");
+    outln!(
+        "{:<width$}  {:<4}  {:<22}  FIRST FAILURE",
+        "SERVER",
+        "OK",
+        "DECIDED BY"
+    );
     for r in reports {
         let first = r
             .failures()
             .first()
-            .map(|c| {
-                format!(
-                    "{} {}: {}",
-                    c.id,
-                    c.kind.as_deref().unwrap_or(""),
-                    c.detail
-                )
-            })
+            .map(|c| format!("{} {}: {}", c.id, c.kind.as_deref().unwrap_or(""), c.detail))
             .unwrap_or_default();
         outln!(
             "{:<width$}  {}  {:<22}  {first}",

@@ -112,10 +112,7 @@ mod tests {
             canon(r#"{"one": 1, "two": "Two"}"#),
             r#"{"one":1,"two":"Two"}"#
         );
-        assert_eq!(
-            canon(r#"{"b": "2", "a": "1"}"#),
-            r#"{"a":"1","b":"2"}"#
-        );
+        assert_eq!(canon(r#"{"b": "2", "a": "1"}"#), r#"{"a":"1","b":"2"}"#);
         assert_eq!(
             canon(
                 r#"{"auth":{"success":true,"mxid":"@john.doe:example.com","profile":{"display_name":"John Doe","three_pids":[{"medium":"email","address":"john.doe@example.org"},{"medium":"msisdn","address":"123456789"}]}}}"#
@@ -138,11 +135,19 @@ mod tests {
 
     #[test]
     fn refuses_floats_and_big_integers() {
-        for bad in [r#"{"a": 1.5}"#, r#"{"a": 9007199254740992}"#, r#"{"a": -9007199254740992}"#, r#"{"a": 1.0}"#] {
+        for bad in [
+            r#"{"a": 1.5}"#,
+            r#"{"a": 9007199254740992}"#,
+            r#"{"a": -9007199254740992}"#,
+            r#"{"a": 1.0}"#,
+        ] {
             let v: Value = serde_json::from_str(bad).unwrap();
             assert!(encode(&v).is_err(), "{bad} accepted");
         }
-        assert_eq!(canon(r#"{"a": 9007199254740991}"#), r#"{"a":9007199254740991}"#);
+        assert_eq!(
+            canon(r#"{"a": 9007199254740991}"#),
+            r#"{"a":9007199254740991}"#
+        );
     }
 
     #[test]

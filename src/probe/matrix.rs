@@ -50,7 +50,9 @@ pub fn check_version(status: u16, body: &[u8]) -> (Check, Option<String>) {
     };
     let server = v.get("server");
     let name = server.and_then(|s| s.get("name")).and_then(Value::as_str);
-    let version = server.and_then(|s| s.get("version")).and_then(Value::as_str);
+    let version = server
+        .and_then(|s| s.get("version"))
+        .and_then(Value::as_str);
     let software = match (name, version) {
         (Some(n), Some(ver)) => Some(format!("{n} {ver}")),
         (Some(n), None) => Some(n.to_string()),
@@ -168,7 +170,12 @@ fn check_signatures(
 ) -> Check {
     let fix = "the key response's signatures do not verify: something between the homeserver and the network rewrites the JSON, or the homeserver's signing key changed; serve the homeserver's answer unmodified";
     if keys.is_empty() {
-        return Check::fail("key_signatures", "bad_signature", "no ed25519 key to check signatures with", fix);
+        return Check::fail(
+            "key_signatures",
+            "bad_signature",
+            "no ed25519 key to check signatures with",
+            fix,
+        );
     }
     let signed = match canonical_json::signed_bytes(obj) {
         Ok(s) => s,

@@ -61,7 +61,8 @@ impl Pin {
         let bad = |rule: &str| Error::invalid("--resolve", text, rule);
         let rule = "must be HOST:PORT:ADDR, e.g. matrix.hs1.fed.test:8448:127.0.0.3";
         let mut parts = text.splitn(3, ':');
-        let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad(rule));
         };
         if host.is_empty() {
@@ -335,9 +336,7 @@ async fn probe_one(name: &ServerName, cx: &Arc<Ctx>) -> Report {
             }
         }
     }
-    let ok = checks.iter().all(|c| c.ok)
-        && !addresses.is_empty()
-        && addresses.iter().all(|a| a.ok);
+    let ok = checks.iter().all(|c| c.ok) && !addresses.is_empty() && addresses.iter().all(|a| a.ok);
     Report {
         server_name: name.to_string(),
         ok,
@@ -369,20 +368,22 @@ async fn probe_address(
     {
         Ok(t) => t,
         Err(e) => {
-            let (id, fix) = match e.kind {
-                "connection_refused" | "connect_failed" => ("connect", format!("start the homeserver's federation listener on {addr}, or correct the DNS / SRV / .well-known record that leads here")),
-                "timeout" if e.detail.contains("TCP") => ("connect", format!("nothing answers at {addr}: check the host is up and no firewall drops the federation port")),
-                "timeout" => ("tls", format!("{addr} accepts connections but does not speak TLS in time: check the listener there is the homeserver's TLS federation listener and that it is not stuck")),
+            let (id, fix) = match (e.stage, e.kind) {
+                ("connect", "timeout") => ("connect", format!("nothing answers at {addr}: check the host is up and no firewall drops the federation port")),
+                ("connect", _) => ("connect", format!("start the homeserver's federation listener on {addr}, or correct the DNS / SRV / .well-known record that leads here")),
+                (_, "timeout") => ("tls", format!("{addr} accepts connections but does not speak TLS in time: check the listener there is the homeserver's TLS federation listener and that it is not stuck")),
                 _ => ("tls", format!("serve TLS 1.2 or 1.3 with the certificate for {cert_host} on {addr}")),
             };
             if id == "tls" {
-                r.checks.push(Check::pass("connect", format!("TCP connection to {addr}")));
+                r.checks
+                    .push(Check::pass("connect", format!("TCP connection to {addr}")));
             }
             r.checks.push(Check::fail(id, e.kind, e.detail, fix));
             return r;
         }
     };
-    r.checks.push(Check::pass("connect", format!("TCP connection to {addr}")));
+    r.checks
+        .push(Check::pass("connect", format!("TCP connection to {addr}")));
     r.tls_version = Some(tls.protocol.clone());
     r.cipher_suite = Some(tls.cipher_suite.clone());
     let sni = match cert_host.ip() {
@@ -416,11 +417,19 @@ async fn probe_address(
     let mut http = match net::Http::start(tls.stream, cx.timeout).await {
         Ok(h) => h,
         Err(e) => {
-            r.checks.push(Check::fail("federation_version", e.kind, e.detail, "serve HTTP/1.1 on the federation listener"));
+            r.checks.push(Check::fail(
+                "federation_version",
+                e.kind,
+                e.detail,
+                "serve HTTP/1.1 on the federation listener",
+            ));
             return r;
         }
     };
-    match http.get("/_matrix/federation/v1/version", host_header).await {
+    match http
+        .get("/_matrix/federation/v1/version", host_header)
+        .await
+    {
         Ok(a) => {
             let (check, software) = matrix::check_version(a.status, &a.body);
             r.server_software = software;

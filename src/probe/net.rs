@@ -25,6 +25,8 @@ pub const MAX_BODY: usize = 512 * 1024;
 /// Why a step on the wire failed: a stable kind and the words.
 #[derive(Debug, Clone)]
 pub struct WireError {
+    /// The step that failed: `connect`, `tls` or `http`.
+    pub stage: &'static str,
     /// `connection_refused`, `connect_failed`, `timeout`, `tls`, `http`.
     pub kind: &'static str,
     /// What happened.
@@ -32,8 +34,14 @@ pub struct WireError {
 }
 
 impl WireError {
+    fn at(mut self, stage: &'static str) -> Self {
+        self.stage = stage;
+        self
+    }
+
     fn new(kind: &'static str, detail: impl Into<String>) -> Self {
         WireError {
+            stage: "http",
             kind,
             detail: detail.into(),
         }
@@ -117,19 +125,21 @@ pub async fn connect(
             return Err(WireError::new(
                 "timeout",
                 format!("no TCP connection to {addr} within {}", secs(timeout)),
-            ))
+            )
+            .at("connect"))
         }
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             return Err(WireError::new(
                 "connection_refused",
                 format!("{addr} refused the connection (nothing listens there)"),
-            ))
+            )
+            .at("connect"))
         }
         Ok(Err(e)) => {
-            return Err(WireError::new(
-                "connect_failed",
-                format!("cannot connect to {addr}: {e}"),
-            ))
+            return Err(
+                WireError::new("connect_failed", format!("cannot connect to {addr}: {e}"))
+                    .at("connect"),
+            )
         }
         Ok(Ok(s)) => s,
     };
@@ -141,20 +151,18 @@ pub async fn connect(
     let stream = match tokio::time::timeout(timeout, TlsConnector::from(config).connect(name, tcp))
         .await
     {
-        Err(_) => {
-            return Err(WireError::new(
-                "timeout",
-                format!(
-                    "{addr} accepted the TCP connection but did not complete a TLS handshake within {}",
-                    secs(timeout)
-                ),
-            ))
-        }
+        Err(_) => return Err(WireError::new(
+            "timeout",
+            format!(
+                "{addr} accepted the TCP connection but did not complete a TLS handshake within {}",
+                secs(timeout)
+            ),
+        )
+        .at("tls")),
         Ok(Err(e)) => {
-            return Err(WireError::new(
-                "tls",
-                format!("TLS handshake with {addr} failed: {e}"),
-            ))
+            return Err(
+                WireError::new("tls", format!("TLS handshake with {addr} failed: {e}")).at("tls"),
+            )
         }
         Ok(Ok(s)) => s,
     };
@@ -216,7 +224,10 @@ impl Http {
             .method("GET")
             .uri(path)
             .header(hyper::header::HOST, host)
-            .header(hyper::header::USER_AGENT, concat!("fedca-probe/", env!("CARGO_PKG_VERSION")))
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("fedca-probe/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::<Bytes>::new())
             .map_err(|e| WireError::new("http", format!("bad request {path}: {e}")))?;
         let work = async {
@@ -233,7 +244,9 @@ impl Http {
             let body = Limited::new(body, MAX_BODY)
                 .collect()
                 .await
-                .map_err(|e| WireError::new("http", format!("reading the body of GET {path}: {e}")))?
+                .map_err(|e| {
+                    WireError::new("http", format!("reading the body of GET {path}: {e}"))
+                })?
                 .to_bytes();
             Ok(Answer {
                 status: parts.status.as_u16(),

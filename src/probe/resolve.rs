@@ -200,18 +200,28 @@ pub(crate) async fn resolve(name: &ServerName, cx: &Ctx) -> Resolution {
     }
     let Host::Dns(dns) = host else { return r };
     let h = dns.to_ascii_lowercase();
-    r.step("ip_literal", NOT_APPLICABLE, format!("{h} is not an IP literal"));
+    r.step(
+        "ip_literal",
+        NOT_APPLICABLE,
+        format!("{h} is not an IP literal"),
+    );
     if let Some(port) = name.port() {
         r.step(
             "explicit_port",
             DECIDED,
-            format!("{name} has an explicit port: A/AAAA of {h}, port {port}, Host {h}:{port}, SNI {h}"),
+            format!(
+                "{name} has an explicit port: A/AAAA of {h}, port {port}, Host {h}:{port}, SNI {h}"
+            ),
         );
         let t = lookup(&h, port, cx).await;
         r.decide("explicit_port", format!("{h}:{port}"), host, vec![t]);
         return r;
     }
-    r.step("explicit_port", NOT_APPLICABLE, format!("{name} has no explicit port"));
+    r.step(
+        "explicit_port",
+        NOT_APPLICABLE,
+        format!("{name} has no explicit port"),
+    );
     let wk = well_known(host, cx).await;
     match wk.delegated.clone() {
         Some(del) => {
@@ -247,7 +257,9 @@ async fn resolve_delegated(del: &ServerName, r: &mut Resolution, cx: &Ctx) {
         r.step(
             "delegated_ip_literal",
             DECIDED,
-            format!("the delegated name {del} is an IP literal: connect to {addr}, Host {del}, no SNI"),
+            format!(
+                "the delegated name {del} is an IP literal: connect to {addr}, Host {del}, no SNI"
+            ),
         );
         let t = Target {
             host: host.to_string(),
@@ -260,7 +272,11 @@ async fn resolve_delegated(del: &ServerName, r: &mut Resolution, cx: &Ctx) {
         return;
     }
     let h = host.verify_name();
-    r.step("delegated_ip_literal", NOT_APPLICABLE, format!("{h} is not an IP literal"));
+    r.step(
+        "delegated_ip_literal",
+        NOT_APPLICABLE,
+        format!("{h} is not an IP literal"),
+    );
     if let Some(port) = del.port() {
         r.step(
             "delegated_explicit_port",
@@ -268,10 +284,19 @@ async fn resolve_delegated(del: &ServerName, r: &mut Resolution, cx: &Ctx) {
             format!("the delegated name {del} has an explicit port: A/AAAA of {h}, port {port}, Host {h}:{port}, SNI {h}"),
         );
         let t = lookup(&h, port, cx).await;
-        r.decide("delegated_explicit_port", format!("{h}:{port}"), host, vec![t]);
+        r.decide(
+            "delegated_explicit_port",
+            format!("{h}:{port}"),
+            host,
+            vec![t],
+        );
         return;
     }
-    r.step("delegated_explicit_port", NOT_APPLICABLE, format!("{del} has no explicit port"));
+    r.step(
+        "delegated_explicit_port",
+        NOT_APPLICABLE,
+        format!("{del} has no explicit port"),
+    );
     srv_chain(host, &h, "delegated_", r, cx).await;
 }
 
@@ -322,7 +347,12 @@ async fn srv(qname: &str, cx: &Ctx) -> Result<Vec<(String, u16)>, (&'static str,
     let fqdn = format!("{qname}.");
     let lookup = match tokio::time::timeout(cx.timeout, cx.resolver.srv_lookup(fqdn.as_str())).await
     {
-        Err(_) => return Err(("timeout", format!("no DNS answer within {}", net::secs(cx.timeout)))),
+        Err(_) => {
+            return Err((
+                "timeout",
+                format!("no DNS answer within {}", net::secs(cx.timeout)),
+            ))
+        }
         Ok(Err(e)) if e.is_no_records_found() || e.is_nx_domain() => return Ok(Vec::new()),
         Ok(Err(e)) => return Err(("dns_error", e.to_string())),
         Ok(Ok(l)) => l,
@@ -366,7 +396,12 @@ async fn lookup(host: &str, port: u16, cx: &Ctx) -> Target {
     }
     let fqdn = format!("{host}.");
     match tokio::time::timeout(cx.timeout, cx.resolver.lookup_ip(fqdn.as_str())).await {
-        Err(_) => t.error = Some(format!("no DNS answer for {host} within {}", net::secs(cx.timeout))),
+        Err(_) => {
+            t.error = Some(format!(
+                "no DNS answer for {host} within {}",
+                net::secs(cx.timeout)
+            ))
+        }
         Ok(Err(e)) if e.is_no_records_found() || e.is_nx_domain() => {
             t.error = Some(format!("no A/AAAA record for {host}"))
         }
@@ -476,12 +511,18 @@ async fn well_known(host: &Host, cx: &Ctx) -> WellKnown {
             hop.location = location.clone();
             wk.hops.push(hop);
             let Some(location) = location else {
-                return wk.fail("http_status", format!("GET {url}: HTTP {} without a Location", answer.status));
+                return wk.fail(
+                    "http_status",
+                    format!("GET {url}: HTTP {} without a Location", answer.status),
+                );
             };
             match follow(&location, &cur, port) {
                 Ok((h, p, pa)) => (cur, port, path) = (h, p, pa),
                 Err(why) => {
-                    return wk.fail("bad_redirect", format!("GET {url}: redirect to {location:?}: {why}"))
+                    return wk.fail(
+                        "bad_redirect",
+                        format!("GET {url}: redirect to {location:?}: {why}"),
+                    )
                 }
             }
             continue;
@@ -491,7 +532,10 @@ async fn well_known(host: &Host, cx: &Ctx) -> WellKnown {
         wk.cache_control = header(hyper::header::CACHE_CONTROL);
         wk.expires = header(hyper::header::EXPIRES);
         if answer.status != 200 {
-            return wk.fail("http_status", format!("GET {url}: HTTP {}, not 200", answer.status));
+            return wk.fail(
+                "http_status",
+                format!("GET {url}: HTTP {}, not 200", answer.status),
+            );
         }
         let m_server = match serde_json::from_slice::<Value>(&answer.body) {
             Ok(Value::Object(o)) => o.get("m.server").cloned(),
@@ -504,7 +548,10 @@ async fn well_known(host: &Host, cx: &Ctx) -> WellKnown {
             }
         };
         let Some(Value::String(m)) = m_server else {
-            return wk.fail("missing_m_server", format!("GET {url}: the JSON has no string m.server"));
+            return wk.fail(
+                "missing_m_server",
+                format!("GET {url}: the JSON has no string m.server"),
+            );
         };
         wk.m_server = Some(m.clone());
         return match ServerName::parse(&m) {
@@ -512,10 +559,19 @@ async fn well_known(host: &Host, cx: &Ctx) -> WellKnown {
                 wk.delegated = Some(n);
                 wk
             }
-            Err(e) => wk.fail("invalid_m_server", format!("GET {url}: m.server {m:?} is not a server name: {}", e.rule())),
+            Err(e) => wk.fail(
+                "invalid_m_server",
+                format!(
+                    "GET {url}: m.server {m:?} is not a server name: {}",
+                    e.rule()
+                ),
+            ),
         };
     }
-    wk.fail("too_many_redirects", format!("more than {MAX_REDIRECTS} redirects"))
+    wk.fail(
+        "too_many_redirects",
+        format!("more than {MAX_REDIRECTS} redirects"),
+    )
 }
 
 /// The host, port and path a Location leads to (https only).

@@ -36,6 +36,9 @@ fn b64(bytes: &[u8]) -> String {
     data_encoding::BASE64_NOPAD.encode(bytes)
 }
 
+/// A fixed answer: status, headers, body.
+type Page = (u16, Vec<(&'static str, String)>, String);
+
 /// What a test server answers.
 #[derive(Clone)]
 struct Site {
@@ -46,7 +49,7 @@ struct Site {
     /// Change the key response after signing it.
     tamper: bool,
     /// Answers by Host header and path (`host/path`): status, headers, body.
-    well_known: HashMap<String, (u16, Vec<(&'static str, String)>, String)>,
+    well_known: HashMap<String, Page>,
 }
 
 impl Site {

@@ -365,7 +365,7 @@ async fn srv(qname: &str, cx: &Ctx) -> Result<Vec<(String, u16)>, (&'static str,
                 let target = s.target.to_ascii();
                 let target = target.trim_end_matches('.').to_ascii_lowercase();
                 (!target.is_empty())
-                    .then(|| (s.priority, std::cmp::Reverse(s.weight), target, s.port))
+                    .then_some((s.priority, std::cmp::Reverse(s.weight), target, s.port))
             }
             _ => None,
         })

@@ -151,14 +151,16 @@ pub async fn connect(
     let stream = match tokio::time::timeout(timeout, TlsConnector::from(config).connect(name, tcp))
         .await
     {
-        Err(_) => return Err(WireError::new(
-            "timeout",
-            format!(
+        Err(_) => {
+            return Err(WireError::new(
+                "timeout",
+                format!(
                 "{addr} accepted the TCP connection but did not complete a TLS handshake within {}",
                 secs(timeout)
             ),
-        )
-        .at("tls")),
+            )
+            .at("tls"))
+        }
         Ok(Err(e)) => {
             return Err(
                 WireError::new("tls", format!("TLS handshake with {addr} failed: {e}")).at("tls"),

@@ -364,8 +364,12 @@ async fn srv(qname: &str, cx: &Ctx) -> Result<Vec<(String, u16)>, (&'static str,
             RData::SRV(s) => {
                 let target = s.target.to_ascii();
                 let target = target.trim_end_matches('.').to_ascii_lowercase();
-                (!target.is_empty())
-                    .then_some((s.priority, std::cmp::Reverse(s.weight), target, s.port))
+                (!target.is_empty()).then_some((
+                    s.priority,
+                    std::cmp::Reverse(s.weight),
+                    target,
+                    s.port,
+                ))
             }
             _ => None,
         })

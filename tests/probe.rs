@@ -476,6 +476,18 @@ fn srv_records_from_a_real_dns_server() {
     };
     let dead = dead_port(ip);
     let (c3, k3) = fed.issue("hs3.fed.test", &["hs4.fed.test", "hs5.fed.test"]);
+    let ip9 = Ipv4Addr::new(127, 0, 1, 10);
+    let deleg_port = dead_port(ip9);
+    let (c9, k9) = fed.issue("hs9.fed.test", &[]);
+    let wk9 = Site::well_known_only().with_page(
+        "hs9.fed.test/.well-known/matrix/server",
+        200,
+        vec![],
+        r#"{"m.server": "deleg9.fed.test"}"#,
+    );
+    serve(&rt, ip9, 443, &c9, &k9, wk9);
+    let (cd, kd) = fed.issue("deleg9.fed.test", &[]);
+    let (_, snis9) = serve(&rt, ip9, deleg_port, &cd, &kd, Site::matrix("hs9.fed.test"));
     let (_, snis) = serve(&rt, ip, fed_port, &c3, &k3, Site::matrix("hs3.fed.test"));
     serve(&rt, ip, old_port, &c3, &k3, Site::matrix("hs4.fed.test"));
     let dns = dns(
@@ -496,6 +508,14 @@ fn srv_records_from_a_real_dns_server() {
             // hs5: SRV to a dead port
             srv("_matrix-fed._tcp.hs5.fed.test.", dead, "target5.fed.test."),
             a("target5.fed.test.", ip),
+            // hs9: .well-known delegates to deleg9.fed.test, which has an SRV record
+            a("hs9.fed.test.", ip9),
+            srv(
+                "_matrix-fed._tcp.deleg9.fed.test.",
+                deleg_port,
+                "target9.fed.test.",
+            ),
+            a("target9.fed.test.", ip9),
         ],
     );
     let dns = dns.to_string();
@@ -522,6 +542,18 @@ fn srv_records_from_a_real_dns_server() {
         .as_str()
         .unwrap()
         .contains("deprecated"));
+
+    let (code, r, text) = fed.probe(&["hs9.fed.test", "--dns", &dns, "--timeout", "3"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(r["resolution"]["delegated"], "deleg9.fed.test");
+    assert_eq!(r["resolution"]["decided_by"], "delegated_srv_matrix_fed");
+    assert_eq!(r["resolution"]["host_header"], "deleg9.fed.test");
+    assert_eq!(r["resolution"]["certificate_name"], "deleg9.fed.test");
+    assert_eq!(r["resolution"]["targets"][0]["host"], "target9.fed.test");
+    assert_eq!(
+        *snis9.lock().unwrap(),
+        vec![Some("deleg9.fed.test".to_string())]
+    );
 
     let (code, r, text) = fed.probe(&["hs5.fed.test", "--dns", &dns, "--timeout", "3"]);
     assert_eq!(code, 1, "{text}");
@@ -643,10 +675,22 @@ fn broken_well_known_falls_through_with_its_reason() {
     serve(&rt, ip, 443, &c, &k, site);
     // No SRV records and nothing on 8448: resolution ends at the default port, refused.
     let dns = dns(&rt, vec![]).to_string();
-    for (host, kind) in [
-        ("html.fed.test", "invalid_json"),
-        ("missing.fed.test", "http_status"),
-        ("loop.fed.test", "redirect_loop"),
+    // .well-known served with a certificate of another root: not trusted, falls through.
+    let ip2 = Ipv4Addr::new(127, 0, 1, 9);
+    let other = Fed::new();
+    let (c, k) = other.issue("badcert.fed.test", &[]);
+    let site = Site::well_known_only().with_page(
+        "badcert.fed.test/.well-known/matrix/server",
+        200,
+        vec![],
+        r#"{"m.server": "elsewhere.fed.test:8448"}"#,
+    );
+    serve(&rt, ip2, 443, &c, &k, site);
+    for (host, kind, ip) in [
+        ("html.fed.test", "invalid_json", ip),
+        ("missing.fed.test", "http_status", ip),
+        ("loop.fed.test", "redirect_loop", ip),
+        ("badcert.fed.test", "certificate", ip2),
     ] {
         let pin443 = format!("{host}:443:{ip}");
         let pin8448 = format!("{host}:8448:{ip}");
@@ -671,6 +715,7 @@ fn broken_well_known_falls_through_with_its_reason() {
         assert_eq!(wk["kind"], kind, "{host}: {wk}");
         assert_eq!(r["resolution"]["decided_by"], "default_port");
         assert_eq!(step(&r, "srv_matrix_fed")["kind"], "no_record");
+        assert_eq!(r["resolution"]["delegated"], Value::Null);
     }
 }
 

@@ -29,7 +29,7 @@ documented in docs/json.md.";
 /// connect to every address with TLS against the federation's roots, and check its
 /// federation and key endpoints.
 ///
-/// Resolution follows the server-server specification's \"Resolving server names\": IP
+/// Resolution follows the server-server specification's "Resolving server names": IP
 /// literal, explicit port, https://<host>/.well-known/matrix/server (validated against
 /// the private roots, redirects followed), SRV _matrix-fed._tcp then _matrix._tcp, then
 /// A/AAAA on port 8448. The report names the step that decided and why earlier steps did

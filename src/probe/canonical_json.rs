@@ -161,4 +161,35 @@ mod tests {
             r#"{"a":1,"old_verify_keys":{}}"#
         );
     }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-MAX_SAFE..=MAX_SAFE).prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::btree_map(any::<String>(), inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        // Fuzzing the encoder: its output is JSON that reads back to the same value, has
+        // no whitespace outside strings, is a fixed point, and matches serde_json's
+        // compact form (serde_json's default map is sorted; a different encoder).
+        #[test]
+        fn round_trips_and_matches_serde_json(v in json_value()) {
+            let text = encode(&v).unwrap();
+            let back: Value = serde_json::from_str(&text).unwrap();
+            proptest::prop_assert_eq!(&back, &v);
+            proptest::prop_assert_eq!(encode(&back).unwrap(), text.clone());
+            proptest::prop_assert_eq!(serde_json::to_string(&v).unwrap(), text);
+        }
+    }
 }

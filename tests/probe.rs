@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -137,7 +137,7 @@ type Snis = Arc<Mutex<Vec<Option<String>>>>;
 /// Starts a TLS server on ip:port (0: any) with the chain and key files.
 fn serve(
     rt: &Runtime,
-    ip: Ipv4Addr,
+    ip: impl Into<IpAddr>,
     port: u16,
     chain: &Path,
     key: &Path,
@@ -157,6 +157,7 @@ fn serve(
     .with_single_cert(certs, key)
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let ip: IpAddr = ip.into();
     let listener = rt
         .block_on(tokio::net::TcpListener::bind((ip, port)))
         .unwrap_or_else(|e| {
@@ -215,7 +216,8 @@ fn silent(rt: &Runtime, ip: Ipv4Addr) -> u16 {
 }
 
 /// A port on `ip` where nothing listens.
-fn dead_port(ip: Ipv4Addr) -> u16 {
+fn dead_port(ip: impl Into<IpAddr>) -> u16 {
+    let ip: IpAddr = ip.into();
     let l = std::net::TcpListener::bind((ip, 0)).unwrap();
     l.local_addr().unwrap().port()
 }
@@ -407,6 +409,24 @@ fn ip_literal_server_probes_ok_without_sni() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("federation would work"), "{text}");
     assert!(text.contains("ok    key_signatures"), "{text}");
+}
+
+#[test]
+fn ipv6_literal_server_probes_ok_without_sni() {
+    let fed = Fed::new();
+    let rt = rt();
+    let ip = Ipv6Addr::LOCALHOST;
+    let port = dead_port(ip);
+    let name = format!("[{ip}]:{port}");
+    let (chain, key) = fed.issue(&name, &[]);
+    let (_, snis) = serve(&rt, ip, port, &chain, &key, Site::matrix(&name));
+    let (code, r, text) = fed.probe(&[&name]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(r["resolution"]["decided_by"], "ip_literal");
+    assert_eq!(r["resolution"]["host_header"], name.as_str());
+    assert_eq!(r["resolution"]["certificate_name"], "::1");
+    assert_eq!(r["addresses"][0]["address"], name.as_str());
+    assert_eq!(*snis.lock().unwrap(), vec![None]);
 }
 
 #[test]

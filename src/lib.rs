@@ -28,6 +28,7 @@
 pub mod authority;
 mod ca;
 pub mod cidr;
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
 pub mod error;
@@ -37,9 +38,18 @@ pub mod issue;
 pub mod lint;
 pub mod name;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trust;
 pub mod validity;
 pub mod verify;
 
+pub use authority::{Authority, InitOptions, KeyType};
 pub use ca::{list, Ca, CertStatus, Issued, ListEntry};
 pub use error::{Error, Result};
+pub use issue::LeafRequest;
+pub use name::ServerName;
+/// The rustls fedca builds on, for naming the configurations it returns.
+pub use rustls;
+#[cfg(feature = "testing")]
+pub use testing::{TestFederation, TestServer};

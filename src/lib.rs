@@ -37,6 +37,7 @@ pub mod inspect;
 pub mod issue;
 pub mod lint;
 pub mod name;
+mod punycode;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -16,6 +16,21 @@
 //! # Ok(()) }
 //! ```
 //!
+//! In tests, [`TestFederation`] (module [`testing`], feature `testing`, on by default)
+//! gives a whole federation in memory — a root, a certificate per server, rustls
+//! configurations that trust only that root:
+//!
+//! ```
+//! let fed = fedca::TestFederation::new(["hs1.fed.test", "127.0.0.1:8448", "[::1]:8448"])?;
+//! let server_config = fed.server("hs1.fed.test").expect("issued").server_config()?;
+//! let client_config = fed.client_config()?;
+//! # let _ = (server_config, client_config);
+//! # Ok::<(), fedca::Error>(())
+//! ```
+//!
+//! Features: `cli` (the `fedca` command and clap) and `testing`, both on by default;
+//! a library dependency with `default-features = false` compiles neither.
+//!
 //! The flow: text enters through [`name::ServerName::parse`]; [`issue::LeafProfile`]
 //! decides a certificate's contents; [`authority::Authority`] signs; [`lint`] checks
 //! the result before [`store`] writes it atomically under a lock; [`trust`] writes

@@ -67,7 +67,7 @@ pub struct TestFederation {
 }
 
 /// One server of a [`TestFederation`]: its certificate and key.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TestServer {
     name: ServerName,
     serial: String,
@@ -212,6 +212,18 @@ impl TestFederation {
             }
         }
         Ok(())
+    }
+}
+
+/// Leaves the key out, as [`Authority`]'s does.
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("name", &self.name)
+            .field("serial", &self.serial)
+            .field("names", &self.names)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
     }
 }
 
@@ -432,5 +444,15 @@ mod tests {
         }
         assert!(dir.join("servers/ipv6_--1_8448/key.pem").is_file());
         assert!(!dir.join("root-key.pem").exists());
+    }
+
+    #[test]
+    fn debug_output_holds_no_key() {
+        let fed = TestFederation::new(["hs1.fed.test"]).unwrap();
+        let shown = format!("{fed:?} {:?}", fed.servers());
+        assert!(shown.contains("hs1.fed.test"), "{shown}");
+        assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+        let key_der = &fed.servers()[0].key_der;
+        assert!(!shown.contains(&format!("{:?}", &key_der[..8])), "{shown}");
     }
 }

@@ -295,14 +295,37 @@ impl Constraints {
         out
     }
 
-    /// The permitted ranges that span every address of their family (`0.0.0.0/0`,
-    /// `::/0`): they leave that family unconstrained, so `init` refuses them unless
+    /// For each address family whose permitted ranges together span every address of
+    /// it (`0.0.0.0/0`, or `0.0.0.0/1` with `128.0.0.0/1`, `::/0`...), the ranges of
+    /// that family: they leave the family unconstrained, so `init` refuses them unless
     /// `--allow-all-addresses` is given.
-    pub fn whole_families(&self) -> Vec<&Permit> {
-        self.0
-            .iter()
-            .filter(|p| matches!(p, Permit::Ip(n) if n.prefix() == 0))
-            .collect()
+    pub fn whole_families(&self) -> Vec<Vec<&Permit>> {
+        let mut out = Vec::new();
+        for v6 in [false, true] {
+            let family: Vec<&Permit> = self
+                .0
+                .iter()
+                .filter(|p| matches!(p, Permit::Ip(n) if n.is_ipv6() == v6))
+                .collect();
+            let nets: Vec<IpNet> = family
+                .iter()
+                .filter_map(|p| match p {
+                    Permit::Ip(n) => Some(*n),
+                    _ => None,
+                })
+                .collect();
+            let all = if v6 {
+                IpNet::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0)
+            } else {
+                IpNet::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0)
+            };
+            if let Some(all) = all {
+                if !nets.is_empty() && crate::cidr::covers(all, &nets) {
+                    out.push(family);
+                }
+            }
+        }
+        out
     }
 
     /// The excluded subtrees, as `init` prints them.
@@ -833,6 +856,11 @@ mod tests {
         assert!(cs.excluded().contains(&Excluded::AllIpv6) && cs.excluded().len() == 1);
         assert!(Constraints::default().excluded().is_empty());
         assert_eq!(c(&["0.0.0.0/0", "fed.test"]).whole_families().len(), 1);
+        let split = c(&["0.0.0.0/1", "fd00::/8", "128.0.0.0/1", "::/1", "8000::/1"]);
+        assert_eq!(split.whole_families().len(), 2);
+        assert!(c(&["0.0.0.0/1", "128.0.0.0/2", "::/1"])
+            .whole_families()
+            .is_empty());
         let msg = cs
             .check(&AltName::parse("hs1.other.test").unwrap())
             .unwrap_err()

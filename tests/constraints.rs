@@ -238,3 +238,32 @@ fn a_permit_of_a_whole_address_family_needs_a_flag() {
         "{out}"
     );
 }
+
+#[test]
+fn ranges_that_together_cover_a_whole_family_need_the_flag_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    let c = ca.to_str().unwrap();
+    for (a, b) in [("0.0.0.0/1", "128.0.0.0/1"), ("::/1", "8000::/1")] {
+        let out = run(&[
+            "init", "--ca-dir", c, "--permit", "fed.test", "--permit", a, "--permit", b,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a} + {b}: {err}");
+        assert!(
+            err.contains(a) && err.contains(b) && err.contains("--allow-all-addresses"),
+            "{a} + {b}: {err}"
+        );
+        assert!(!ca.exists(), "{a} + {b}: {c} was created");
+    }
+    // Half of the family is still a constraint.
+    ok(&[
+        "init",
+        "--ca-dir",
+        c,
+        "--permit",
+        "0.0.0.0/1",
+        "--permit",
+        "128.0.0.0/2",
+    ]);
+}

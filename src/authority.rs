@@ -269,7 +269,12 @@ impl Constraints {
                 _ => None,
             })
             .collect();
-        self.is_empty() || ranges.iter().any(|net| net.contains_addr(ip))
+        if self.is_empty() {
+            return true;
+        }
+        let mapped = self.excluded().contains(&Excluded::Ipv4Mapped)
+            && Excluded::ipv4_mapped().contains_addr(ip);
+        !mapped && ranges.iter().any(|net| net.contains_addr(ip))
     }
 
     /// The name types these constraints exclude outright. RFC 5280 constrains only the
@@ -291,6 +296,16 @@ impl Constraints {
         }
         if !has(|p| matches!(p, Permit::Ip(n) if n.is_ipv6())) {
             out.push(Excluded::AllIpv6);
+        } else if !self
+            .whole_families()
+            .iter()
+            .any(|f| f.iter().any(|p| matches!(p, Permit::Ip(n) if !n.is_ipv6())))
+        {
+            // IPv4 is constrained but some IPv6 is permitted: an IPv4-mapped address
+            // (::ffff:8.8.8.8) in a permitted IPv6 range would be an IPv4 name to Go's
+            // crypto/x509, which matches it against "8.8.8.8". Excluded wins over
+            // permitted (RFC 5280), so the mapped range is closed in every verifier.
+            out.push(Excluded::Ipv4Mapped);
         }
         out
     }
@@ -359,11 +374,25 @@ pub enum Excluded {
     AllIpv4,
     /// Every IPv6 address: `::/0`.
     AllIpv6,
+    /// Every IPv4-mapped IPv6 address, `::ffff:0:0/96`, when IPv4 is constrained and
+    /// some IPv6 is permitted.
+    Ipv4Mapped,
 }
 
 impl Excluded {
+    /// `::ffff:0:0/96`, the IPv4-mapped IPv6 addresses.
+    fn ipv4_mapped() -> IpNet {
+        let a = IpAddr::V6(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0));
+        // 96 <= 128: `new` cannot fail; the host fallback only satisfies the types.
+        IpNet::new(a, 96).unwrap_or(IpNet::host(a))
+    }
+
     fn subtree(&self) -> GeneralSubtree {
         match self {
+            Excluded::Ipv4Mapped => {
+                let net = Excluded::ipv4_mapped();
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(net.addr(), net.prefix()))
+            }
             Excluded::AllDns => GeneralSubtree::DnsName(String::new()),
             Excluded::AllIpv4 => GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(
                 IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -383,6 +412,7 @@ impl fmt::Display for Excluded {
             Excluded::AllDns => "every DNS name",
             Excluded::AllIpv4 => "every IPv4 address (0.0.0.0/0)",
             Excluded::AllIpv6 => "every IPv6 address (::/0)",
+            Excluded::Ipv4Mapped => "every IPv4-mapped IPv6 address (::ffff:0:0/96)",
         })
     }
 }
@@ -847,8 +877,12 @@ mod tests {
         assert!(ok_in(&["10.0.0.0/8", "fd00::/8"], "fd00::1"));
         assert_eq!(
             c(&["fd00::/8"]).excluded(),
-            [Excluded::AllDns, Excluded::AllIpv4]
+            [Excluded::AllDns, Excluded::AllIpv4, Excluded::Ipv4Mapped]
         );
+        // IPv4 wholly permitted: a mapped address escapes nothing.
+        assert_eq!(c(&["0.0.0.0/0", "::/0"]).excluded(), [Excluded::AllDns]);
+        let mapped = AltName::Host(Host::Ipv6("::ffff:8.8.8.8".parse().unwrap()));
+        assert!(c(&["::/0", "10.0.0.0/8"]).check(&mapped).is_err());
         assert_eq!(
             c(&["lab.test"]).excluded(),
             [Excluded::AllIpv4, Excluded::AllIpv6]

@@ -272,7 +272,11 @@ fn ranges_that_together_cover_a_whole_family_need_the_flag_too() {
 fn ipv4_mapped_ipv6_names_cannot_bypass_the_ipv4_constraints() {
     let tmp = tempfile::tempdir().unwrap();
     // (extra init args, in-constraint leaves (SAN, name))
-    let cases: [(&[&str], &[(&str, &str)]); 3] = [
+    type MappedCase = (
+        &'static [&'static str],
+        &'static [(&'static str, &'static str)],
+    );
+    let cases: [MappedCase; 3] = [
         (&["--permit", "::ffff:0:0/96"], &[]),
         (
             &["--permit", "fed.test", "--permit", "fd00::/8"],

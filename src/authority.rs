@@ -618,6 +618,7 @@ impl Authority {
         store::create_dir_private(&staging.path().join(files::SERVERS))?;
         store::create_dir_private(&staging.path().join(files::CERTS))?;
         store::sync_dir(staging.path())?;
+        store::crash_point("init-staged");
 
         let mut replaced = None;
         if non_empty {

@@ -16,6 +16,7 @@ use crate::error::{Error, ExternalError, Result};
 use crate::name::{AltName, DnsName, Host};
 use crate::store::{self, files, CaDir, KEY_MODE, PUBLIC_MODE};
 use crate::validity::{self, Validity};
+use crate::x509::{name_permitted, ConstrainedName, Subtree};
 
 /// The key algorithms fedca generates.
 ///
@@ -175,11 +176,11 @@ impl Permit {
         }
     }
 
-    fn dns_suffix(&self) -> Option<String> {
+    fn matcher_subtree(&self) -> Subtree {
         match self {
-            Permit::Dns(d) => Some(d.to_ascii_lowercase()),
-            Permit::Onion => Some("onion".to_string()),
-            Permit::Ip(_) => None,
+            Permit::Dns(d) => Subtree::Dns(d.to_ascii_lowercase()),
+            Permit::Onion => Subtree::Dns("onion".to_string()),
+            Permit::Ip(net) => Subtree::ip(net.addr(), net.prefix()),
         }
     }
 }
@@ -228,15 +229,7 @@ impl Constraints {
     ///
     /// Unconstrained CAs accept every name.
     pub fn check(&self, name: &AltName) -> Result<()> {
-        let ok = match name {
-            AltName::Host(Host::Dns(d)) => self.permits_dns(&d.to_ascii_lowercase()),
-            AltName::Wildcard(d) => self.permits_dns(&d.to_ascii_lowercase()),
-            AltName::Host(h) => match h.ip() {
-                Some(ip) => self.permits_ip(ip),
-                None => true,
-            },
-        };
-        if ok {
+        if self.permits(name) {
             Ok(())
         } else {
             let excluded = self.excluded();
@@ -251,25 +244,33 @@ impl Constraints {
         }
     }
 
-    fn permits_dns(&self, name: &str) -> bool {
-        let suffixes: Vec<String> = self.0.iter().filter_map(Permit::dns_suffix).collect();
-        self.is_empty()
-            || suffixes
-                .iter()
-                .any(|s| name == s || name.ends_with(&format!(".{s}")))
-    }
-
-    fn permits_ip(&self, ip: IpAddr) -> bool {
-        // An address of a family with no range is outside: iPAddress is one name type.
-        let ranges: Vec<&IpNet> = self
-            .0
+    /// Whether the root's permitted and excluded subtrees admit `name`, by the crate's
+    /// one matcher ([`crate::x509::name_permitted`]).
+    fn permits(&self, name: &AltName) -> bool {
+        let permitted: Vec<Subtree> = self.0.iter().map(Permit::matcher_subtree).collect();
+        let excluded: Vec<Subtree> = self
+            .excluded()
             .iter()
-            .filter_map(|p| match p {
-                Permit::Ip(net) => Some(net),
-                _ => None,
-            })
+            .map(Excluded::matcher_subtree)
             .collect();
-        self.is_empty() || ranges.iter().any(|net| net.contains_addr(ip))
+        let octets;
+        let (dns, ip);
+        let name = match name {
+            AltName::Host(Host::Dns(d)) | AltName::Wildcard(d) => {
+                dns = d.to_ascii_lowercase();
+                ConstrainedName::Dns(&dns)
+            }
+            AltName::Host(h) => {
+                ip = h.ip();
+                octets = match ip {
+                    Some(IpAddr::V4(a)) => a.octets().to_vec(),
+                    Some(IpAddr::V6(a)) => a.octets().to_vec(),
+                    None => return true,
+                };
+                ConstrainedName::Ip(&octets)
+            }
+        };
+        name_permitted(name, &permitted, &excluded)
     }
 
     /// The name types these constraints exclude outright. RFC 5280 constrains only the
@@ -339,6 +340,14 @@ pub enum Excluded {
 }
 
 impl Excluded {
+    fn matcher_subtree(&self) -> Subtree {
+        match self {
+            Excluded::AllDns => Subtree::Dns(String::new()),
+            Excluded::AllIpv4 => Subtree::ip(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0),
+            Excluded::AllIpv6 => Subtree::ip(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0),
+        }
+    }
+
     fn subtree(&self) -> GeneralSubtree {
         match self {
             Excluded::AllDns => GeneralSubtree::DnsName(String::new()),
@@ -643,9 +652,8 @@ impl Authority {
             .map_err(|e| Error::corrupt(&policy_path, format!("unreadable policy: {e}")))?;
         let cert_pem = dir.read(files::ROOT_CERT)?;
         let cert_path = dir.path(files::ROOT_CERT);
-        let parsed = pem::parse(&cert_pem)
+        let cert_der = crate::x509::first_certificate(cert_pem.as_bytes())
             .map_err(|e| Error::corrupt(&cert_path, format!("not a PEM certificate: {e}")))?;
-        let cert_der = parsed.contents().to_vec();
         let key_path = dir.path(files::ROOT_KEY);
         dir.check_permissions(true)?;
         let key = KeyPair::from_pem(&dir.read(files::ROOT_KEY)?).map_err(|e| {
@@ -719,7 +727,7 @@ fn build_root(
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, opts.name.as_str());
     params.distinguished_name = dn;
-    params.serial_number = Some(crate::issue::random_serial(&Default::default())?);
+    params.serial_number = Some(crate::x509::random_serial(&Default::default())?);
     params.not_before = not_before;
     params.not_after = not_after;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(ROOT_PATH_LEN));

@@ -11,6 +11,8 @@ use crate::authority::{Authority, InitOptions};
 use crate::error::{Error, Result};
 use crate::issue::{self, LeafProfile, LeafRequest};
 use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles};
+// `crate::ca::{rfc3339, sha256_hex}` are old paths of these, kept for other branches.
+pub(crate) use crate::x509::{rfc3339, sha256_hex};
 
 /// A CA directory with its loaded authority.
 #[derive(Debug)]
@@ -277,21 +279,4 @@ fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {
 #[cfg(feature = "cli")]
 pub(crate) fn is_past(t: &str) -> bool {
     OffsetDateTime::parse(t, &Rfc3339).is_ok_and(|t| t < OffsetDateTime::now_utc())
-}
-
-/// RFC 3339 text of a time (UTC, whole seconds).
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
-
-/// Lower-case hex SHA-256 of bytes.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

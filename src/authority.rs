@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::cidr::IpNet;
-use crate::error::{Error, ExternalError, Result};
+use crate::error::{Error, ExternalError, Field, Result};
 use crate::name::{AltName, DnsName, Host};
 use crate::store::{self, files, CaDir, KEY_MODE, PUBLIC_MODE};
 use crate::validity::{self, Validity};
@@ -138,7 +138,7 @@ impl Permit {
     /// Parses a `--permit` value: a DNS subtree (`fed.test`), an IPv4 or IPv6 CIDR
     /// (`10.0.0.0/8`, `fd00::/8`), a single address (`10.0.0.7` = `/32`), or `onion`.
     pub fn parse(input: &str) -> Result<Self> {
-        let bad = |rule: &str| Error::invalid("--permit", input, rule);
+        let bad = |rule: &str| Error::invalid(Field::Permit, input, rule);
         if input.eq_ignore_ascii_case("onion") {
             return Ok(Permit::Onion);
         }
@@ -157,7 +157,7 @@ impl Permit {
             .and_then(|a| a.strip_suffix(']'))
             .unwrap_or(addr_part);
         if IpAddr::from_str(addr_part).is_ok() {
-            return IpNet::parse(input, "--permit").map(Permit::Ip);
+            return IpNet::parse(input, Field::Permit).map(Permit::Ip);
         }
         if input.contains('/') {
             return Err(bad("is not a valid IPv4 or IPv6 CIDR range"));
@@ -468,7 +468,7 @@ impl Authority {
         let existing = root.exists();
         if existing && !root.is_dir() {
             return Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 "exists and is not a directory",
             ));
@@ -481,7 +481,7 @@ impl Authority {
         if non_empty && !dir.exists() {
             // Even with --force: fedca replaces CAs, never other people's directories.
             return Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 "is a non-empty directory that is not a fedca CA; choose an empty or new directory",
             ));
@@ -494,7 +494,7 @@ impl Authority {
         let not_after = now + opts.validity.duration();
         if opts.leaf_validity.duration() > opts.validity.duration() {
             return Err(Error::invalid(
-                "--leaf-validity",
+                Field::LeafValidity,
                 opts.leaf_validity.to_string(),
                 format!("is longer than the root's validity ({})", opts.validity),
             ));
@@ -509,7 +509,7 @@ impl Authority {
         };
         store::create_dir_all_private(&parent).map_err(|e| match e {
             Error::Io { source, .. } => Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 format!(
                     "its parent {} cannot be created ({source})",
@@ -529,7 +529,7 @@ impl Authority {
                 .is_some();
         if non_empty && !dir.exists() {
             return Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 "is a non-empty directory that is not a fedca CA; choose an empty or new directory",
             ));
@@ -748,18 +748,18 @@ fn build_root(
 
 fn validate_ca_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
-        return Err(Error::invalid("--name", name, "cannot be empty"));
+        return Err(Error::invalid(Field::CaName, name, "cannot be empty"));
     }
     if name.chars().count() > 64 {
         return Err(Error::invalid(
-            "--name",
+            Field::CaName,
             name,
             "is longer than 64 characters (RFC 5280's limit for a common name)",
         ));
     }
     if name.chars().any(char::is_control) {
         return Err(Error::invalid(
-            "--name",
+            Field::CaName,
             name,
             "contains control characters",
         ));

@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::authority::{Authority, InitOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::issue::{self, LeafProfile, LeafRequest};
 use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles};
 // `crate::ca::{rfc3339, sha256_hex}` are old paths of these, kept for other branches.
@@ -129,14 +129,14 @@ impl Ca {
             };
             if !targets.insert(target.clone()) {
                 return Err(Error::invalid(
-                    "server name",
+                    Field::ServerName,
                     req.server.to_string(),
                     "is given twice in one call",
                 ));
             }
             if dir_name.len() > 255 {
                 return Err(Error::invalid(
-                    "server name",
+                    Field::ServerName,
                     req.server.to_string(),
                     "makes a directory name longer than 255 bytes, which file systems refuse",
                 ));
@@ -147,14 +147,14 @@ impl Ca {
         if let Some(o) = out {
             if o.to_str().is_none() {
                 return Err(Error::invalid(
-                    "--out",
+                    Field::OutputDir,
                     o.display().to_string(),
                     "is not valid UTF-8, which the index cannot record",
                 ));
             }
             if self.dir.contains(o)? {
                 return Err(Error::invalid(
-                    "--out",
+                    Field::OutputDir,
                     o.display().to_string(),
                     "is inside the CA directory; write server files there without --out, or choose a directory outside it",
                 ));
@@ -250,14 +250,14 @@ pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
 fn prepare_out(out: &Path) -> Result<()> {
     let bad = |e: std::io::Error| {
         Error::invalid(
-            "--out",
+            Field::OutputDir,
             out.display().to_string(),
             format!("is not a writable directory ({e})"),
         )
     };
     if out.exists() && !out.is_dir() {
         return Err(Error::invalid(
-            "--out",
+            Field::OutputDir,
             out.display().to_string(),
             "exists and is not a directory",
         ));

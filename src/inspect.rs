@@ -28,7 +28,7 @@ use x509_parser::der_parser::ber::BerObjectContent;
 use x509_parser::prelude::*;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::lint::{self, Finding, Role};
 use crate::x509::{
     authority_key_id, colon_hex, curve_desc, der_seq, dn_text, eku_names, fixed_size_key,
@@ -168,9 +168,14 @@ pub struct CrlInfo {
 /// An unreadable file, or one holding nothing fedca recognises, is bad input
 /// ([`Error::InvalidValue`], exit code 2).
 pub fn inspect_file(path: &Path) -> Result<Vec<Object>> {
-    let bytes = crate::store::read_input(path, "FILE")?;
-    inspect_bytes(&bytes)
-        .map_err(|rule| Error::invalid("FILE", path.display().to_string(), rule.to_string()))
+    let bytes = crate::store::read_input(path, Field::InputFile)?;
+    inspect_bytes(&bytes).map_err(|rule| {
+        Error::invalid(
+            Field::InputFile,
+            path.display().to_string(),
+            rule.to_string(),
+        )
+    })
 }
 
 /// Describes every object in PEM or DER bytes; the error says why nothing could be read.

@@ -24,7 +24,7 @@ use rcgen::{
 use time::OffsetDateTime;
 
 use crate::authority::{Authority, KeyType};
-use crate::error::{Error, ExternalError, Result};
+use crate::error::{Error, ExternalError, Field, Result};
 use crate::name::{AltName, Host, ServerName};
 use crate::validity::{Validity, BACKDATE};
 pub use crate::x509::{random_serial, serial_hex};
@@ -97,7 +97,7 @@ impl LeafProfile {
         }
         let validity = match req.validity {
             Some(v) => {
-                v.check_leaf("--validity", &v.to_string())?;
+                v.check_leaf(Field::Validity, &v.to_string())?;
                 v
             }
             None => {

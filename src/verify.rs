@@ -59,7 +59,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use serde::Serialize;
 use x509_parser::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::name::Host;
 use crate::x509::{self, san_names, time_text, unix_text};
 
@@ -237,20 +237,20 @@ impl TrustBundle {
     /// trust anchor).
     pub fn from_pem(pem_text: &str) -> Result<TrustBundle> {
         Self::from_bytes(pem_text.as_bytes())
-            .map_err(|rule| Error::invalid("trust bundle", "PEM text", rule))
+            .map_err(|rule| Error::invalid(Field::TrustBundle, "PEM text", rule))
     }
 
     /// Builds a bundle from DER certificates (at least one).
     pub fn from_der(roots: Vec<CertificateDer<'static>>) -> Result<TrustBundle> {
-        Self::checked(roots).map_err(|rule| Error::invalid("trust bundle", "DER", rule))
+        Self::checked(roots).map_err(|rule| Error::invalid(Field::TrustBundle, "DER", rule))
     }
 
     /// Reads a PEM or DER file of roots. An unreadable or unusable file is bad input
     /// (exit code 2).
     pub fn load(path: &Path) -> Result<TrustBundle> {
-        let bytes = crate::store::read_input(path, "--trust")?;
+        let bytes = crate::store::read_input(path, Field::TrustFile)?;
         Self::from_bytes(&bytes)
-            .map_err(|rule| Error::invalid("--trust", path.display().to_string(), rule))
+            .map_err(|rule| Error::invalid(Field::TrustFile, path.display().to_string(), rule))
     }
 
     /// The root of the fedca CA in `dir`.
@@ -345,7 +345,7 @@ impl Verifier {
             Arc::new(rustls::crypto::ring::default_provider()),
         )
         .build()
-        .map_err(|e| Error::invalid("trust bundle", "roots", e.to_string()))?;
+        .map_err(|e| Error::invalid(Field::TrustBundle, "roots", e.to_string()))?;
         Ok(Verifier {
             inner,
             roots: bundle.roots.clone(),

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// File mode of private keys.
 pub const KEY_MODE: u32 = 0o600;
@@ -219,7 +219,7 @@ impl CaDir {
         match (canon.parent(), canon.file_name().and_then(|n| n.to_str())) {
             (Some(parent), Some(base)) => Ok((parent.to_path_buf(), base.to_string())),
             _ => Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 self.root.display().to_string(),
                 "must name a directory with a UTF-8 name below some parent (not /)",
             )),
@@ -1220,9 +1220,10 @@ pub const MAX_INPUT: u64 = 16 * 1024 * 1024;
 
 /// Reads a user-supplied input file, refusing (as bad input, naming `what`) one that
 /// cannot be read or is larger than [`MAX_INPUT`] (`/dev/zero` must not exhaust memory).
-pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
+pub fn read_input(path: &Path, what: impl Into<Field>) -> Result<Vec<u8>> {
+    let what = what.into();
     use std::io::Read;
-    let bad = |rule: String| Error::invalid(what, path.display().to_string(), rule);
+    let bad = |rule: String| Error::invalid(what.clone(), path.display().to_string(), rule);
     let file = File::open(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
     let mut bytes = Vec::new();
     file.take(MAX_INPUT + 1)

@@ -733,11 +733,30 @@ fn sigkill_during_renew_all_leaves_a_consistent_ca() {
         check(&ca);
     }
     let mut rng = Rng::new();
+    let current_serials = |ca: &Path| -> HashSet<String> {
+        let list: serde_json::Value =
+            serde_json::from_str(&ok(&["list", "--json", "--ca-dir", s(ca)])).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["status"] == "valid")
+            .map(|e| e["serial"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (mut none, mut partial, mut all) = (0, 0, 0);
     for _ in 0..120 {
+        let before = current_serials(&ca);
         // An uninterrupted run takes about 150 ms here: kills land all along it.
         kill_after(&renew, Duration::from_millis(rng.below(201)));
+        let kept = before.intersection(&current_serials(&ca)).count();
+        match kept {
+            0 => all += 1,
+            k if k == before.len() => none += 1,
+            _ => partial += 1,
+        }
         check(&ca);
     }
+    eprintln!("killed renewals: {none} before any server, {partial} part-way, {all} after all");
     // Finally an uninterrupted run renews every server but the revoked one.
     let report: serde_json::Value =
         serde_json::from_str(&ok(&[renew.clone(), vec!["--json".into()]].concat())).unwrap();

@@ -98,7 +98,10 @@ fn revoked_leaf_is_refused_by_openssl_with_the_crl_and_the_others_accepted() {
     let refused = openssl_verify(&ca, &crl, "hs2.fed.test");
     let err = String::from_utf8_lossy(&refused.stdout).to_string()
         + &String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "openssl accepted a revoked leaf: {err}");
+    assert!(
+        !refused.status.success(),
+        "openssl accepted a revoked leaf: {err}"
+    );
     assert!(err.contains("certificate revoked"), "{err}");
     for server in ["hs1.fed.test", "hs3.fed.test"] {
         let accepted = openssl_verify(&ca, &crl, server);
@@ -230,13 +233,19 @@ fn status_reports_due_and_revoked_with_list_field_names_and_exit_codes() {
             assert_eq!(&st[k], v, "field {k}");
         }
     }
-    let hs3 = servers.iter().find(|s| s["server"] == "hs3.fed.test").unwrap();
+    let hs3 = servers
+        .iter()
+        .find(|s| s["server"] == "hs3.fed.test")
+        .unwrap();
     assert_eq!(hs3["status"], "revoked");
     assert_eq!(hs3["due"], false);
     assert_eq!(report["revoked"][0]["server"], "hs3.fed.test");
     assert_eq!(report["revoked"][0]["serial"], hs3["serial"]);
     // Default: due after two thirds of the lifetime.
-    let hs1 = servers.iter().find(|s| s["server"] == "hs1.fed.test").unwrap();
+    let hs1 = servers
+        .iter()
+        .find(|s| s["server"] == "hs1.fed.test")
+        .unwrap();
     let t = |v: &serde_json::Value| {
         time::OffsetDateTime::parse(
             v.as_str().unwrap(),
@@ -345,7 +354,10 @@ fn renew_keeps_every_setting_with_a_new_key_and_runs_the_deploy_hook() {
     assert_eq!(new["names"], old["names"]);
     assert_eq!(new["path"], old["path"]);
     assert_eq!(new["status"], "valid");
-    assert_eq!(status_of(&ca, old["serial"].as_str().unwrap()), "superseded");
+    assert_eq!(
+        status_of(&ca, old["serial"].as_str().unwrap()),
+        "superseded"
+    );
     assert_ne!(read(dir.join("key.pem")), old_key, "renewal keeps the key");
     let inspected = ok(&["inspect", s(&dir.join("cert.pem"))]);
     assert!(inspected.contains("ed25519"), "{inspected}");
@@ -357,7 +369,10 @@ fn renew_keeps_every_setting_with_a_new_key_and_runs_the_deploy_hook() {
         .unwrap()
     };
     let lifetime = t(&new["not_after"]) - t(&new["not_before"]);
-    assert_eq!(lifetime, time::Duration::days(30) + time::Duration::hours(1));
+    assert_eq!(
+        lifetime,
+        time::Duration::days(30) + time::Duration::hours(1)
+    );
     // The pair served is the committed pair, and it verifies for the delegated host.
     ok(&[
         "verify",
@@ -384,7 +399,10 @@ fn failing_deploy_hook_exits_1_and_keeps_the_renewal() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("reloading hs1.fed.test"), "hook output on stderr: {err}");
+    assert!(
+        err.contains("reloading hs1.fed.test"),
+        "hook output on stderr: {err}"
+    );
     assert!(
         err.contains("deploy hook for hs1.fed.test failed (exit status 3)"),
         "{err}"

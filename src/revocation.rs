@@ -345,6 +345,37 @@ mod tests {
     }
 
     #[test]
+    fn allowed_servers_leave_out_the_revoked_until_reissued() {
+        use crate::issue::LeafRequest;
+        use crate::name::ServerName;
+        let tmp = tempfile::tempdir().unwrap();
+        let (ca, _) =
+            crate::Ca::init(tmp.path().join("ca"), &crate::InitOptions::default()).unwrap();
+        let req = |n: &str| LeafRequest::new(ServerName::parse(n).unwrap());
+        ca.issue(&[req("hs1.fed.test"), req("hs2.fed.test:8448")], None)
+            .unwrap();
+        assert_eq!(
+            allowed_servers(ca.dir()).unwrap(),
+            ["hs1.fed.test", "hs2.fed.test:8448"]
+        );
+        let out = revoke(ca.dir(), "hs2.fed.test:8448", Reason::KeyCompromise).unwrap();
+        assert_eq!(out.revoked.len(), 1);
+        assert_eq!(allowed_servers(ca.dir()).unwrap(), ["hs1.fed.test"]);
+        assert_eq!(
+            revoked_among(ca.dir(), &["hs2.fed.test:8448".into()]).unwrap()[0].1,
+            out.revoked[0].serial
+        );
+        ca.issue(&[req("hs2.fed.test:8448")], None).unwrap();
+        assert_eq!(
+            allowed_servers(ca.dir()).unwrap(),
+            ["hs1.fed.test", "hs2.fed.test:8448"]
+        );
+        assert!(revoked_among(ca.dir(), &["hs2.fed.test:8448".into()])
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
     fn serials_normalise() {
         assert_eq!(normalise_serial("5F:1C").as_deref(), Some("5f1c"));
         assert_eq!(normalise_serial("0x005f1c").as_deref(), Some("5f1c"));

@@ -459,3 +459,35 @@ fn crl_bad_input_exits_2_and_writes_nothing() {
     }
     assert_unchanged(&before, &snapshot(&ca), "bad crl input");
 }
+
+/// Eight `revoke` processes at once, one server each: every revocation lands (the file
+/// is rewritten whole under the CA lock, so no writer loses another's line).
+#[test]
+fn concurrent_revokes_all_land() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    ok(&["init", "--ca-dir", s(&ca), "--permit", "fed.test"]);
+    let names: Vec<String> = (0..8).map(|i| format!("c{i}.fed.test")).collect();
+    let mut args = vec!["issue".to_string()];
+    args.extend(names.iter().cloned());
+    args.extend(["--ca-dir".into(), s(&ca).into()]);
+    ok(&args);
+    std::thread::scope(|scope| {
+        for n in &names {
+            let ca = &ca;
+            scope.spawn(move || {
+                ok(&["revoke", n, "--ca-dir", s(ca)]);
+            });
+        }
+    });
+    let lines = read(ca.join("revocations.jsonl"));
+    assert_eq!(lines.lines().count(), 8, "{lines}");
+    let list = json(&ok(&["list", "--ca-dir", s(&ca), "--json"]));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] == "revoked"),
+        "{list}"
+    );
+}

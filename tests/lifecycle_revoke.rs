@@ -240,6 +240,10 @@ fn status_reports_due_and_revoked_with_list_field_names_and_exit_codes() {
     assert_eq!(hs3["status"], "revoked");
     assert_eq!(hs3["due"], false);
     assert_eq!(report["revoked"][0]["server"], "hs3.fed.test");
+    assert_eq!(
+        report["allowed_servers"],
+        serde_json::json!(["hs1.fed.test", "hs2.fed.test"])
+    );
     assert_eq!(report["revoked"][0]["serial"], hs3["serial"]);
     // Default: due after two thirds of the lifetime.
     let hs1 = servers

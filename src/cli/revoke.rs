@@ -10,7 +10,7 @@ use crate::revocation::{self, Reason};
 const EXAMPLES: &str = "\
 Examples:
   fedca revoke hs3.fed.test --reason key-compromise --ca-dir ./ca
-  fedca revoke 5f1c0e...(serial from `fedca list`) --reason superseded --ca-dir ./ca
+  fedca revoke 4cb2b05fe0e07259cb7c4badd01c4fd5 --reason superseded --ca-dir ./ca
   fedca crl --ca-dir ./ca --out crl.pem        # publish the new list
   fedca trust --for synapse --server hs1.fed.test --ca-dir ./ca --out ./hs1-conf
                                                # shut the server out where homeservers look

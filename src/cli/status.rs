@@ -64,6 +64,9 @@ struct Report {
     checked_at: String,
     servers: Vec<ServerStatus>,
     revoked: Vec<RevokedStatus>,
+    /// The servers whose newest certificate is not revoked: a homeserver's federation
+    /// allow-list (Synapse `federation_domain_whitelist`).
+    allowed_servers: Vec<String>,
 }
 
 /// Parses `--within`.
@@ -148,6 +151,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         checked_at: crate::ca::rfc3339(now),
         servers,
         revoked,
+        allowed_servers: crate::revocation::allowed_servers(&dir)?,
     };
     if cli.json {
         super::print_json(&report)?;
@@ -204,6 +208,9 @@ fn print_text(r: &Report) -> Result<()> {
             v.revocation.revoked_at,
             v.revocation.reason
         );
+    }
+    if !r.revoked.is_empty() {
+        outln!("allowed to federate: {}", r.allowed_servers.join(" "));
     }
     let due = r.servers.iter().filter(|s| s.due).count();
     let expired = r

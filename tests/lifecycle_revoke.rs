@@ -495,3 +495,47 @@ fn concurrent_revokes_all_land() {
         "{list}"
     );
 }
+
+/// An expired certificate (its record's dates moved into the past, as time would):
+/// `status` says `expired` and exits 1, and `renew --all` renews it with no --within.
+#[test]
+fn expired_certificates_are_due_and_renewed() {
+    let (_tmp, ca) = federation();
+    let index = ca.join("index.jsonl");
+    let text = read(&index);
+    let mut lines: Vec<serde_json::Value> = text.lines().map(json).collect();
+    lines[0]["not_before"] = "2025-01-01T00:00:00Z".into();
+    lines[0]["not_after"] = "2025-04-01T00:00:00Z".into();
+    let old = lines[0]["serial"].as_str().unwrap().to_string();
+    let rewritten: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&index, rewritten).unwrap();
+
+    let out = run(&["status", "--ca-dir", s(&ca), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    let hs1 = report["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["server"] == "hs1.fed.test")
+        .unwrap();
+    assert_eq!(hs1["status"], "expired");
+    assert_eq!(hs1["due"], true);
+
+    let report = json(&ok(&["renew", "--all", "--ca-dir", s(&ca), "--json"]));
+    let renewed: Vec<_> = report["renewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["server"].as_str().unwrap())
+        .collect();
+    assert_eq!(renewed, ["hs1.fed.test"]);
+    assert_eq!(report["renewed"][0]["previous_serial"], old.as_str());
+    let out = run(&["status", "--ca-dir", s(&ca)]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -37,9 +37,11 @@ use crate::store::{self, files, CaDir, IndexRecord, RecordState};
 pub use crate::cidr;
 pub mod conduit;
 pub mod dendrite;
+pub mod deploy;
 pub mod keyscan;
 pub mod kubernetes;
 pub mod pem;
+pub mod plan;
 pub mod synapse;
 pub mod system;
 pub mod templates;
@@ -306,12 +308,17 @@ impl ServerInfo {
     /// must be where the index says, and `fullchain.pem` must hold the certificate the
     /// index records (a file replaced by hand is caught here, not by a homeserver).
     pub fn lookup(dir: &CaDir, name: &ServerName) -> Result<ServerInfo> {
+        ServerInfo::from_records(dir, &dir.read_index()?, name)
+    }
+
+    /// As [`ServerInfo::lookup`], in index records already read.
+    pub fn from_records(
+        dir: &CaDir,
+        records: &[IndexRecord],
+        name: &ServerName,
+    ) -> Result<ServerInfo> {
         let wanted = name.to_string();
-        let records: Vec<IndexRecord> = dir
-            .read_index()?
-            .into_iter()
-            .filter(|r| r.server == wanted)
-            .collect();
+        let records: Vec<&IndexRecord> = records.iter().filter(|r| r.server == wanted).collect();
         let Some(record) = records
             .iter()
             .rev()
@@ -417,10 +424,19 @@ pub struct Federation {
 impl Federation {
     /// The servers of the CA in `dir`; `extra_addrs` are the `--federation-addr` values.
     pub fn from_index(dir: &CaDir, extra_addrs: Vec<IpNet>) -> Result<Federation> {
+        Federation::from_records(dir, &dir.read_index()?, extra_addrs)
+    }
+
+    /// As [`Federation::from_index`], from index records already read.
+    pub fn from_records(
+        dir: &CaDir,
+        records: &[IndexRecord],
+        extra_addrs: Vec<IpNet>,
+    ) -> Result<Federation> {
         let index = dir.path(files::INDEX);
         let mut seen = BTreeSet::new();
         let mut servers = Vec::new();
-        for r in dir.read_index()? {
+        for r in records {
             if r.state != RecordState::Active {
                 continue;
             }
@@ -569,6 +585,17 @@ pub struct EmitContext<'a> {
     pub templates: &'a Templates,
     /// Addresses for the federation listener to bind (`--bind`); empty for the default.
     pub bind: &'a [IpAddr],
+    /// The target being rendered.
+    pub target: Target,
+    /// Where the files will live on the homeserver (`--install-dir`, default the
+    /// output directory): paths inside the emitted configuration point there.
+    pub install_dir: &'a Path,
+    /// Where federation TLS ends (`--tls-at`).
+    pub tls_at: deploy::TlsAt,
+    /// The homeserver's plain client listener port (`--client-port`).
+    pub client_port: u16,
+    /// Who owns the installed files (`--owner`).
+    pub owner: &'a deploy::Owner,
 }
 
 impl EmitContext<'_> {
@@ -582,7 +609,7 @@ impl EmitContext<'_> {
         Err(Error::invalid("--bind", given.join(" "), rule))
     }
 
-    fn server(&self, target: Target) -> Result<&ServerInfo> {
+    pub(crate) fn server(&self, target: Target) -> Result<&ServerInfo> {
         self.server.ok_or_else(|| {
             Error::invalid(
                 "--server",
@@ -594,7 +621,7 @@ impl EmitContext<'_> {
 
     /// The context every template receives: version, target, roots (with the path
     /// of each root's file under the output directory, for targets that write one).
-    fn base(
+    pub(crate) fn base(
         &self,
         target: Target,
         root_file: Option<&dyn Fn(&TrustedRoot) -> String>,
@@ -612,7 +639,7 @@ impl EmitContext<'_> {
                     "pem": r.pem,
                 });
                 if let Some(f) = root_file {
-                    v["file"] = self.out.join(f(r)).display().to_string().into();
+                    v["file"] = self.install_dir.join(f(r)).display().to_string().into();
                 }
                 v
             })
@@ -621,12 +648,15 @@ impl EmitContext<'_> {
             "fedca_version": env!("CARGO_PKG_VERSION"),
             "target": target.as_str(),
             "out": self.out.display().to_string(),
+            "install_dir": self.install_dir.display().to_string(),
+            "tls_at": self.tls_at.as_str(),
+            "client_port": self.client_port,
             "roots": roots,
             "bundle_pem": self.bundle.pem(),
         })
     }
 
-    fn server_json(&self, s: &ServerInfo) -> serde_json::Value {
+    pub(crate) fn server_json(&self, s: &ServerInfo) -> serde_json::Value {
         serde_json::json!({
             "name": s.name.to_string(),
             "host": s.name.host().to_string(),
@@ -635,15 +665,15 @@ impl EmitContext<'_> {
             "endpoint_host": s.federation_endpoint().host().to_string(),
             "port": s.federation_port(),
             "explicit_port": s.federation_endpoint().port().is_some(),
-            "fullchain": s.fullchain_path().display().to_string(),
-            "key": s.key_path().display().to_string(),
+            "fullchain": self.install_dir.join(deploy::FULLCHAIN).display().to_string(),
+            "key": self.install_dir.join(deploy::KEY).display().to_string(),
             "names": s.names,
             "serial": s.serial,
             "not_after": s.not_after,
         })
     }
 
-    fn render(&self, template: &str, context: &serde_json::Value) -> Result<String> {
+    pub(crate) fn render(&self, template: &str, context: &serde_json::Value) -> Result<String> {
         self.templates
             .render(template, &minijinja::Value::from_serialize(context))
     }
@@ -668,7 +698,12 @@ pub struct EmittedFile {
 }
 
 impl EmittedFile {
-    fn new(path: impl Into<PathBuf>, contents: String, mode: u32, what: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        path: impl Into<PathBuf>,
+        contents: String,
+        mode: u32,
+        what: impl Into<String>,
+    ) -> Self {
         EmittedFile {
             path: path.into(),
             contents,
@@ -679,7 +714,7 @@ impl EmittedFile {
     }
 
     /// Marks the file as the one that carries the server's own key `key_pem`.
-    fn with_server_key(mut self, key_pem: &str) -> Self {
+    pub(crate) fn with_server_key(mut self, key_pem: &str) -> Self {
         self.server_key = Some(key_pem.to_string());
         self
     }
@@ -732,16 +767,19 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
     if cx.bundle.roots().is_empty() {
         return Err(Error::invalid("trusted roots", "", "the bundle is empty"));
     }
-    match target {
-        Target::Synapse => synapse::emit(cx),
-        Target::Dendrite => dendrite::emit(cx),
+    let mut emission = match target {
+        Target::Synapse => synapse::emit(cx)?,
+        Target::Dendrite => dendrite::emit(cx)?,
         Target::Conduit | Target::Conduwuit | Target::Continuwuity | Target::Tuwunel => {
-            conduit::emit(target, cx)
+            conduit::emit(target, cx)?
         }
-        Target::Pem => pem::emit(cx),
-        Target::System => system::emit(cx),
-        Target::Kubernetes => kubernetes::emit(cx),
-    }
+        Target::Pem => return pem::emit(cx),
+        Target::System => return system::emit(cx),
+        Target::Kubernetes => return kubernetes::emit(cx),
+    };
+    let s = cx.server(target)?;
+    deploy::finish(cx, s, &mut emission)?;
+    Ok(emission)
 }
 
 /// The file name of the roots bundle (for `SSL_CERT_FILE`, or any other verifier).
@@ -835,6 +873,10 @@ pub fn check_out_dir(out: &Path) -> Result<PathBuf> {
     Ok(abs)
 }
 
+/// The mode of the directories trust output creates: public (0755), so that a web
+/// server's workers can read `.well-known` and the certificates; keys are 0600 files.
+pub const OUT_DIR_MODE: u32 = 0o755;
+
 /// The prefix of the temporary files fedca stages its output in, next to their target.
 pub const TMP_PREFIX: &str = ".tmp-fedca-";
 
@@ -846,7 +888,7 @@ pub const TMP_PREFIX: &str = ".tmp-fedca-";
 /// Then, under an exclusive lock on `out`, each file is staged in a `.tmp-fedca-*` file
 /// created with its mode (0600 for keys) beside its target and renamed into place,
 /// each directory below `out` opened with `O_NOFOLLOW` relative to its parent (so a
-/// link planted meanwhile is refused too) and created 0700. Temporary files a killed
+/// link planted meanwhile is refused too) and created 0755. Temporary files a killed
 /// run left in those directories are removed first.
 pub fn write_emission(out: &Path, emission: &Emission) -> Result<Vec<PathBuf>> {
     let shown = out.display().to_string();
@@ -854,7 +896,7 @@ pub fn write_emission(out: &Path, emission: &Emission) -> Result<Vec<PathBuf>> {
         f.refuse_private_keys()?;
         check_below_out(out, &f.path)?;
     }
-    store::create_dir_all_private(out)?;
+    create_public_dirs(out)?;
     let root = std::fs::File::from(
         rustix::fs::open(
             out,
@@ -888,6 +930,23 @@ pub fn write_emission(out: &Path, emission: &Emission) -> Result<Vec<PathBuf>> {
         written.push(target);
     }
     Ok(written)
+}
+
+/// Creates `out` and its missing parents 0755 whatever the umask (existing
+/// directories are left as they are).
+fn create_public_dirs(out: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let missing: Vec<&Path> = out.ancestors().take_while(|p| !p.exists()).collect();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(OUT_DIR_MODE)
+        .create(out)
+        .map_err(|e| Error::io(out, e))?;
+    for d in missing {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(OUT_DIR_MODE))
+            .map_err(|e| Error::io(d, e))?;
+    }
+    Ok(())
 }
 
 /// Refuses a symbolic link at any component of `rel` below `out`, a directory at its
@@ -947,7 +1006,7 @@ fn link_refused(path: &Path, e: rustix::io::Errno) -> Error {
     }
 }
 
-/// Opens (creating it 0700 if missing) the directory `name` in `dir`, refusing a
+/// Opens (creating it 0755 if missing, whatever the umask) the directory `name` in `dir`, refusing a
 /// symbolic link.
 fn open_subdir(dir: &std::fs::File, name: &std::ffi::OsStr, path: &Path) -> Result<std::fs::File> {
     use rustix::fs::{Mode, OFlags};
@@ -957,13 +1016,17 @@ fn open_subdir(dir: &std::fs::File, name: &std::ffi::OsStr, path: &Path) -> Resu
         Err(rustix::io::Errno::NOENT) => {}
         Err(e) => return Err(link_refused(path, e)),
     }
-    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(store::DIR_MODE)) {
-        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+    let created = match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(OUT_DIR_MODE)) {
+        Ok(()) => true,
+        Err(rustix::io::Errno::EXIST) => false,
         Err(e) => return Err(Error::io(path, e.into())),
+    };
+    let fd = rustix::fs::openat(dir, name, flags, Mode::empty()).map_err(|e| link_refused(path, e))?;
+    if created {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(OUT_DIR_MODE))
+            .map_err(|e| Error::io(path, e.into()))?;
     }
-    rustix::fs::openat(dir, name, flags, Mode::empty())
-        .map(Into::into)
-        .map_err(|e| link_refused(path, e))
+    Ok(fd.into())
 }
 
 /// Whether `name` is a temporary file fedca stages output in: `.tmp-fedca-*`, or

@@ -92,12 +92,14 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
         cx.bind.iter().map(ToString::to_string).collect()
     };
     let port = s.federation_port();
+    super::deploy::check_ports(cx, s)?;
     let mut context = cx.base(Target::Synapse, Some(&|r| root_file(&r.id)));
     context["server"] = cx.server_json(s);
     context["listener"] = serde_json::json!({
         "port": port,
         "bind_addresses": bind,
-        "client_listener": port != 8008,
+        "tls": cx.tls_at == super::deploy::TlsAt::Homeserver,
+        "client_port": cx.client_port,
     });
     context["blocklist"] = serde_json::to_value(&blocklist).unwrap_or_default();
     context["blocklist_version"] = BLOCKLIST_SOURCE_VERSION.into();

@@ -1,0 +1,190 @@
+//! The trust operation as a library call: [`plan`] reads the CA state once and
+//! renders everything in memory; [`TrustPlan::write`] writes it. `fedca trust` (and
+//! `fedca apply`, per server) only parse arguments and print.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::deploy::{Owner, TlsAt, DEFAULT_CLIENT_PORT};
+use super::templates::Templates;
+use super::{Emission, EmitContext, Federation, ServerInfo, Target, TrustBundle};
+use crate::cidr::IpNet;
+use crate::error::{Error, Result};
+use crate::name::ServerName;
+use crate::store::CaDir;
+
+/// What to configure, as `fedca trust` takes it (already parsed).
+#[derive(Debug, Clone)]
+pub struct TrustRequest {
+    /// The target (`--for`).
+    pub target: Target,
+    /// The server to configure (`--server`), for targets that configure one.
+    pub server: Option<ServerName>,
+    /// The output directory (`--out`); absolute paths are kept, relative ones are
+    /// taken from the current directory. `None` renders nothing (`--for system --install`).
+    pub out: Option<PathBuf>,
+    /// Where the files will live on the homeserver (`--install-dir`, absolute); `None`
+    /// for the output directory itself.
+    pub install_dir: Option<PathBuf>,
+    /// The templates.
+    pub templates: Templates,
+    /// Addresses of DNS-named servers (`--federation-addr`).
+    pub federation_addrs: Vec<IpNet>,
+    /// Addresses the federation listener binds (`--bind`).
+    pub bind: Vec<IpAddr>,
+    /// Further roots to trust, as (PEM text, where it came from) (`--also-trust`).
+    pub also_trust: Vec<(String, String)>,
+    /// Where federation TLS ends (`--tls-at`).
+    pub tls_at: TlsAt,
+    /// The homeserver's plain client port (`--client-port`).
+    pub client_port: u16,
+    /// Who owns the installed files (`--owner`); `None` for the target's default.
+    pub owner: Option<Owner>,
+}
+
+impl TrustRequest {
+    /// A request with every option at its default.
+    pub fn new(target: Target) -> TrustRequest {
+        TrustRequest {
+            target,
+            server: None,
+            out: None,
+            install_dir: None,
+            templates: Templates::embedded(),
+            federation_addrs: Vec::new(),
+            bind: Vec::new(),
+            also_trust: Vec::new(),
+            tls_at: TlsAt::Homeserver,
+            client_port: DEFAULT_CLIENT_PORT,
+            owner: None,
+        }
+    }
+}
+
+/// Everything a trust run will write, rendered and checked; nothing written yet.
+#[derive(Debug, Clone)]
+pub struct TrustPlan {
+    /// The target.
+    pub target: Target,
+    /// The server configured, as the index records it.
+    pub server: Option<ServerInfo>,
+    /// The output directory (absolute), when there is one.
+    pub out: Option<PathBuf>,
+    /// The roots trusted.
+    pub bundle: TrustBundle,
+    /// The files and notes.
+    pub emission: Emission,
+}
+
+/// Reads the CA in `dir` once (its roots and its index) and renders what `req` asks
+/// for. Bad input is refused here, before anything is written.
+pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
+    let target = req.target;
+    if target.needs_server() && req.server.is_none() {
+        return Err(Error::invalid(
+            "--server",
+            "(not given)",
+            format!("is required with --for {target}: name the server to configure, as issued"),
+        ));
+    }
+    if let Some(d) = &req.install_dir {
+        if !d.is_absolute() {
+            return Err(Error::invalid(
+                "--install-dir",
+                d.display().to_string(),
+                "must be an absolute path: the directory the files will live in on the homeserver",
+            ));
+        }
+    }
+    let out = req.out.as_deref().map(super::check_out_dir).transpose()?;
+    req.templates.refuse_ca_files(dir.root())?;
+    let mut bundle = TrustBundle::from_ca_dir(dir)?;
+    for (text, source) in &req.also_trust {
+        bundle.extend(TrustBundle::from_pem(text, source)?);
+    }
+    let records = dir.read_index()?;
+    let server = req
+        .server
+        .as_ref()
+        .map(|n| ServerInfo::from_records(dir, &records, n))
+        .transpose()?;
+    let federation = Federation::from_records(dir, &records, req.federation_addrs.clone())?;
+    if let Some(out) = &out {
+        check_not_in_ca(dir, &records, out)?;
+    }
+    let mut emission = Emission::default();
+    if let Some(out) = &out {
+        let owner = req
+            .owner
+            .clone()
+            .unwrap_or_else(|| Owner::default_for(target, req.tls_at));
+        let install_dir = req.install_dir.as_deref().unwrap_or(out);
+        let cx = EmitContext {
+            bundle: &bundle,
+            server: server.as_ref(),
+            federation: &federation,
+            out,
+            templates: &req.templates,
+            bind: &req.bind,
+            target,
+            install_dir,
+            tls_at: req.tls_at,
+            client_port: req.client_port,
+            owner: &owner,
+        };
+        emission = super::emit(target, &cx)?;
+        // Refuse now what `write` would refuse, so that a plan that exists can be written.
+        for f in &emission.files {
+            f.refuse_private_keys()?;
+        }
+    }
+    if let Some(s) = &server {
+        if crate::ca::is_past(&s.not_after) {
+            emission.notes.push(format!(
+                "{}'s certificate expired at {}; renew it with `fedca issue {}`",
+                s.name, s.not_after, s.name
+            ));
+        }
+    }
+    Ok(TrustPlan {
+        target,
+        server,
+        out,
+        bundle,
+        emission,
+    })
+}
+
+impl TrustPlan {
+    /// Writes the rendered files under the output directory (see
+    /// [`super::write_emission`]); returns their paths. Writes nothing without one.
+    pub fn write(&self) -> Result<Vec<PathBuf>> {
+        match &self.out {
+            Some(out) => super::write_emission(out, &self.emission),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Refuses an output directory that is the CA directory or inside a server's files:
+/// `fedca issue` replaces a server directory whole, and would refuse (or drop) files
+/// written there.
+fn check_not_in_ca(dir: &CaDir, records: &[crate::store::IndexRecord], out: &Path) -> Result<()> {
+    let root = crate::store::canonical_lenient(dir.root())?;
+    let out = &crate::store::canonical_lenient(out)?;
+    let inside_server = records
+        .iter()
+        .filter_map(|r| crate::store::canonical_lenient(&dir.resolve_record_path(&r.path)).ok())
+        .find(|p| out.starts_with(p));
+    let place = match inside_server {
+        Some(p) => format!("inside the server files at {}", p.display()),
+        None if *out == root => "the CA directory itself".into(),
+        None if out.starts_with(&root) => format!("inside the CA directory {}", root.display()),
+        None => return Ok(()),
+    };
+    Err(Error::invalid(
+        "--out",
+        out.display().to_string(),
+        format!("is {place}; `fedca issue` replaces server directories whole, so write the configuration somewhere else"),
+    ))
+}

@@ -12,9 +12,9 @@ use crate::cidr::IpNet;
 use crate::error::{Error, Result};
 use crate::name::ServerName;
 use crate::store::CaDir;
-use crate::trust::templates::Templates;
 use crate::trust::deploy::{Owner, TlsAt, DEFAULT_CLIENT_PORT};
 use crate::trust::plan::TrustRequest;
+use crate::trust::templates::Templates;
 use crate::trust::{self, system, Target};
 
 const EXAMPLES: &str = "\
@@ -180,7 +180,11 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         }
     }
     if args.client_port == 0 {
-        return Err(Error::invalid("--client-port", "0", "is not a port (1-65535)"));
+        return Err(Error::invalid(
+            "--client-port",
+            "0",
+            "is not a port (1-65535)",
+        ));
     }
     let owner = args.owner.as_deref().map(Owner::parse).transpose()?;
     let federation_addrs = args
@@ -241,7 +245,8 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     } else {
         None
     };
-    let (bundle, emission, out, server) = (&plan.bundle, &mut plan.emission, &plan.out, &plan.server);
+    let (bundle, emission, out, server) =
+        (&plan.bundle, &mut plan.emission, &plan.out, &plan.server);
 
     let report = Report {
         target,

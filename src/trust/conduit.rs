@@ -63,7 +63,13 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
     let has_denylist = target != Target::Conduit;
     let open = cx.federation.addresses();
     let deny = OpenedBlocklist::compute(&nets(&DEFAULT_IP_RANGE_DENYLIST), &open)?;
-    let addresses: Vec<String> = if cx.bind.is_empty() {
+    let proxied = cx.tls_at == super::deploy::TlsAt::Proxy;
+    if proxied {
+        super::deploy::check_ports(cx, s)?;
+    }
+    let addresses: Vec<String> = if proxied {
+        vec!["127.0.0.1".into()]
+    } else if cx.bind.is_empty() {
         vec![s
             .literal_bind()
             .map(|a| a.to_string())
@@ -80,8 +86,15 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
         "has_denylist": has_denylist,
     });
     context["addresses"] = addresses.into();
+    context["tls"] = (!proxied).into();
+    context["listen_port"] = if proxied {
+        cx.client_port
+    } else {
+        s.federation_port()
+    }
+    .into();
     context["deny"] = serde_json::to_value(&deny).unwrap_or_default();
-    context["bundle"] = cx.out.join(BUNDLE).display().to_string().into();
+    context["bundle"] = cx.install_dir.join(BUNDLE).display().to_string().into();
     context["dns_hosts"] = cx.federation.dns_hosts().into();
     context["unresolved_dns"] =
         (cx.federation.extra_addrs.is_empty() && !cx.federation.dns_hosts().is_empty()).into();

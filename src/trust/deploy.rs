@@ -225,7 +225,13 @@ fn proxy_files(
         .name
         .dir_name()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let endpoint = s.federation_endpoint();
     let mut context = cx.base(cx.target, None);
@@ -326,7 +332,10 @@ mod tests {
     #[test]
     fn owners_parse_and_default() {
         assert_eq!(Owner::parse("a:b").unwrap().to_string(), "a:b");
-        assert_eq!(Owner::parse("matrix-synapse").unwrap().group, "matrix-synapse");
+        assert_eq!(
+            Owner::parse("matrix-synapse").unwrap().group,
+            "matrix-synapse"
+        );
         for bad in ["", ":x", "x:", "-r", "a b", "a;rm"] {
             assert_eq!(Owner::parse(bad).unwrap_err().exit_code(), 2, "{bad}");
         }
@@ -334,6 +343,9 @@ mod tests {
             Owner::default_for(Target::Synapse, TlsAt::Homeserver).user,
             "matrix-synapse"
         );
-        assert_eq!(Owner::default_for(Target::Synapse, TlsAt::Proxy).user, "root");
+        assert_eq!(
+            Owner::default_for(Target::Synapse, TlsAt::Proxy).user,
+            "root"
+        );
     }
 }

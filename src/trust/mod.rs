@@ -1021,7 +1021,8 @@ fn open_subdir(dir: &std::fs::File, name: &std::ffi::OsStr, path: &Path) -> Resu
         Err(rustix::io::Errno::EXIST) => false,
         Err(e) => return Err(Error::io(path, e.into())),
     };
-    let fd = rustix::fs::openat(dir, name, flags, Mode::empty()).map_err(|e| link_refused(path, e))?;
+    let fd =
+        rustix::fs::openat(dir, name, flags, Mode::empty()).map_err(|e| link_refused(path, e))?;
     if created {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(OUT_DIR_MODE))
             .map_err(|e| Error::io(path, e.into()))?;

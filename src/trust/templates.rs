@@ -46,7 +46,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/conduit-family.toml.j2"),
     ),
     ("trust.env.j2", include_str!("../../templates/trust.env.j2")),
-    ("install.sh.j2", include_str!("../../templates/install.sh.j2")),
+    (
+        "install.sh.j2",
+        include_str!("../../templates/install.sh.j2"),
+    ),
     (
         "nginx-fedca.conf.j2",
         include_str!("../../templates/nginx-fedca.conf.j2"),

@@ -626,7 +626,14 @@ fn synapse_config_loader_accepts_every_fragment_as_a_second_config_file() {
         "::1/128",
     ]);
     fedca(&["init", "--ca-dir", s(&next), "--name", "Next Root"]);
-    fedca(&["issue", "127.0.0.1:8448", "[::1]:8449", "--ca-dir", s(&ca)]);
+    fedca(&[
+        "issue",
+        "127.0.0.1:8448",
+        "[::1]:8449",
+        "127.0.0.1:8008",
+        "--ca-dir",
+        s(&ca),
+    ]);
     fedca(&[
         "issue",
         "hs2.fed.test",
@@ -636,8 +643,16 @@ fn synapse_config_loader_accepts_every_fragment_as_a_second_config_file() {
         s(&ca),
     ]);
     let next_root = next.join("root.pem");
-    let cases: [(&str, Vec<&str>); 4] = [
+    // (server, extra arguments, the TLS and plain listeners Synapse must end up with)
+    let cases: [(&str, Vec<&str>); 6] = [
         ("127.0.0.1:8448", vec![]),
+        // 8008 as the federation port: the client listener moves, it is not dropped.
+        ("127.0.0.1:8008", vec!["--client-port", "8009"]),
+        // TLS at a proxy: one plain listener, no TLS listener, no certificate.
+        (
+            "127.0.0.1:8448",
+            vec!["--tls-at", "proxy", "--client-port", "8010"],
+        ),
         ("[::1]:8449", vec![]),
         (
             "hs2.fed.test",
@@ -701,6 +716,7 @@ print("min_tls", c.tls.federation_client_minimum_tls_version)
 print("custom_ca", c.tls.federation_ca_trust_root is not None)
 print("roots", len(c.tls.federation_ca_trust_root._caCerts))
 print("tls_listeners", [(l.port, l.bind_addresses) for l in c.server.listeners if l.tls])
+print("plain_ports", [l.port for l in c.server.listeners if not l.tls])
 print("blocked_127_0_0_1", "127.0.0.1" in c.server.federation_ip_range_blocklist)
 print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist)
 "#;
@@ -718,6 +734,17 @@ print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist
         assert!(
             run.status.success(),
             "{name} {extra:?}: Synapse refused the config: {text}"
+        );
+        let (tls, plain) = match (*name, extra.first().copied()) {
+            ("127.0.0.1:8008", _) => ("[(8008, ['127.0.0.1'])]", "[8009]"),
+            (_, Some("--tls-at")) => ("[]", "[8010]"),
+            ("127.0.0.1:8448", _) => ("[(8448, ['127.0.0.1'])]", "[8008]"),
+            _ => ("", ""),
+        };
+        assert!(
+            text.contains(&format!("tls_listeners {tls}"))
+                && text.contains(&format!("plain_ports {plain}")),
+            "{name} {extra:?}: listeners: {text}"
         );
         for want in [
             "verify True",

@@ -1743,3 +1743,197 @@ fn deployment_options_refuse_bad_input_and_write_nothing() {
         assert!(!out.exists(), "{extra:?}: wrote something");
     }
 }
+
+/// Issue 9, item 5: `--carve-out permitted` opens the CA's permitted IP ranges whole
+/// (a new server inside them needs no re-run), `issued` (the default) exactly the
+/// issued addresses; the fragment says which, and what to re-run. A CA without IP
+/// ranges is refused for `permitted`.
+#[test]
+fn carve_out_choice_between_issued_addresses_and_permitted_ranges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(tmp.path()).unwrap();
+    let ca = root.join("ca");
+    ok(&[
+        "init",
+        "--ca-dir",
+        s(&ca),
+        "--permit",
+        "10.20.0.0/16",
+        "--permit",
+        "fd00::/8",
+        "--permit",
+        "fed.test",
+    ]);
+    ok(&[
+        "issue",
+        "10.20.0.7:8448",
+        "hs1.fed.test",
+        "--ca-dir",
+        s(&ca),
+    ]);
+    let trust = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            "10.20.0.7:8448",
+            "--ca-dir",
+            s(&ca),
+            "--out",
+        ];
+        let o = root.join(out);
+        let o_s = s(&o).to_string();
+        args.push(&o_s);
+        args.extend_from_slice(extra);
+        ok(&args);
+        (
+            yaml(o.join("homeserver-fedca.yaml")),
+            read(o.join("homeserver-fedca.yaml")),
+        )
+    };
+    let (issued, text) = trust("issued", &[]);
+    let bl = strs(&issued["ip_range_blacklist"]);
+    assert!(!blocked(&bl, "10.20.0.7"));
+    assert!(
+        blocked(&bl, "10.20.0.8"),
+        "a server not issued stays blocked"
+    );
+    assert!(text.contains("re-run `fedca trust`"), "{text}");
+    let (permitted, text) = trust("permitted", &["--carve-out", "permitted"]);
+    let bl = strs(&permitted["ip_range_blacklist"]);
+    for a in ["10.20.0.7", "10.20.0.8", "10.20.255.1", "fd00::1"] {
+        assert!(!blocked(&bl, a), "{a} is in a permitted range");
+    }
+    for a in ["10.21.0.1", "127.0.0.1", "192.168.1.1", "fe80::1"] {
+        assert!(blocked(&bl, a), "{a} stays blocked");
+    }
+    // DNS names resolving into the ranges are allowed too.
+    let wl = strs(&permitted["ip_range_whitelist"]);
+    assert!(wl.contains(&"10.20.0.0/16".to_string()), "{wl:?}");
+    assert!(
+        text.contains("--carve-out permitted") && text.contains("every address"),
+        "{text}"
+    );
+
+    // A CA without IP ranges cannot open them.
+    let f = Fixture::new();
+    let out = f.out("carve");
+    let r = fedca(&[
+        "trust",
+        "--for",
+        "synapse",
+        "--server",
+        "127.0.0.1:8448",
+        "--ca-dir",
+        s(&f.ca),
+        "--out",
+        s(&out),
+        "--carve-out",
+        "permitted",
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--carve-out"));
+    assert!(!out.exists());
+}
+
+/// Issue 9, items 6 and 8: `trust` for a server the CA never issued and cannot issue
+/// (outside its constraints) says so instead of suggesting `fedca issue`; an onion
+/// server's listener binds loopback (Tor forwards there), not every interface.
+#[test]
+fn unknown_server_outside_constraints_and_onion_bind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    ok(&[
+        "init",
+        "--ca-dir",
+        s(&ca),
+        "--permit",
+        "fed.test",
+        "--permit",
+        "10.0.0.0/8",
+        "--permit",
+        "fd00::/8",
+        "--permit",
+        "onion",
+    ]);
+    let r = fedca(&[
+        "trust",
+        "--for",
+        "synapse",
+        "--server",
+        "127.0.0.1:8448",
+        "--ca-dir",
+        s(&ca),
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot issue") && err.contains("10.0.0.0/8"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("fedca issue 127.0.0.1"),
+        "suggests a fix that fails: {err}"
+    );
+    let r = fedca(&[
+        "trust",
+        "--for",
+        "synapse",
+        "--server",
+        "hs9.fed.test",
+        "--ca-dir",
+        s(&ca),
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("fedca issue hs9.fed.test"));
+
+    let onion = common::onion(7);
+    ok(&["issue", &onion, "--ca-dir", s(&ca)]);
+    let out = tmp.path().join("onion");
+    ok(&[
+        "trust",
+        "--for",
+        "synapse",
+        "--server",
+        &onion,
+        "--ca-dir",
+        s(&ca),
+        "--out",
+        s(&out),
+    ]);
+    let y = yaml(out.join("homeserver-fedca.yaml"));
+    assert_eq!(strs(&y["listeners"][0]["bind_addresses"]), ["127.0.0.1"]);
+}
+
+/// Issue 9, item 9: a wrong --ca-dir says where fedca looked and points at --ca-dir /
+/// FEDCA_CA_DIR, without inviting a second CA (`fedca init`).
+#[test]
+fn wrong_ca_dir_says_where_fedca_looked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nowhere = tmp.path().join("not-a-ca");
+    for args in [
+        vec!["list", "--ca-dir", s(&nowhere)],
+        vec![
+            "trust",
+            "--for",
+            "pem",
+            "--ca-dir",
+            s(&nowhere),
+            "--out",
+            "x",
+        ],
+    ] {
+        let r = fedca(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(s(&nowhere)) && err.contains("--ca-dir") && err.contains("FEDCA_CA_DIR"),
+            "{err}"
+        );
+        assert!(!err.contains("fedca init"), "{err}");
+    }
+}

@@ -12,7 +12,7 @@ use crate::cidr::IpNet;
 use crate::error::{Error, Result};
 use crate::name::ServerName;
 use crate::store::CaDir;
-use crate::trust::deploy::{Owner, TlsAt, DEFAULT_CLIENT_PORT};
+use crate::trust::deploy::{CarveOut, Owner, TlsAt, DEFAULT_CLIENT_PORT};
 use crate::trust::plan::TrustRequest;
 use crate::trust::templates::Templates;
 use crate::trust::{self, system, Target};
@@ -78,6 +78,12 @@ pub struct Args {
     /// --tls-at proxy].
     #[arg(long, value_name = "USER")]
     owner: Option<String>,
+    /// What the homeserver's IP blocklist is opened for: issued (exactly the issued
+    /// servers' addresses; re-run trust everywhere when a server is added) or permitted
+    /// (the CA's permitted IP ranges whole; new servers inside them need no change, but
+    /// the homeserver may reach every address in them).
+    #[arg(long, value_name = "WHICH", default_value = "issued")]
+    carve_out: String,
     /// Replace embedded templates with the *.j2 files of this directory, by file name.
     #[arg(long, value_name = "DIR")]
     templates: Option<PathBuf>,
@@ -152,6 +158,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         (None, false) => None,
     };
     let tls_at: TlsAt = args.tls_at.parse()?;
+    let carve_out: CarveOut = args.carve_out.parse()?;
     if !target.is_homeserver() {
         let not_for = |flag: &str, value: String| {
             Err(Error::invalid(
@@ -177,6 +184,9 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         }
         if let Some(o) = &args.owner {
             return not_for("--owner", o.clone());
+        }
+        if args.carve_out != "issued" {
+            return not_for("--carve-out", args.carve_out.clone());
         }
     }
     if args.client_port == 0 {
@@ -235,6 +245,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         tls_at,
         client_port: args.client_port,
         owner,
+        carve_out,
     };
 
     let dir = CaDir::open(&cli.ca_dir)?;

@@ -97,7 +97,7 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
     context["bundle"] = cx.install_dir.join(BUNDLE).display().to_string().into();
     context["dns_hosts"] = cx.federation.dns_hosts().into();
     context["unresolved_dns"] =
-        (cx.federation.extra_addrs.is_empty() && !cx.federation.dns_hosts().is_empty()).into();
+        (cx.federation.dns_addresses().is_empty() && !cx.federation.dns_hosts().is_empty()).into();
 
     let name = fragment(target);
     let mut emission = Emission::default();

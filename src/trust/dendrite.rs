@@ -67,7 +67,7 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     context["bundle"] = bundle_path.into();
     context["dns_hosts"] = cx.federation.dns_hosts().into();
     context["unresolved_dns"] =
-        (cx.federation.extra_addrs.is_empty() && !cx.federation.dns_hosts().is_empty()).into();
+        (cx.federation.dns_addresses().is_empty() && !cx.federation.dns_hosts().is_empty()).into();
 
     let mut emission = Emission::default();
     emission.files.push(EmittedFile::new(

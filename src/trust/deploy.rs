@@ -76,6 +76,34 @@ impl FromStr for TlsAt {
     }
 }
 
+/// What the homeserver's IP blocklist is opened for (`--carve-out`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CarveOut {
+    /// Exactly the issued servers' addresses (and `--federation-addr`): the least
+    /// exposure; adding a server means re-running `fedca trust` for every homeserver.
+    #[default]
+    Issued,
+    /// The CA's permitted IP ranges whole: a server added inside them needs no
+    /// reconfiguration, but the homeserver may reach every address in those ranges.
+    Permitted,
+}
+
+impl FromStr for CarveOut {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<CarveOut> {
+        match s {
+            "issued" => Ok(CarveOut::Issued),
+            "permitted" => Ok(CarveOut::Permitted),
+            _ => Err(Error::invalid(
+                "--carve-out",
+                s,
+                "is not a carve-out; use issued (the issued servers' addresses) or permitted (the CA's permitted IP ranges)",
+            )),
+        }
+    }
+}
+
 /// Who owns the installed files on the homeserver: `USER[:GROUP]`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Owner {
@@ -181,6 +209,11 @@ pub fn finish(cx: &EmitContext<'_>, s: &ServerInfo, emission: &mut Emission) -> 
     if cx.tls_at == TlsAt::Proxy {
         proxy_files(cx, s, emission, &fullchain, &key)?;
     }
+    emission.notes.push(if cx.federation.permitted_ranges.is_some() {
+        "the blocklist is opened for the CA's permitted IP ranges (--carve-out permitted): servers added inside them need no change; re-run trust when a certificate is renewed or a root rotated".into()
+    } else {
+        "when the federation changes (a server added or re-addressed, a certificate renewed, a root rotated), re-run `fedca trust` for every homeserver and its install.sh: the blocklist carve-out lists the servers issued now (--carve-out permitted opens the CA's ranges instead)".into()
+    });
     install_script(cx, s, emission)
 }
 

@@ -396,9 +396,14 @@ impl ServerInfo {
     }
 
     /// The addresses the federation listener binds by default: the endpoint's IP
-    /// literal, or `None` for a DNS endpoint (the emitter picks "all interfaces").
+    /// literal; loopback (127.0.0.1) for a `.onion` endpoint, which Tor reaches through
+    /// the onion service's `HiddenServicePort` on this host and nothing else should;
+    /// or `None` for a DNS endpoint (the emitter picks "all interfaces").
     pub fn literal_bind(&self) -> Option<IpAddr> {
-        self.federation_endpoint().host().ip()
+        match self.federation_endpoint().host() {
+            Host::Dns(d) if d.is_onion() => Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+            h => h.ip(),
+        }
     }
 
     /// The body of `.well-known/matrix/server` for a delegated server.
@@ -419,6 +424,9 @@ pub struct Federation {
     pub servers: Vec<ServerName>,
     /// Addresses of DNS-named servers, given with `--federation-addr`.
     pub extra_addrs: Vec<IpNet>,
+    /// With `--carve-out permitted`: the CA's permitted IP ranges, opened whole instead
+    /// of the issued servers' addresses.
+    pub permitted_ranges: Option<Vec<IpNet>>,
 }
 
 impl Federation {
@@ -462,6 +470,7 @@ impl Federation {
         Ok(Federation {
             servers,
             extra_addrs,
+            permitted_ranges: None,
         })
     }
 
@@ -485,12 +494,33 @@ impl Federation {
     }
 
     /// Every address of the federation: the IP-literal names and the extra addresses.
+    /// With `--carve-out permitted`, the CA's permitted IP ranges and the extra
+    /// addresses instead.
     pub fn addresses(&self) -> Vec<IpNet> {
+        let set: BTreeSet<IpNet> = match &self.permitted_ranges {
+            Some(ranges) => ranges
+                .iter()
+                .copied()
+                .chain(self.extra_addrs.iter().copied())
+                .collect(),
+            None => self
+                .literal_addrs()
+                .into_iter()
+                .map(IpNet::host)
+                .chain(self.extra_addrs.iter().copied())
+                .collect(),
+        };
+        set.into_iter().collect()
+    }
+
+    /// The addresses DNS names of the federation may resolve to: `--federation-addr`,
+    /// and with `--carve-out permitted` the CA's permitted ranges.
+    pub fn dns_addresses(&self) -> Vec<IpNet> {
         let set: BTreeSet<IpNet> = self
-            .literal_addrs()
-            .into_iter()
-            .map(IpNet::host)
-            .chain(self.extra_addrs.iter().copied())
+            .extra_addrs
+            .iter()
+            .chain(self.permitted_ranges.iter().flatten())
+            .copied()
             .collect();
         set.into_iter().collect()
     }

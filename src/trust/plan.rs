@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use super::deploy::{Owner, TlsAt, DEFAULT_CLIENT_PORT};
+use super::deploy::{CarveOut, Owner, TlsAt, DEFAULT_CLIENT_PORT};
 use super::templates::Templates;
 use super::{Emission, EmitContext, Federation, ServerInfo, Target, TrustBundle};
 use crate::cidr::IpNet;
@@ -40,6 +40,8 @@ pub struct TrustRequest {
     pub client_port: u16,
     /// Who owns the installed files (`--owner`); `None` for the target's default.
     pub owner: Option<Owner>,
+    /// What the IP blocklist is opened for (`--carve-out`).
+    pub carve_out: CarveOut,
 }
 
 impl TrustRequest {
@@ -57,6 +59,7 @@ impl TrustRequest {
             tls_at: TlsAt::Homeserver,
             client_port: DEFAULT_CLIENT_PORT,
             owner: None,
+            carve_out: CarveOut::Issued,
         }
     }
 }
@@ -106,9 +109,17 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
     let server = req
         .server
         .as_ref()
-        .map(|n| ServerInfo::from_records(dir, &records, n))
+        .map(|n| {
+            ServerInfo::from_records(dir, &records, n).map_err(|e| match e {
+                Error::UnknownServer(_) => unknown_server(dir, n),
+                e => e,
+            })
+        })
         .transpose()?;
-    let federation = Federation::from_records(dir, &records, req.federation_addrs.clone())?;
+    let mut federation = Federation::from_records(dir, &records, req.federation_addrs.clone())?;
+    if req.carve_out == CarveOut::Permitted {
+        federation.permitted_ranges = Some(permitted_ranges(dir)?);
+    }
     if let Some(out) = &out {
         check_not_in_ca(dir, &records, out)?;
     }
@@ -187,4 +198,52 @@ fn check_not_in_ca(dir: &CaDir, records: &[crate::store::IndexRecord], out: &Pat
         out.display().to_string(),
         format!("is {place}; `fedca issue` replaces server directories whole, so write the configuration somewhere else"),
     ))
+}
+
+/// The error for a server the index does not hold: issuing it is the fix only when the
+/// CA's name constraints allow it; otherwise say so (the CA's key is not read).
+fn unknown_server(dir: &CaDir, name: &ServerName) -> Error {
+    let permitted = dir
+        .read(crate::store::files::POLICY)
+        .ok()
+        .and_then(|t| serde_json::from_str::<crate::authority::Policy>(&t).ok())
+        .map(|p| p.permitted);
+    let host = crate::name::AltName::Host(name.host().clone());
+    match permitted {
+        Some(c) if c.check(&host).is_err() => Error::invalid(
+            "--server",
+            name.to_string(),
+            format!(
+                "is not issued, and this CA cannot issue it: its name constraints permit only {}; configure a server the CA issued (`fedca list`)",
+                c.0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        _ => Error::UnknownServer(name.to_string()),
+    }
+}
+
+/// The CA's permitted IP ranges, from its policy (the CA's key is not read). A CA
+/// without any is refused for `--carve-out permitted`.
+fn permitted_ranges(dir: &CaDir) -> Result<Vec<IpNet>> {
+    let path = dir.path(crate::store::files::POLICY);
+    let policy: crate::authority::Policy =
+        serde_json::from_str(&dir.read(crate::store::files::POLICY)?)
+            .map_err(|e| Error::corrupt(&path, format!("unreadable policy: {e}")))?;
+    let ranges: Vec<IpNet> = policy
+        .permitted
+        .0
+        .iter()
+        .filter_map(|p| match p {
+            crate::authority::Permit::Ip(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    if ranges.is_empty() {
+        return Err(Error::invalid(
+            "--carve-out",
+            "permitted",
+            "needs a CA whose name constraints permit IP ranges; this one permits none (it is unconstrained or DNS-only): use --carve-out issued",
+        ));
+    }
+    Ok(ranges)
 }

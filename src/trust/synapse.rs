@@ -79,13 +79,12 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     // name resolve to them (the blacklist no longer holds them either).
     let whitelist: Vec<IpNet> = cx
         .federation
-        .extra_addrs
-        .iter()
-        .copied()
+        .dns_addresses()
+        .into_iter()
         .filter(|a| defaults.iter().any(|d| d.overlaps(a)))
         .collect();
     let dns_hosts = cx.federation.dns_hosts();
-    let unresolved = cx.federation.extra_addrs.is_empty() && !dns_hosts.is_empty();
+    let unresolved = cx.federation.dns_addresses().is_empty() && !dns_hosts.is_empty();
     let bind: Vec<String> = if cx.bind.is_empty() {
         default_bind(s.literal_bind())
     } else {
@@ -114,6 +113,7 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     context["dns_hosts"] = dns_hosts.clone().into();
     context["unresolved_dns"] = unresolved.into();
     context["well_known"] = s.delegate.is_some().into();
+    context["carve_out_permitted"] = cx.federation.permitted_ranges.is_some().into();
 
     let mut emission = Emission::default();
     emission.files.push(EmittedFile::new(

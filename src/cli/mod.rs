@@ -12,6 +12,7 @@ mod init;
 mod inspect;
 mod issue;
 mod list;
+mod probe;
 mod trust;
 mod verify;
 
@@ -26,6 +27,7 @@ Examples:
   fedca trust --for synapse --server hs1.fed.test --ca-dir ./ca --out ./hs1-conf
   fedca verify --name hs1.fed.test --trust ./ca/root.pem fullchain.pem
   fedca inspect --lint fullchain.pem
+  fedca probe hs1.fed.test --ca-dir ./ca
   fedca demo";
 
 /// fedca: a private certificate authority for closed Matrix federations.
@@ -67,6 +69,7 @@ enum Command {
     Trust(trust::Args),
     Verify(verify::Args),
     Inspect(inspect::Args),
+    Probe(probe::Args),
     Demo(demo::Args),
 }
 
@@ -87,6 +90,7 @@ pub fn try_main() -> Result<ExitCode> {
         Command::Trust(a) => trust::run(&cli, a),
         Command::Verify(a) => verify::run(&cli, a),
         Command::Inspect(a) => inspect::run(&cli, a),
+        Command::Probe(a) => probe::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
     }
 }

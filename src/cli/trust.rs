@@ -123,7 +123,8 @@ struct FileReport {
     what: String,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
+/// Checks every argument, in the order a person would fix them, before the CA is read.
+fn request(args: &Args) -> Result<TrustRequest> {
     // Check every argument before reading the CA, in the order a person would fix them.
     let target: Target = args.target.parse()?;
     if args.install && target != Target::System {
@@ -233,7 +234,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         })?;
         also_trust.push((text, f.display().to_string()));
     }
-    let request = TrustRequest {
+    Ok(TrustRequest {
         target,
         server,
         out: args.out.clone(),
@@ -246,21 +247,23 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         client_port: args.client_port,
         owner,
         carve_out,
-    };
+    })
+}
 
+pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
+    let request = request(args)?;
     let dir = CaDir::open(&cli.ca_dir)?;
-    let mut plan = trust::plan::plan(&dir, &request)?;
+    let plan = trust::plan::plan(&dir, &request)?;
     plan.write()?;
     let install = if args.install {
         Some(system::install(&plan.bundle, &request.templates)?)
     } else {
         None
     };
-    let (bundle, emission, out, server) =
-        (&plan.bundle, &mut plan.emission, &plan.out, &plan.server);
+    let (bundle, emission, out, server) = (&plan.bundle, &plan.emission, &plan.out, &plan.server);
 
     let report = Report {
-        target,
+        target: request.target,
         server: server.as_ref().map(|s| s.name.to_string()),
         out: out.as_ref().map(|o| o.display().to_string()),
         roots: bundle.roots().iter().collect(),
@@ -285,6 +288,16 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         super::print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
+    print_human(&report, request.target, bundle)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human-readable report.
+fn print_human(
+    report: &Report<'_>,
+    target: Target,
+    bundle: &crate::trust::TrustBundle,
+) -> Result<()> {
     if let Some(o) = &report.out {
         outln!(
             "wrote {} file(s) for {}{} into {o}",
@@ -337,5 +350,5 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     for n in report.notes {
         outln!("next: {n}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -23,30 +23,11 @@ use crate::cidr::IpNet;
 use crate::error::Result;
 use crate::store;
 
-/// Synapse's `DEFAULT_IP_RANGE_BLOCKLIST`, copied from `synapse/config/server.py` of
-/// matrix-synapse 1.163.2 (the default of `ip_range_blacklist`). Synapse also always
-/// blocks `0.0.0.0` and `::`.
-pub const DEFAULT_IP_RANGE_BLOCKLIST: [&str; 19] = [
-    "127.0.0.0/8",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "192.0.0.0/24",
-    "169.254.0.0/16",
-    "192.88.99.0/24",
-    "198.18.0.0/15",
-    "192.0.2.0/24",
-    "198.51.100.0/24",
-    "203.0.113.0/24",
-    "224.0.0.0/4",
-    "::1/128",
-    "fe80::/10",
-    "fc00::/7",
-    "2001:db8::/32",
-    "ff00::/8",
-    "fec0::/10",
-];
+/// Synapse's `DEFAULT_IP_RANGE_BLOCKLIST` (`synapse/config/server.py` of matrix-synapse
+/// 1.163.2, the default of `ip_range_blacklist`): the shared table
+/// [`super::blocklist::MATRIX_DEFAULT_BLOCKLIST`]. Synapse also always blocks `0.0.0.0`
+/// and `::`.
+pub const DEFAULT_IP_RANGE_BLOCKLIST: [&str; 19] = super::blocklist::MATRIX_DEFAULT_BLOCKLIST;
 
 /// The Synapse release [`DEFAULT_IP_RANGE_BLOCKLIST`] was copied from.
 pub const BLOCKLIST_SOURCE_VERSION: &str = "1.163.2";

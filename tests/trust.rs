@@ -984,14 +984,24 @@ fn ca_private_key_never_appears_in_any_output() {
         } else {
             &[None]
         };
-        for (i, server) in servers.iter().enumerate() {
+        let homeserver = !matches!(target, "pem" | "system" | "kubernetes");
+        let modes: &[&str] = if homeserver {
+            &["homeserver", "proxy"]
+        } else {
+            &[""]
+        };
+        for (i, (server, tls_at)) in servers
+            .iter()
+            .flat_map(|sv| modes.iter().map(move |m| (sv, *m)))
+            .enumerate()
+        {
             let out = f.out(&format!("scan-{target}-{i}"));
-            f.trust(
-                target,
-                *server,
-                &out,
-                &["--also-trust", s(&f.ca.join("root.pem"))],
-            );
+            let root = f.ca.join("root.pem");
+            let mut extra = vec!["--also-trust", s(&root)];
+            if !tls_at.is_empty() {
+                extra.extend(["--tls-at", tls_at]);
+            }
+            f.trust(target, *server, &out, &extra);
             let server_key = server.map(|sv| {
                 let dir = f.ca.join("servers").join(match sv {
                     "127.0.0.1:8448" => "127.0.0.1_8448",
@@ -1014,7 +1024,8 @@ fn ca_private_key_never_appears_in_any_output() {
                 // The server's own key, in the files meant to carry it (0600): the
                 // Kubernetes Secret, and a homeserver bundle's key.pem.
                 let key_file = (target == "kubernetes" && file.ends_with("tls-secret.yaml"))
-                    || file.ends_with("key.pem");
+                    || file.ends_with("key.pem")
+                    || file.ends_with("haproxy-fedca.pem");
                 assert!(
                     !text.contains("PRIVATE KEY") || key_file,
                     "{}",

@@ -39,7 +39,34 @@ pub struct EmitContext<'a> {
     /// The homeserver's plain client listener port (`--client-port`).
     pub client_port: u16,
     /// Who owns the installed files (`--owner`).
-    pub owner: &'a deploy::Owner,
+    pub owner: deploy::Owner,
+}
+
+impl<'a> EmitContext<'a> {
+    /// A context with every deployment option at its default: no server, no `--bind`,
+    /// `install_dir` = `out`, TLS at the homeserver, client port 8008, the target's
+    /// default owner. Set the other fields with struct update syntax.
+    pub fn new(
+        target: Target,
+        bundle: &'a TrustBundle,
+        federation: &'a Federation,
+        templates: &'a Templates,
+        out: &'a Path,
+    ) -> EmitContext<'a> {
+        EmitContext {
+            bundle,
+            server: None,
+            federation,
+            out,
+            templates,
+            bind: &[],
+            target,
+            install_dir: out,
+            tls_at: deploy::TlsAt::Homeserver,
+            client_port: deploy::DEFAULT_CLIENT_PORT,
+            owner: deploy::Owner::default_for(target, deploy::TlsAt::Homeserver),
+        }
+    }
 }
 
 impl EmitContext<'_> {

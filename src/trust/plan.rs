@@ -141,7 +141,7 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
             install_dir,
             tls_at: req.tls_at,
             client_port: req.client_port,
-            owner: &owner,
+            owner,
         };
         emission = super::emit(target, &cx)?;
         // Refuse now what `write` would refuse, so that a plan that exists can be written.

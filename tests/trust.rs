@@ -1682,7 +1682,20 @@ fn proxy_snippets_pass_nginx_caddy_and_haproxy_checks() {
 fn deployment_options_refuse_bad_input_and_write_nothing() {
     let f = Fixture::new();
     let out = f.out("bad");
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &[
+                "--for",
+                "synapse",
+                "--server",
+                "127.0.0.1:8448",
+                "--tls-at",
+                "proxy",
+                "--install-dir",
+                "/etc/my fedca",
+            ],
+            "--install-dir",
+        ),
         (
             &[
                 "--for",

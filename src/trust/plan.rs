@@ -130,6 +130,9 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
             .clone()
             .unwrap_or_else(|| Owner::default_for(target, req.tls_at));
         let install_dir = req.install_dir.as_deref().unwrap_or(out);
+        if req.tls_at == TlsAt::Proxy {
+            check_proxy_path(install_dir, req.install_dir.is_some())?;
+        }
         let cx = EmitContext {
             bundle: &bundle,
             server: server.as_ref(),
@@ -246,4 +249,25 @@ fn permitted_ranges(dir: &CaDir) -> Result<Vec<IpNet>> {
         ));
     }
     Ok(ranges)
+}
+
+/// Refuses, with `--tls-at proxy`, an install directory the proxy configurations
+/// cannot name as a bare word (nginx, Caddy and haproxy split on whitespace and give
+/// `;`, `{`, `}`, `#`, quotes and `$` meanings of their own).
+fn check_proxy_path(dir: &Path, given: bool) -> Result<()> {
+    let text = dir.display().to_string();
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || ";{}#\"'$\\".contains(*c))
+    {
+        return Err(Error::invalid(
+            if given { "--install-dir" } else { "--out" },
+            text.clone(),
+            format!(
+                "holds {c:?}, which nginx, Caddy and haproxy configurations cannot hold in a path; with --tls-at proxy choose a directory without it{}",
+                if given { "" } else { " (or give --install-dir)" }
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -1961,3 +1961,124 @@ fn wrong_ca_dir_says_where_fedca_looked() {
         assert!(!err.contains("fedca init"), "{err}");
     }
 }
+
+/// Caddy and haproxy, started with the bundle's snippet as written (haproxy after a
+/// minimal global/defaults section), serve the server's certificate on its IP-literal
+/// federation port — with no SNI, as homeservers connect to IP literals — verified by
+/// `openssl s_client` against the federation's root, and forward the request to the
+/// homeserver's client port (a stand-in upstream here). nginx is proven with Synapse in
+/// tests/synapse_federation.rs.
+#[test]
+fn caddy_and_haproxy_serve_the_certificate_and_forward_to_the_client_port() {
+    use std::io::{Read, Write};
+    let caddy = common::require("caddy");
+    let haproxy = common::require("haproxy");
+    common::require("openssl");
+    let f = Fixture::new();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    // The stand-in homeserver: answers every request with a marker.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client_port = upstream.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in upstream.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(
+                b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 17\r\n\r\nfedca-upstream-ok",
+            );
+        }
+    });
+    for proxy in ["caddy", "haproxy"] {
+        let port = free();
+        let name = format!("127.0.0.1:{port}");
+        ok(&["issue", &name, "--ca-dir", s(&f.ca)]);
+        let out = f.out(&format!("live-{proxy}"));
+        let cp = client_port.to_string();
+        f.trust(
+            "synapse",
+            Some(&name),
+            &out,
+            &["--tls-at", "proxy", "--client-port", &cp],
+        );
+        let mut cmd = if proxy == "caddy" {
+            let mut c = Command::new(&caddy);
+            c.args(["run", "--adapter", "caddyfile", "--config"])
+                .arg(out.join("Caddyfile-fedca"))
+                .env("HOME", &out)
+                .env("XDG_DATA_HOME", out.join("caddy-data"))
+                .env("XDG_CONFIG_HOME", out.join("caddy-config"));
+            c
+        } else {
+            let cfg = out.join("test-haproxy.cfg");
+            fs::write(
+                &cfg,
+                format!(
+                    "global\n    log stdout local0\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\n{}",
+                    read(out.join("haproxy-fedca.cfg"))
+                ),
+            )
+            .unwrap();
+            let mut c = Command::new(&haproxy);
+            c.args(["-db", "-f", s(&cfg)]);
+            c
+        };
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready when the federation port accepts (bounded: 20 s).
+        let mut ready = false;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let result = ready.then(|| {
+            let mut s_client = Command::new("openssl")
+                .args(["s_client", "-quiet", "-verify_return_error", "-verify_ip", "127.0.0.1"])
+                .arg("-CAfile")
+                .arg(f.ca.join("root.pem"))
+                .args(["-connect", &format!("127.0.0.1:{port}")])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            s_client
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(
+                    format!("GET /_matrix/federation/v1/version HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .unwrap();
+            s_client.wait_with_output().unwrap()
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(ready, "{proxy} did not listen on 127.0.0.1:{port}");
+        let r = result.unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert!(r.status.success(), "{proxy}: openssl s_client: {text}");
+        assert!(text.contains("verify return:1"), "{proxy}: {text}");
+        assert!(
+            text.contains("fedca-upstream-ok"),
+            "{proxy}: not forwarded: {text}"
+        );
+    }
+}

@@ -81,6 +81,29 @@ pub struct TrustPlan {
 
 /// Reads the CA in `dir` once (its roots and its index) and renders what `req` asks
 /// for. Bad input is refused here, before anything is written.
+///
+/// ```
+/// use fedca::{Ca, authority::InitOptions, issue::LeafRequest, name::ServerName};
+/// use fedca::trust::{self, deploy::TlsAt, Target, TrustRequest};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tmp = tempfile::tempdir()?;
+/// let (ca, _) = Ca::init(tmp.path().join("ca"), &InitOptions::default())?;
+/// let name = ServerName::parse("127.0.0.1:8448")?;
+/// ca.issue(&[LeafRequest::new(name.clone())], None)?;
+///
+/// let mut req = TrustRequest::new(Target::Synapse);
+/// req.server = Some(name);
+/// req.out = Some(tmp.path().join("bundle"));
+/// req.install_dir = Some("/etc/matrix-synapse/fedca".into());
+/// req.tls_at = TlsAt::Proxy;
+/// let plan = trust::plan(ca.dir(), &req)?;
+/// assert!(plan.emission.files.iter().any(|f| f.path.ends_with("nginx-fedca.conf")));
+/// plan.write()?;
+/// let fragment = std::fs::read_to_string(tmp.path().join("bundle/homeserver-fedca.yaml"))?;
+/// assert!(fragment.contains("/etc/matrix-synapse/fedca/fedca-root-"));
+/// # Ok(()) }
+/// ```
 pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
     let target = req.target;
     if target.needs_server() && req.server.is_none() {

@@ -72,7 +72,7 @@ pub fn run(dir: &Path) -> BoxResult<Vec<SynapseConfig>> {
     let dir = std::path::absolute(dir)?;
 
     // What the trust emitters take: the roots, the federation, one server at a time.
-    let bundle = trust::TrustBundle::from_pem(fed.root_pem(), "the test federation")?;
+    let bundle = trust::TrustBundle::anchors_from_pem(fed.root_pem(), "the test federation")?;
     let federation = Federation {
         servers: fed.servers().iter().map(|s| s.name().clone()).collect(),
         ..Federation::default()

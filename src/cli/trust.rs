@@ -266,7 +266,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         target: request.target,
         server: server.as_ref().map(|s| s.name.to_string()),
         out: out.as_ref().map(|o| o.display().to_string()),
-        roots: bundle.roots().iter().collect(),
+        roots: bundle.trusted().iter().collect(),
         files: emission
             .files
             .iter()
@@ -314,7 +314,7 @@ fn print_human(
         }
     }
     outln!("trusted roots:");
-    for r in bundle.roots() {
+    for r in bundle.trusted() {
         outln!(
             "  {}  SHA-256 {}  until {}",
             r.subject,

@@ -99,7 +99,7 @@ impl EmitContext<'_> {
     ) -> serde_json::Value {
         let roots: Vec<serde_json::Value> = self
             .bundle
-            .roots()
+            .trusted()
             .iter()
             .map(|r| {
                 let mut v = serde_json::json!({
@@ -235,7 +235,7 @@ pub struct Emission {
 
 /// Renders everything `target` emits, in memory. Nothing is written.
 pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
-    if cx.bundle.roots().is_empty() {
+    if cx.bundle.trusted().is_empty() {
         return Err(Error::invalid("trusted roots", "", "the bundle is empty"));
     }
     let mut emission = match target {

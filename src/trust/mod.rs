@@ -81,18 +81,6 @@ mod tests {
     }
 
     #[test]
-    fn bundle_refuses_keys_and_leaves() {
-        let e = TrustBundle::from_pem(
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-            "x.pem",
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("private key"), "{e}");
-        assert_eq!(e.exit_code(), 2);
-        assert!(TrustBundle::from_pem("", "empty.pem").is_err());
-    }
-
-    #[test]
     fn opened_blocklist_refuses_emptying() {
         let defaults = nets(&["127.0.0.0/8", "10.0.0.0/8"]);
         let all = nets(&["0.0.0.0/0"]);

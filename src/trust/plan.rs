@@ -124,9 +124,9 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
     }
     let out = req.out.as_deref().map(super::check_out_dir).transpose()?;
     req.templates.refuse_ca_files(dir.root())?;
-    let mut bundle = TrustBundle::from_ca_dir(dir)?;
+    let mut bundle = TrustBundle::of_ca(dir)?;
     for (text, source) in &req.also_trust {
-        bundle.extend(TrustBundle::from_pem(text, source)?);
+        bundle.extend(TrustBundle::anchors_from_pem(text, source)?);
     }
     let records = dir.read_index()?;
     let server = req

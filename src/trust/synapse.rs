@@ -103,7 +103,7 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
         store::PUBLIC_MODE,
         "homeserver.yaml fragment: merge its top-level keys into homeserver.yaml",
     ));
-    for root in cx.bundle.roots() {
+    for root in cx.bundle.trusted() {
         let ctx = serde_json::json!({ "root": root });
         emission.files.push(EmittedFile::new(
             root_file(&root.id),

@@ -209,7 +209,7 @@ pub struct ServerName {
 pub fn refuse_case_duplicates<'a>(
     new: impl IntoIterator<Item = &'a ServerName>,
     existing: impl IntoIterator<Item = String>,
-) -> crate::error::Result<()> {
+) -> Result<(), NameError> {
     let mut seen: Vec<(String, &str)> = existing
         .into_iter()
         .map(|s| (s, "which this CA already has"))
@@ -220,9 +220,8 @@ pub fn refuse_case_duplicates<'a>(
             .iter()
             .find(|(s, _)| *s != text && s.eq_ignore_ascii_case(&text))
         {
-            return Err(crate::error::Error::invalid(
-                "server name",
-                text,
+            return Err(NameError::new(
+                &text,
                 format!(
                     "differs only in case from {first:?}, {where_}; DNS and certificate names ignore case, so they are one server: use {first:?}"
                 ),

@@ -17,9 +17,9 @@ use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::inspect;
+use crate::error::{Error, Field, Result};
 use crate::store::{files, CaDir};
+use crate::x509;
 
 /// One trusted root certificate, described.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,8 +56,8 @@ impl TrustedRoot {
             return Err("has trailing data after the certificate".into());
         }
         let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
-        let sha256 = crate::ca::sha256_hex(&der);
-        let not_after = crate::ca::rfc3339(cert.validity().not_after.to_datetime());
+        let sha256 = crate::x509::sha256_hex(&der);
+        let not_after = crate::x509::rfc3339(cert.validity().not_after.to_datetime());
         let subject = cert.subject().to_string();
         let pem = ::pem::encode_config(
             &::pem::Pem::new("CERTIFICATE", der.to_vec()),
@@ -91,20 +91,20 @@ impl TrustBundle {
     /// trust anchor).
     pub fn from_pem(pem_text: &str) -> Result<TrustBundle> {
         Self::from_bytes(pem_text.as_bytes())
-            .map_err(|rule| Error::invalid("trust bundle", "PEM text", rule))
+            .map_err(|rule| Error::invalid(Field::TrustBundle, "PEM text", rule))
     }
 
     /// Builds a bundle from DER certificates (at least one).
     pub fn from_der(roots: Vec<CertificateDer<'static>>) -> Result<TrustBundle> {
-        Self::checked(roots).map_err(|rule| Error::invalid("trust bundle", "DER", rule))
+        Self::checked(roots).map_err(|rule| Error::invalid(Field::TrustBundle, "DER", rule))
     }
 
     /// Reads a PEM or DER file of roots. An unreadable or unusable file is bad input
     /// (exit code 2).
     pub fn load(path: &Path) -> Result<TrustBundle> {
-        let bytes = crate::store::read_input(path, "--trust")?;
+        let bytes = crate::store::read_input(path, Field::TrustFile)?;
         Self::from_bytes(&bytes)
-            .map_err(|rule| Error::invalid("--trust", path.display().to_string(), rule))
+            .map_err(|rule| Error::invalid(Field::TrustFile, path.display().to_string(), rule))
     }
 
     /// The root of the fedca CA in `dir`.
@@ -117,7 +117,7 @@ impl TrustBundle {
     }
 
     fn from_bytes(bytes: &[u8]) -> std::result::Result<TrustBundle, String> {
-        let blocks = inspect::split_blocks(bytes)?;
+        let blocks = x509::pem_blocks(bytes)?;
         let roots: Vec<CertificateDer<'static>> = blocks
             .into_iter()
             .filter(|b| b.tag.contains("CERTIFICATE") || b.tag == "DER")
@@ -132,7 +132,7 @@ impl TrustBundle {
         }
         let mut bundle = TrustBundle::default();
         for (i, r) in roots.into_iter().enumerate() {
-            inspect::parse_cert(&r).map_err(|e| format!("certificate {}: {e}", i + 1))?;
+            x509::parse_cert(&r).map_err(|e| format!("certificate {}: {e}", i + 1))?;
             webpki::anchor_from_trusted_cert(&r)
                 .map_err(|e| format!("certificate {} cannot be a trust anchor: {e}", i + 1))?;
             bundle

@@ -58,9 +58,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use serde::Serialize;
 use x509_parser::prelude::*;
 
-use crate::error::{Error, Result};
-use crate::inspect::{self, san_names, time_text, unix_text};
+use crate::error::{Error, Field, Result};
 use crate::name::Host;
+use crate::x509::{self, san_names, time_text, unix_text};
 
 mod diagnose;
 
@@ -193,16 +193,16 @@ pub struct CertSummary {
 impl CertSummary {
     fn of(c: &X509Certificate<'_>, der: &[u8]) -> Self {
         CertSummary {
-            subject: inspect::dn_text(c.subject()),
-            issuer: inspect::dn_text(c.issuer()),
-            serial: crate::issue::serial_hex(c.raw_serial()),
+            subject: x509::dn_text(c.subject()),
+            issuer: x509::dn_text(c.issuer()),
+            serial: crate::x509::serial_hex(c.raw_serial()),
             not_before: time_text(c.validity().not_before),
             not_after: time_text(c.validity().not_after),
             names: san_names(c),
             ca: c.is_ca(),
-            key: inspect::key_desc(c.public_key()).to_string(),
-            signature_algorithm: inspect::sig_alg_name(&c.signature_algorithm.algorithm),
-            sha256: crate::ca::sha256_hex(der),
+            key: x509::key_desc(c.public_key()).to_string(),
+            signature_algorithm: x509::sig_alg_name(&c.signature_algorithm.algorithm),
+            sha256: crate::x509::sha256_hex(der),
         }
     }
 }
@@ -279,7 +279,7 @@ impl Verifier {
             Arc::new(rustls::crypto::ring::default_provider()),
         )
         .build()
-        .map_err(|e| Error::invalid("trust bundle", "roots", e.to_string()))?;
+        .map_err(|e| Error::invalid(Field::TrustBundle, "roots", e.to_string()))?;
         Ok(Verifier {
             inner,
             roots: bundle.roots().to_vec(),
@@ -320,7 +320,7 @@ impl Verifier {
         };
         let mut parsed = Vec::with_capacity(chain.len());
         for (i, der) in chain.iter().enumerate() {
-            match inspect::parse_cert(der) {
+            match x509::parse_cert(der) {
                 Ok(c) => {
                     verdict.chain.push(CertSummary::of(&c, der));
                     parsed.push(c);
@@ -357,7 +357,7 @@ impl Verifier {
         let roots: Vec<X509Certificate<'_>> = self
             .roots
             .iter()
-            .filter_map(|r| inspect::parse_cert(r).ok())
+            .filter_map(|r| x509::parse_cert(r).ok())
             .collect();
         let cx = Context {
             chain: &parsed,
@@ -429,7 +429,7 @@ impl ServerCertVerifier for Verifier {
 /// Reads a chain file: PEM certificates (other PEM blocks are ignored), or one DER
 /// certificate.
 pub fn read_chain(bytes: &[u8]) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
-    let blocks = inspect::split_blocks(bytes)?;
+    let blocks = x509::pem_blocks(bytes)?;
     let certs: Vec<CertificateDer<'static>> = blocks
         .into_iter()
         .filter(|b| b.tag.contains("CERTIFICATE") || b.tag == "DER")

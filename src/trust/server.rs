@@ -64,7 +64,7 @@ impl ServerInfo {
             .ok()
             .and_then(|blocks| blocks.into_iter().find(|b| b.tag() == "CERTIFICATE"))
             .ok_or_else(|| Error::corrupt(&fullchain, "holds no certificate"))?;
-        if crate::ca::sha256_hex(leaf.contents()) != record.sha256 {
+        if crate::x509::sha256_hex(leaf.contents()) != record.sha256 {
             return Err(Error::corrupt(
                 &fullchain,
                 format!(

@@ -85,10 +85,15 @@ impl Ca {
 
     /// [`Ca::open`] with a configured [`CaDir`] (e.g. [`CaDir::insecure_permissions`]).
     pub fn open_in(dir: CaDir) -> Result<Ca> {
+        Ca::open_with(dir, None)
+    }
+
+    /// [`Ca::open_in`] for a CA whose keys are encrypted with `passphrase`.
+    pub fn open_with(dir: CaDir, passphrase: Option<&crate::authority::Passphrase>) -> Result<Ca> {
         if !dir.exists() {
             return Err(Error::NoCa(dir.root().to_path_buf()));
         }
-        let authority = Authority::load(&dir)?;
+        let authority = Authority::load_with(&dir, passphrase)?;
         Ok(Ca { dir, authority })
     }
 
@@ -192,7 +197,7 @@ impl Ca {
                 sha256: sha256_hex(&leaf.cert_der),
             };
             let files = ServerFiles {
-                fullchain_pem: leaf.cert_pem.clone(),
+                fullchain_pem: format!("{}{}", leaf.cert_pem, self.authority.chain_pem()),
                 cert_pem: leaf.cert_pem,
                 key_pem: leaf.key_pem,
                 ca_pem: self.authority.cert_pem().to_string(),

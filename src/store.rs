@@ -51,8 +51,14 @@ pub mod files {
     pub const POLICY: &str = "policy.json";
     /// The root certificate.
     pub const ROOT_CERT: &str = "root.pem";
-    /// The root private key.
+    /// The root private key (absent while it is kept offline).
     pub const ROOT_KEY: &str = "root-key.pem";
+    /// The intermediate certificate of a CA made with `init --intermediate`.
+    pub const INTERMEDIATE_CERT: &str = "intermediate.pem";
+    /// The intermediate's private key.
+    pub const INTERMEDIATE_KEY: &str = "intermediate-key.pem";
+    /// Written by `root export-key`: the fingerprint of the root exported and where.
+    pub const ROOT_KEY_EXPORTED: &str = "root-key-exported.json";
     /// The certificate index.
     pub const INDEX: &str = "index.jsonl";
     /// The lock file of fedca before 0.2, inside the CA (unused; the lock now lives
@@ -195,13 +201,17 @@ impl CaDir {
                 "go-w",
             ));
         }
-        if key {
-            let kp = self.path(files::ROOT_KEY);
+        // Every CA key present: the root key may be offline, the intermediate absent.
+        for kp in [files::ROOT_KEY, files::INTERMEDIATE_KEY]
+            .iter()
+            .map(|n| self.path(n))
+            .filter(|p| key && fs::symlink_metadata(p).is_ok())
+        {
             let mode = fs::metadata(&kp).map_err(|e| Error::io(&kp, e))?.mode();
             if mode & 0o077 != 0 {
                 return Err(refuse(
                     &kp,
-                    "the root key is accessible by group or others",
+                    "a CA key is accessible by group or others",
                     mode,
                     "600",
                 ));

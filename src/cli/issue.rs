@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 use crate::issue::LeafRequest;
 use crate::name::{AltName, ServerName};
 use crate::validity;
-use crate::Ca;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -53,7 +52,7 @@ pub struct Args {
 
 pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let requests = requests(args)?;
-    let ca = Ca::open_in(cli.ca())?;
+    let ca = cli.open_ca()?;
     let issued = ca.issue(&requests, args.out.as_deref())?;
     if cli.json {
         let records: Vec<_> = issued.iter().map(|i| &i.record).collect();

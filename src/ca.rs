@@ -250,7 +250,7 @@ pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
 
 /// Creates `--out` (0700) if needed and checks it is a writable directory, before any
 /// certificate is signed; a bad `--out` is bad input.
-fn prepare_out(out: &Path) -> Result<()> {
+pub(crate) fn prepare_out(out: &Path) -> Result<()> {
     let bad = |e: std::io::Error| {
         Error::invalid(
             "--out",

@@ -46,6 +46,7 @@ pub mod cidr;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
+pub mod csr;
 pub mod error;
 pub mod handshake;
 pub mod inspect;

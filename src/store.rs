@@ -140,7 +140,8 @@ pub struct ServerFiles {
     pub cert_pem: String,
     /// Leaf plus intermediates, PEM.
     pub fullchain_pem: String,
-    /// The leaf's private key, PKCS#8 PEM.
+    /// The leaf's private key, PKCS#8 PEM; empty for a CSR-signed certificate, whose
+    /// directory then has no `key.pem`.
     pub key_pem: String,
     /// The root certificate, PEM.
     pub ca_pem: String,
@@ -430,11 +431,14 @@ impl CaDir {
             fs::remove_dir_all(staging).map_err(|e| Error::io(staging, e))?;
         }
         create_dir_private(staging)?;
-        write_new(
-            &staging.join(files::KEY),
-            server_files.key_pem.as_bytes(),
-            KEY_MODE,
-        )?;
+        // A CSR-signed certificate has no key here: the server kept it.
+        if !server_files.key_pem.is_empty() {
+            write_new(
+                &staging.join(files::KEY),
+                server_files.key_pem.as_bytes(),
+                KEY_MODE,
+            )?;
+        }
         write_new(
             &staging.join(files::LEAF),
             server_files.cert_pem.as_bytes(),

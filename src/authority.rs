@@ -1280,6 +1280,39 @@ mod tests {
     }
 
     #[test]
+    fn encrypted_keys_round_trip_for_every_key_type_and_refuse_a_wrong_passphrase() {
+        let pass = Passphrase::new(b"correct horse".to_vec()).unwrap();
+        let wrong = Passphrase::new(b"correct horsf".to_vec()).unwrap();
+        assert_eq!(format!("{pass:?}"), "Passphrase(..)");
+        assert!(Passphrase::new(Vec::new()).is_err());
+        let path = std::path::Path::new("k.pem");
+        for kt in KeyType::ALL {
+            let key = kt.generate().unwrap();
+            let text = key_to_pem(&key, Some(&pass)).unwrap();
+            assert!(is_encrypted_pem(&text), "{kt}");
+            assert!(!text.contains(&key.serialize_pem()[40..80]), "{kt}");
+            let back = key_from_pem(&text, Some(&pass), path).unwrap();
+            assert_eq!(back.public_key_raw(), key.public_key_raw(), "{kt}");
+            let err = key_from_pem(&text, Some(&wrong), path).unwrap_err();
+            assert!(err.to_string().contains("wrong passphrase"), "{kt}: {err}");
+            assert_eq!(err.exit_code(), 1);
+            let err = key_from_pem(&text, None, path).unwrap_err();
+            assert!(err.to_string().contains("no passphrase"), "{kt}: {err}");
+            // Unencrypted keys are read with or without a passphrase.
+            let plain = key_to_pem(&key, None).unwrap();
+            assert!(!is_encrypted_pem(&plain));
+            assert!(key_from_pem(&plain, Some(&pass), path).is_ok());
+        }
+    }
+
+    #[test]
+    fn intermediate_names_fit_a_common_name() {
+        assert_eq!(intermediate_name("fedca root"), "fedca root intermediate");
+        let long = "x".repeat(64);
+        assert_eq!(intermediate_name(&long).chars().count(), 64);
+    }
+
+    #[test]
     fn permits_parse() {
         assert_eq!(Permit::parse("fd00::/8").unwrap().to_string(), "fd00::/8");
         assert_eq!(

@@ -122,7 +122,8 @@ fn x509(pem_text: &str) -> Vec<u8> {
 #[test]
 fn intermediate_signs_leaves_and_openssl_verifies_through_it() {
     let lab = Lab::new(&["--intermediate"]);
-    let policy: serde_json::Value = serde_json::from_str(&read(lab.ca.join("policy.json"))).unwrap();
+    let policy: serde_json::Value =
+        serde_json::from_str(&read(lab.ca.join("policy.json"))).unwrap();
     assert_eq!(policy["intermediate"], true);
     assert_eq!(
         std::fs::metadata(lab.ca.join("intermediate-key.pem"))
@@ -136,7 +137,10 @@ fn intermediate_signs_leaves_and_openssl_verifies_through_it() {
     let dir = lab.server("hs1.fed.test");
     let chain = pem_blocks(&read(dir.join("fullchain.pem")));
     assert_eq!(chain.len(), 2, "fullchain.pem = leaf + intermediate");
-    assert_eq!(chain[1].contents(), x509(&read(lab.ca.join("intermediate.pem"))));
+    assert_eq!(
+        chain[1].contents(),
+        x509(&read(lab.ca.join("intermediate.pem")))
+    );
     assert_eq!(read(dir.join("ca.pem")), read(lab.ca.join("root.pem")));
 
     // The intermediate: pathlen 0, the root's name constraints, signed by the root.
@@ -162,7 +166,10 @@ fn intermediate_signs_leaves_and_openssl_verifies_through_it() {
         s(&lab.ca.join("root.pem")),
         s(&dir.join("cert.pem")),
     ]);
-    assert!(!out.status.success(), "the leaf verified without its intermediate");
+    assert!(
+        !out.status.success(),
+        "the leaf verified without its intermediate"
+    );
     // rustls, as a federation client, through `fedca verify`.
     ok(&[
         "verify",
@@ -196,7 +203,11 @@ fn intermediate_signs_leaves_and_openssl_verifies_through_it() {
         .nth(1)
         .unwrap()
         .to_string();
-    let root_b64 = read(lab.ca.join("root.pem")).lines().nth(1).unwrap().to_string();
+    let root_b64 = read(lab.ca.join("root.pem"))
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
     let mut saw_root = false;
     for f in walk(&conf) {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
@@ -249,14 +260,27 @@ fn root_key_offline_issuance_keeps_working_and_import_checks_the_key() {
     let offline = lab.p("offline-root-key.pem");
     std::fs::write(&offline, "keep me").unwrap();
     fails(
-        &run(&["root", "export-key", "--to", s(&offline), "--ca-dir", lab.ca()]),
+        &run(&[
+            "root",
+            "export-key",
+            "--to",
+            s(&offline),
+            "--ca-dir",
+            lab.ca(),
+        ]),
         2,
         "never overwrites",
     );
     assert_eq!(read(&offline), "keep me");
     std::fs::remove_file(&offline).unwrap();
     let out = ok(&[
-        "root", "export-key", "--to", s(&offline), "--ca-dir", lab.ca(), "--json",
+        "root",
+        "export-key",
+        "--to",
+        s(&offline),
+        "--ca-dir",
+        lab.ca(),
+        "--json",
     ]);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["action"], "export-key");
@@ -294,7 +318,13 @@ fn root_key_offline_issuance_keeps_working_and_import_checks_the_key() {
         "is not the key of this CA's root.pem",
     );
     fails(
-        &run(&["root", "import-key", s(&lab.p("nope.pem")), "--ca-dir", lab.ca()]),
+        &run(&[
+            "root",
+            "import-key",
+            s(&lab.p("nope.pem")),
+            "--ca-dir",
+            lab.ca(),
+        ]),
         2,
         "cannot be read",
     );
@@ -328,10 +358,18 @@ fn a_ca_without_intermediate_keeps_its_root_key_and_old_layouts_still_issue() {
         2,
         "no intermediate",
     );
-    assert_unchanged(&before, &snapshot(&lab.ca), "remove-key without intermediate");
+    assert_unchanged(
+        &before,
+        &snapshot(&lab.ca),
+        "remove-key without intermediate",
+    );
     ok(&["issue", "hs1.fed.test", "--ca-dir", lab.ca()]);
     let chain = pem_blocks(&read(lab.server("hs1.fed.test").join("fullchain.pem")));
-    assert_eq!(chain.len(), 1, "the root signs leaves itself: fullchain = leaf");
+    assert_eq!(
+        chain.len(),
+        1,
+        "the root signs leaves itself: fullchain = leaf"
+    );
     lab.openssl_verifies("hs1.fed.test");
 }
 
@@ -365,7 +403,10 @@ fn sign_csr_gives_fedcas_profile_to_openssl_csrs() {
     let out = ok(&["sign-csr", s(&ec), "--ca-dir", lab.ca(), "--json"]);
     let rec: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rec["server"], "hs8.fed.test");
-    assert_eq!(rec["names"], serde_json::json!(["hs8.fed.test", "alt8.fed.test"]));
+    assert_eq!(
+        rec["names"],
+        serde_json::json!(["hs8.fed.test", "alt8.fed.test"])
+    );
     assert_eq!(rec["key_type"], "ecdsa-p256");
     ok(&["sign-csr", s(&rsa), "--ca-dir", lab.ca()]);
     ok(&[
@@ -392,7 +433,11 @@ fn sign_csr_gives_fedcas_profile_to_openssl_csrs() {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         files.sort();
-        assert_eq!(files, ["ca.pem", "cert.pem", "fullchain.pem"], "{name}: no key.pem");
+        assert_eq!(
+            files,
+            ["ca.pem", "cert.pem", "fullchain.pem"],
+            "{name}: no key.pem"
+        );
         lab.openssl_verifies(name);
         // The certificate certifies the CSR's key.
         let cert_pub = openssl_ok(&["x509", "-in", s(&dir.join("cert.pem")), "-noout", "-pubkey"]);
@@ -416,7 +461,10 @@ fn sign_csr_gives_fedcas_profile_to_openssl_csrs() {
         "basicConstraints,keyUsage,extendedKeyUsage,subjectAltName",
     ]);
     assert!(text.contains("CA:FALSE"), "{text}");
-    assert!(!text.contains("CA:TRUE") && !text.contains("Certificate Sign"), "{text}");
+    assert!(
+        !text.contains("CA:TRUE") && !text.contains("Certificate Sign"),
+        "{text}"
+    );
     assert!(!text.contains("Code Signing"), "{text}");
     assert!(text.contains("TLS Web Server Authentication"), "{text}");
     assert!(
@@ -453,19 +501,28 @@ fn sign_csr_refuses_small_rsa_tampered_and_outside_names_changing_nothing() {
     );
     // Tamper: the signed name changes after signing.
     let der = x509(&read(&good));
-    let at = der
-        .windows(12)
-        .position(|w| w == b"hs6.fed.test")
-        .unwrap();
+    let at = der.windows(12).position(|w| w == b"hs6.fed.test").unwrap();
     let mut bad = der.clone();
     bad[at..at + 3].copy_from_slice(b"hs4");
     let tampered = lab.p("tampered.csr");
-    std::fs::write(&tampered, pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", bad))).unwrap();
+    std::fs::write(
+        &tampered,
+        pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", bad)),
+    )
+    .unwrap();
     let garbage = lab.p("garbage.csr");
-    std::fs::write(&garbage, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n").unwrap();
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    )
+    .unwrap();
 
     let before = snapshot(&lab.ca);
-    fails(&run(&["sign-csr", s(&small), "--ca-dir", lab.ca()]), 2, "1024 bits");
+    fails(
+        &run(&["sign-csr", s(&small), "--ca-dir", lab.ca()]),
+        2,
+        "1024 bits",
+    );
     fails(
         &run(&["sign-csr", s(&tampered), "--ca-dir", lab.ca()]),
         2,
@@ -482,7 +539,14 @@ fn sign_csr_refuses_small_rsa_tampered_and_outside_names_changing_nothing() {
         "evil.other.test",
     );
     fails(
-        &run(&["sign-csr", s(&good), "--server", "hs6.other.test", "--ca-dir", lab.ca()]),
+        &run(&[
+            "sign-csr",
+            s(&good),
+            "--server",
+            "hs6.other.test",
+            "--ca-dir",
+            lab.ca(),
+        ]),
         2,
         "outside the CA's name constraints",
     );
@@ -540,31 +604,66 @@ fn encrypted_keys_openssl_reads_them_and_a_wrong_passphrase_changes_nothing() {
 
     let out = with_pass(
         &good,
-        &["init", "--encrypt", "--intermediate", "--permit", "fed.test", "--ca-dir", lab.ca()],
+        &[
+            "init",
+            "--encrypt",
+            "--intermediate",
+            "--permit",
+            "fed.test",
+            "--ca-dir",
+            lab.ca(),
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for key in ["root-key.pem", "intermediate-key.pem"] {
         let path = lab.ca.join(key);
         let text = read(&path);
-        assert!(text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{key}");
+        assert!(
+            text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+            "{key}"
+        );
         // OpenSSL decrypts it with the same passphrase (the file's first line), and
         // finds the key of the matching certificate.
         let pass_arg = format!("file:{}", s(&good));
         let public = openssl_ok(&["pkey", "-in", s(&path), "-passin", &pass_arg, "-pubout"]);
-        let cert = if key == "root-key.pem" { "root.pem" } else { "intermediate.pem" };
+        let cert = if key == "root-key.pem" {
+            "root.pem"
+        } else {
+            "intermediate.pem"
+        };
         let cert_pub = openssl_ok(&["x509", "-in", s(&lab.ca.join(cert)), "-noout", "-pubkey"]);
         assert_eq!(public, cert_pub, "{key}");
         let params = openssl_ok(&["asn1parse", "-in", s(&path)]);
-        assert!(params.contains("PBES2") && params.contains("PBKDF2"), "{params}");
-        assert!(params.contains("hmacWithSHA256") && params.contains("aes-256-cbc"), "{params}");
+        assert!(
+            params.contains("PBES2") && params.contains("PBKDF2"),
+            "{params}"
+        );
+        assert!(
+            params.contains("hmacWithSHA256") && params.contains("aes-256-cbc"),
+            "{params}"
+        );
         // And refuses a wrong one: the key really is encrypted.
-        let out = openssl(&["pkey", "-in", s(&path), "-passin", &format!("file:{}", s(&wrong))]);
+        let out = openssl(&[
+            "pkey",
+            "-in",
+            s(&path),
+            "-passin",
+            &format!("file:{}", s(&wrong)),
+        ]);
         assert!(!out.status.success());
     }
 
     // Issuance with the right passphrase.
     let out = with_pass(&good, &["issue", "hs1.fed.test", "--ca-dir", lab.ca()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     lab.openssl_verifies("hs1.fed.test");
 
     // A wrong passphrase, or none without a terminal: a clear error, nothing changed.
@@ -608,17 +707,38 @@ fn encrypted_keys_openssl_reads_them_and_a_wrong_passphrase_changes_nothing() {
     // The offline root of an encrypted CA: exported as is (still encrypted), imported
     // back only with the right passphrase.
     let offline = lab.p("offline.pem");
-    ok(&["root", "export-key", "--to", s(&offline), "--ca-dir", lab.ca()]);
+    ok(&[
+        "root",
+        "export-key",
+        "--to",
+        s(&offline),
+        "--ca-dir",
+        lab.ca(),
+    ]);
     ok(&["root", "remove-key", "--ca-dir", lab.ca()]);
     let before = snapshot(&lab.ca);
     fails(
-        &with_pass(&wrong, &["root", "import-key", s(&offline), "--ca-dir", lab.ca()]),
+        &with_pass(
+            &wrong,
+            &["root", "import-key", s(&offline), "--ca-dir", lab.ca()],
+        ),
         1,
         "wrong passphrase",
     );
-    assert_unchanged(&before, &snapshot(&lab.ca), "import with a wrong passphrase");
-    let out = with_pass(&good, &["root", "import-key", s(&offline), "--ca-dir", lab.ca()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_unchanged(
+        &before,
+        &snapshot(&lab.ca),
+        "import with a wrong passphrase",
+    );
+    let out = with_pass(
+        &good,
+        &["root", "import-key", s(&offline), "--ca-dir", lab.ca()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(read(lab.ca.join("root-key.pem")), read(&offline));
 }
 
@@ -633,5 +753,123 @@ fn new_commands_have_help_with_examples() {
         assert!(out.contains("Examples:"), "{cmd:?}:\n{out}");
     }
     let out = ok(&["init", "--help"]);
-    assert!(out.contains("--intermediate") && out.contains("--encrypt"), "{out}");
+    assert!(
+        out.contains("--intermediate") && out.contains("--encrypt"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sign_csr_ed25519_ip_names_and_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab {
+        root: tmp.path().to_path_buf(),
+        ca: tmp.path().join("ca"),
+        _tmp: tmp,
+    };
+    ok(&[
+        "init",
+        "--ca-dir",
+        lab.ca(),
+        "--permit",
+        "fed.test",
+        "--permit",
+        "fd00::/8",
+        "--permit",
+        "10.0.0.0/8",
+    ]);
+    let key = lab.p("ed.key");
+    openssl_ok(&["genpkey", "-algorithm", "ed25519", "-out", s(&key)]);
+    let csr = lab.p("ed.csr");
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-key",
+        s(&key),
+        "-out",
+        s(&csr),
+        "-subj",
+        "/CN=ignored",
+        "-addext",
+        "subjectAltName=IP:fd00::9,IP:10.0.0.9",
+    ]);
+    let out_dir = lab.p("etc-tls");
+    let out = ok(&[
+        "sign-csr",
+        s(&csr),
+        "--out",
+        s(&out_dir),
+        "--ca-dir",
+        lab.ca(),
+        "--json",
+    ]);
+    let rec: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // The first subjectAltName is the server name: an IPv6 literal, bracketed.
+    assert_eq!(rec["server"], "[fd00::9]");
+    assert_eq!(rec["key_type"], "ed25519");
+    assert_eq!(rec["names"], serde_json::json!(["fd00::9", "10.0.0.9"]));
+    let dir = out_dir.join("ipv6_fd00--9");
+    assert!(dir.join("cert.pem").exists() && !dir.join("key.pem").exists());
+    let verified = openssl_ok(&[
+        "verify",
+        "-CAfile",
+        s(&lab.ca.join("root.pem")),
+        "-verify_ip",
+        "10.0.0.9",
+        s(&dir.join("cert.pem")),
+    ]);
+    assert!(verified.contains(": OK"), "{verified}");
+    // --out inside the CA directory: refused, nothing written.
+    let before = snapshot(&lab.ca);
+    fails(
+        &run(&[
+            "sign-csr",
+            s(&csr),
+            "--out",
+            s(&lab.ca.join("x")),
+            "--ca-dir",
+            lab.ca(),
+        ]),
+        2,
+        "inside the CA directory",
+    );
+    assert_unchanged(&before, &snapshot(&lab.ca), "--out inside the CA");
+}
+
+#[test]
+fn sign_csr_killed_mid_commit_is_rolled_back_or_forward() {
+    let lab = Lab::new(&["--intermediate"]);
+    let csr = lab.csr(
+        "c",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=hs3.fed.test",
+        &["subjectAltName=DNS:hs3.fed.test"],
+    );
+    // Killed after the server directory is swapped in, before the index names it:
+    // the next locking command removes the uncommitted three-file directory.
+    let out = fedca()
+        .env("FEDCA_CRASH_AT", "after-swap")
+        .args(["sign-csr", s(&csr), "--ca-dir", lab.ca()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(lab.server("hs3.fed.test").join("cert.pem").exists());
+    ok(&["issue", "hs1.fed.test", "--ca-dir", lab.ca()]);
+    assert!(
+        !lab.server("hs3.fed.test").exists(),
+        "uncommitted CSR directory left"
+    );
+    assert!(!lab.ca.join("journal.json").exists());
+    assert!(!ok(&["list", "--ca-dir", lab.ca()]).contains("hs3.fed.test"));
+    // Killed after the commit: kept.
+    let out = fedca()
+        .env("FEDCA_CRASH_AT", "after-index")
+        .args(["sign-csr", s(&csr), "--ca-dir", lab.ca()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    ok(&["issue", "hs2.fed.test", "--ca-dir", lab.ca()]);
+    assert!(ok(&["list", "--ca-dir", lab.ca()]).contains("hs3.fed.test"));
+    lab.openssl_verifies("hs3.fed.test");
+    assert!(!lab.ca.join("journal.json").exists());
 }

@@ -31,6 +31,7 @@ pub struct Args {
 }
 
 #[derive(Debug, clap::Subcommand)]
+#[allow(clippy::enum_variant_names)] // the subcommands are export-key, remove-key, import-key
 enum RootCommand {
     /// Copy the root key (as stored, encrypted if it is) to a new file (0600), and
     /// record the export so that `root remove-key` may remove it.

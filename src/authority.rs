@@ -550,6 +550,8 @@ pub struct Authority {
     /// The root key: loaded only when the root signs leaves itself (no intermediate).
     key: Option<KeyPair>,
     intermediate: Option<Intermediate>,
+    /// During a root rotation: the issuing certificate's key certified by the old root.
+    cross_pem: Option<String>,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 }
@@ -791,6 +793,7 @@ impl Authority {
             cert_der,
             key: Some(key),
             intermediate,
+            cross_pem: None,
         })
     }
 
@@ -818,6 +821,10 @@ impl Authority {
     /// encrypted. With an intermediate, only the intermediate's key is read: the root
     /// key may be offline.
     pub fn load_with(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Authority> {
+        if dir.path(files::ROTATION_STAGING).exists() {
+            // A rotation was interrupted: taking the lock finishes or undoes it.
+            drop(dir.lock()?);
+        }
         if !dir.exists() {
             return Err(Error::NoCa(dir.root().to_path_buf()));
         }
@@ -862,12 +869,18 @@ impl Authority {
             let key = load_key_matching(dir, files::ROOT_KEY, &x509, passphrase)?;
             (Some(key), None)
         };
+        let cross_pem = match std::fs::read_to_string(dir.path(files::CROSS_CERT)) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&dir.path(files::CROSS_CERT), e)),
+        };
         Ok(Authority {
             policy,
             cert_pem,
             cert_der,
             key,
             intermediate,
+            cross_pem,
             not_before,
             not_after,
         })
@@ -880,16 +893,33 @@ impl Authority {
 
     /// The certificates between a leaf and the root, PEM, concatenated: what follows the
     /// leaf in `fullchain.pem` (empty when the root signs leaves itself).
-    pub fn chain_pem(&self) -> &str {
-        self.intermediate_pem().unwrap_or("")
+    ///
+    /// During a root rotation the cross-certificate comes first (the issuing key
+    /// certified by the old root, for verifiers that trust only the old root; OpenSSL
+    /// takes the first matching issuer), then the intermediate.
+    pub fn chain_pem(&self) -> String {
+        format!(
+            "{}{}",
+            self.cross_pem.as_deref().unwrap_or(""),
+            self.intermediate_pem().unwrap_or("")
+        )
     }
 
-    /// The DER certificates between a leaf and the root.
-    pub fn chain_der(&self) -> Vec<&[u8]> {
-        self.intermediate
+    /// The DER certificates between a leaf and the root, as [`Authority::chain_pem`].
+    pub fn chain_der(&self) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = self
+            .cross_pem
             .iter()
-            .map(|i| i.cert_der.as_slice())
-            .collect()
+            .filter_map(|p| pem::parse(p).ok())
+            .map(|p| p.into_contents())
+            .collect();
+        out.extend(self.intermediate.iter().map(|i| i.cert_der.clone()));
+        out
+    }
+
+    /// Whether a root rotation is in progress (`rotate-root` ran, `--finish` not yet).
+    pub fn rotating(&self) -> bool {
+        self.cross_pem.is_some()
     }
 
     /// The policy.
@@ -1237,6 +1267,286 @@ pub fn import_root_key(
         )
     })?;
     store::write_atomic(&key_path, text.as_bytes(), KEY_MODE)
+}
+
+/// The marker `rotate-root` writes last into its staging directory: the list of files
+/// to delete once the staged ones are in place. Its presence is the commit point.
+const ROTATION_COMMIT: &str = "commit.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RotationCommit {
+    remove: Vec<String>,
+}
+
+/// The files a rotation may stage and install (nothing else is ever moved in).
+const ROTATION_FILES: [&str; 6] = [
+    files::PREVIOUS_ROOT_KEY,
+    files::ROOT_KEY,
+    files::INTERMEDIATE_KEY,
+    files::INTERMEDIATE_CERT,
+    files::CROSS_CERT,
+    files::ROOT_CERT,
+];
+
+/// Finishes or undoes a `rotate-root` that a crashed process left: run by
+/// [`CaDir::lock`]. A staging directory with its commit marker is rolled forward (each
+/// staged file renamed over its target, in a fixed order; then the marker's removals);
+/// one without is removed. Both are idempotent, so a crash during recovery is recovered
+/// by the next lock.
+pub fn finish_rotation(dir: &CaDir, _lock: &store::CaLock) -> Result<()> {
+    let staging = dir.path(files::ROTATION_STAGING);
+    match std::fs::symlink_metadata(&staging) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::corrupt(
+                &staging,
+                "is not a directory fedca wrote; refusing to recover from it",
+            ))
+        }
+        Err(_) => return Ok(()),
+    }
+    let marker = staging.join(ROTATION_COMMIT);
+    if let Ok(text) = std::fs::read_to_string(&marker) {
+        let commit: RotationCommit = serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(&marker, format!("unreadable rotation marker: {e}")))?;
+        for name in ROTATION_FILES {
+            let from = staging.join(name);
+            if std::fs::symlink_metadata(&from).is_ok() {
+                std::fs::rename(&from, dir.path(name)).map_err(|e| Error::io(&from, e))?;
+                crash_point("rotate-rename");
+            }
+        }
+        store::sync_dir(dir.root())?;
+        for name in &commit.remove {
+            if !ROTATION_FILES.contains(&name.as_str()) {
+                return Err(Error::corrupt(
+                    &marker,
+                    format!("names {name:?}, which a rotation never removes"),
+                ));
+            }
+            match std::fs::remove_file(dir.path(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&dir.path(name), e)),
+            }
+        }
+        store::sync_dir(dir.root())?;
+    }
+    std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    store::sync_dir(dir.root())
+}
+
+/// Test hook, as `store`'s: `FEDCA_CRASH_AT=<point>` aborts there.
+fn crash_point(name: &str) {
+    if std::env::var("FEDCA_CRASH_AT").is_ok_and(|v| v == name) {
+        std::process::abort();
+    }
+}
+
+/// Stages `files` (name, contents, mode) in the rotation directory, writes the commit
+/// marker, and installs them ([`finish_rotation`]).
+fn install_rotation(
+    dir: &CaDir,
+    lock: &store::CaLock,
+    staged: &[(&str, String, u32)],
+    remove: &[&str],
+) -> Result<()> {
+    let staging = dir.path(files::ROTATION_STAGING);
+    store::create_dir_private(&staging)?;
+    for (name, text, mode) in staged {
+        store::write_atomic(&staging.join(name), text.as_bytes(), *mode)?;
+    }
+    crash_point("rotate-staged");
+    let commit = RotationCommit {
+        remove: remove.iter().map(|s| s.to_string()).collect(),
+    };
+    let json = serde_json::to_string(&commit).map_err(|e| Error::Internal(e.to_string()))?;
+    store::write_atomic(&staging.join(ROTATION_COMMIT), json.as_bytes(), KEY_MODE)?;
+    crash_point("rotate-committed");
+    finish_rotation(dir, lock)
+}
+
+/// What `rotate-root` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rotation {
+    /// The new root's common name.
+    pub new_root: String,
+    /// SHA-256 of the new root certificate (DER).
+    pub new_root_sha256: String,
+    /// SHA-256 of the root it replaces (still trusted until `--finish`).
+    pub old_root_sha256: String,
+    /// SHA-256 of the cross-certificate (the issuing key certified by the old root).
+    pub cross_sha256: Option<String>,
+    /// Whether this was `--finish`.
+    pub finished: bool,
+}
+
+/// Starts a root rotation: a new root (and, for a CA with an intermediate, a new
+/// intermediate under it), and a cross-certificate — the new issuing key certified by
+/// the old root — so that leaves issued from now on verify both for clients trusting
+/// the new root and for clients still trusting only the old one. `root.pem` holds the
+/// new root then the old one (so `trust` outputs list both, and `ca.pem` carries both);
+/// `fullchain.pem` of every new leaf carries the cross-certificate. The old root key
+/// moves to `previous-root-key.pem`. Needs the root key (and the passphrase when the
+/// keys are encrypted; new keys are encrypted with it).
+pub fn rotate_root(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Rotation> {
+    if !dir.exists() {
+        return Err(Error::NoCa(dir.root().to_path_buf()));
+    }
+    let lock = dir.lock()?;
+    dir.check_permissions(true)?;
+    let policy_path = dir.path(files::POLICY);
+    let policy: Policy = serde_json::from_str(&dir.read(files::POLICY)?)
+        .map_err(|e| Error::corrupt(&policy_path, format!("unreadable policy: {e}")))?;
+    if dir.path(files::CROSS_CERT).exists() {
+        return Err(Error::invalid(
+            "rotate-root",
+            dir.root().display().to_string(),
+            "a rotation is already in progress; retire the old root with `fedca rotate-root --finish` first",
+        ));
+    }
+    if !dir.path(files::ROOT_KEY).exists() {
+        return Err(root_key_missing(dir, "rotate the root"));
+    }
+    let old_text = dir.read(files::ROOT_CERT)?;
+    let old_der = read_root_cert(dir)?;
+    let (_, old_x509) = x509_parser::parse_x509_certificate(&old_der).map_err(|e| {
+        Error::corrupt(
+            &dir.path(files::ROOT_CERT),
+            format!("not a certificate: {e}"),
+        )
+    })?;
+    let old_key_text = dir.read(files::ROOT_KEY)?;
+    let old_key = key_from_pem(&old_key_text, passphrase, &dir.path(files::ROOT_KEY))?;
+    check_key_matches(&old_key, &old_x509, &dir.path(files::ROOT_KEY))?;
+    let encrypt = if is_encrypted_pem(&old_key_text) {
+        passphrase
+    } else {
+        None
+    };
+
+    let now = OffsetDateTime::now_utc();
+    let not_before = now - validity::BACKDATE;
+    let not_after = now + policy.root_validity.duration();
+    let stamp = format!(" {}", &crate::ca::rfc3339(now)[..10]);
+    let head: String = policy.name.chars().take(64 - stamp.len()).collect();
+    let opts = InitOptions {
+        name: format!("{head}{stamp}"),
+        key_type: policy.key_type,
+        validity: policy.root_validity,
+        leaf_validity: policy.leaf_validity,
+        permitted: policy.permitted.clone(),
+        force: false,
+        intermediate: policy.intermediate,
+        passphrase: None,
+    };
+    let (_, new_root, new_key) = build_root(&opts, not_before, not_after)?;
+    let intermediate = if policy.intermediate {
+        Some(build_intermediate(
+            &opts, &new_root, &new_key, not_before, not_after,
+        )?)
+    } else {
+        None
+    };
+    // The issuing certificate of the new hierarchy, certified by the old root too.
+    let (issuing_cn, issuing_key) = match &intermediate {
+        Some((_, k)) => (intermediate_name(&opts.name), k),
+        None => (opts.name.clone(), &new_key),
+    };
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, issuing_cn);
+    params.distinguished_name = dn;
+    params.serial_number = Some(crate::issue::random_serial(&Default::default())?);
+    params.not_before = not_before;
+    params.not_after = std::cmp::min(not_after, old_x509.validity().not_after.to_datetime());
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.name_constraints = policy.permitted.to_name_constraints();
+    params.use_authority_key_identifier_extension = true;
+    let old_issuer = rcgen::Issuer::from_ca_cert_der(&old_der.clone().into(), &old_key)
+        .crypto("loading the old root as issuer")?;
+    let cross = params
+        .signed_by(issuing_key, &old_issuer)
+        .crypto("cross-signing the new root")?;
+    crate::lint::check_intermediate(cross.der(), &old_der)?;
+
+    let mut staged = vec![
+        (files::PREVIOUS_ROOT_KEY, old_key_text, KEY_MODE),
+        (files::ROOT_KEY, key_to_pem(&new_key, encrypt)?, KEY_MODE),
+    ];
+    if let Some((c, k)) = &intermediate {
+        staged.push((files::INTERMEDIATE_KEY, key_to_pem(k, encrypt)?, KEY_MODE));
+        staged.push((files::INTERMEDIATE_CERT, c.pem(), PUBLIC_MODE));
+    }
+    staged.push((files::CROSS_CERT, cross.pem(), PUBLIC_MODE));
+    let old_first = pem::parse(&old_text)
+        .map(|p| pem::encode(&p))
+        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
+    staged.push((
+        files::ROOT_CERT,
+        format!("{}{}", new_root.pem(), old_first),
+        PUBLIC_MODE,
+    ));
+    install_rotation(dir, &lock, &staged, &[])?;
+    Ok(Rotation {
+        new_root: opts.name,
+        new_root_sha256: crate::ca::sha256_hex(new_root.der()),
+        old_root_sha256: crate::ca::sha256_hex(&old_der),
+        cross_sha256: Some(crate::ca::sha256_hex(cross.der())),
+        finished: false,
+    })
+}
+
+/// Ends a rotation: `root.pem` holds the new root alone and the cross-certificate is
+/// removed, so `trust` outputs stop listing the old root and new leaves' `fullchain.pem`
+/// stops carrying the cross-certificate. Needs no key. Renew every server afterwards so
+/// that no `fullchain.pem` still leads to the old root.
+pub fn finish_root_rotation(dir: &CaDir) -> Result<Rotation> {
+    if !dir.exists() {
+        return Err(Error::NoCa(dir.root().to_path_buf()));
+    }
+    let lock = dir.lock()?;
+    if !dir.path(files::CROSS_CERT).exists() {
+        return Err(Error::invalid(
+            "rotate-root --finish",
+            dir.root().display().to_string(),
+            "no rotation is in progress (start one with `fedca rotate-root`)",
+        ));
+    }
+    let text = dir.read(files::ROOT_CERT)?;
+    let blocks = pem::parse_many(&text)
+        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
+    let (Some(new), Some(old)) = (blocks.first(), blocks.get(1)) else {
+        return Err(Error::corrupt(
+            &dir.path(files::ROOT_CERT),
+            "a rotation is in progress but root.pem does not hold two roots",
+        ));
+    };
+    let new_pem = pem::encode(new);
+    install_rotation(
+        dir,
+        &lock,
+        &[(files::ROOT_CERT, new_pem, PUBLIC_MODE)],
+        &[files::CROSS_CERT],
+    )?;
+    let (_, x) = x509_parser::parse_x509_certificate(new.contents())
+        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
+    let new_root = x
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let rotation = Rotation {
+        new_root,
+        new_root_sha256: crate::ca::sha256_hex(new.contents()),
+        old_root_sha256: crate::ca::sha256_hex(old.contents()),
+        cross_sha256: None,
+        finished: true,
+    };
+    Ok(rotation)
 }
 
 fn validate_ca_name(name: &str) -> Result<()> {

@@ -297,7 +297,7 @@ pub fn check_intermediate(der: &[u8], root_der: &[u8]) -> Result<()> {
 pub fn check_leaf_chain(
     der: &[u8],
     root_der: &[u8],
-    intermediates: &[&[u8]],
+    intermediates: &[Vec<u8>],
     profile: &LeafProfile,
 ) -> Result<()> {
     let mut findings = lint(der, Role::Leaf);
@@ -332,7 +332,7 @@ pub fn check_leaf_chain(
         &[anchor],
         &intermediates
             .iter()
-            .map(|d| CertificateDer::from(*d))
+            .map(|d| CertificateDer::from(d.as_slice()))
             .collect::<Vec<_>>(),
         at,
         webpki::KeyUsage::server_auth(),

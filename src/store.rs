@@ -59,6 +59,12 @@ pub mod files {
     pub const INTERMEDIATE_KEY: &str = "intermediate-key.pem";
     /// Written by `root export-key`: the fingerprint of the root exported and where.
     pub const ROOT_KEY_EXPORTED: &str = "root-key-exported.json";
+    /// During a root rotation: the issuing certificate's key certified by the old root.
+    pub const CROSS_CERT: &str = "cross.pem";
+    /// The key of the root a rotation replaced (kept, never deleted).
+    pub const PREVIOUS_ROOT_KEY: &str = "previous-root-key.pem";
+    /// Where `rotate-root` stages the files it installs (see `authority::finish_rotation`).
+    pub const ROTATION_STAGING: &str = "rotation.new";
     /// The certificate index.
     pub const INDEX: &str = "index.jsonl";
     /// The lock file of fedca before 0.2, inside the CA (unused; the lock now lives
@@ -310,6 +316,7 @@ impl CaDir {
         }
         self.finish_init(&lock)?;
         self.recover(&lock)?;
+        crate::authority::finish_rotation(self, &lock)?;
         self.sweep(&lock)?;
         Ok(lock)
     }

@@ -3,6 +3,8 @@
 //! independent checker (`openssl verify`, `openssl pkey -passin`, `openssl req`).
 
 mod common;
+#[path = "verify_support/mod.rs"]
+mod verify_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -872,4 +874,369 @@ fn sign_csr_killed_mid_commit_is_rolled_back_or_forward() {
     assert!(ok(&["list", "--ca-dir", lab.ca()]).contains("hs3.fed.test"));
     lab.openssl_verifies("hs3.fed.test");
     assert!(!lab.ca.join("journal.json").exists());
+}
+
+/// The certificates of a PEM file, DER.
+fn certs_of(path: &Path) -> Vec<Vec<u8>> {
+    pem_blocks(&read(path))
+        .into_iter()
+        .map(|p| p.into_contents())
+        .collect()
+}
+
+fn write_pem(path: &Path, der: &[u8]) {
+    std::fs::write(
+        path,
+        pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec())),
+    )
+    .unwrap();
+}
+
+/// OpenSSL, Go (crypto/x509) and rustls (`fedca verify`) on a server's fullchain.pem
+/// with `trust` as the only trusted roots: whether each accepts it.
+fn three_verifiers(dir: &Path, name: &str, trust: &Path) -> [bool; 3] {
+    let ossl = openssl(&[
+        "verify",
+        "-purpose",
+        "sslserver",
+        "-CAfile",
+        s(trust),
+        "-untrusted",
+        s(&dir.join("fullchain.pem")),
+        "-verify_hostname",
+        name,
+        s(&dir.join("cert.pem")),
+    ])
+    .status
+    .success();
+    let go = Command::new(verify_support::goverify())
+        .arg("--chain")
+        .arg(dir.join("fullchain.pem"))
+        .arg("--trust")
+        .arg(trust)
+        .args(["--name", name])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    let rustls = run(&[
+        "verify",
+        "--name",
+        name,
+        "--trust",
+        s(trust),
+        s(&dir.join("fullchain.pem")),
+    ])
+    .status
+    .success();
+    [ossl, go, rustls]
+}
+
+#[test]
+fn rotate_root_cross_signs_so_old_and_new_trust_both_verify() {
+    for mode in [&[][..], &["--intermediate"][..]] {
+        let lab = Lab::new(mode);
+        let old_root = lab.p("old-root.pem");
+        std::fs::copy(lab.ca.join("root.pem"), &old_root).unwrap();
+        std::fs::copy(lab.ca.join("root-key.pem"), lab.p("old-root-key.pem")).unwrap();
+        let out = ok(&["rotate-root", "--ca-dir", lab.ca(), "--json"]);
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["finished"], false);
+        let roots = certs_of(&lab.ca.join("root.pem"));
+        assert_eq!(roots.len(), 2, "{mode:?}: root.pem = new root + old root");
+        assert_eq!(roots[1], certs_of(&old_root)[0]);
+        let new_root = lab.p("new-root.pem");
+        write_pem(&new_root, &roots[0]);
+        assert_eq!(
+            read(lab.ca.join("previous-root-key.pem")),
+            read(lab.p("old-root-key.pem"))
+        );
+
+        ok(&["issue", "hs1.fed.test", "--ca-dir", lab.ca()]);
+        let dir = lab.server("hs1.fed.test");
+        let chain = certs_of(&dir.join("fullchain.pem"));
+        assert_eq!(
+            chain.len(),
+            2 + mode.len(),
+            "{mode:?}: leaf + cross [+ intermediate]"
+        );
+        assert_eq!(chain[1], certs_of(&lab.ca.join("cross.pem"))[0]);
+        // A client still trusting only the old root, one trusting both (what `trust`
+        // writes during the overlap), and — for a CA without intermediate — one
+        // trusting only the new root: OpenSSL, Go and rustls all accept.
+        assert_eq!(
+            three_verifiers(&dir, "hs1.fed.test", &old_root),
+            [true; 3],
+            "{mode:?} old root"
+        );
+        assert_eq!(
+            three_verifiers(&dir, "hs1.fed.test", &lab.ca.join("root.pem")),
+            [true; 3],
+            "{mode:?} both roots"
+        );
+        if mode.is_empty() {
+            assert_eq!(three_verifiers(&dir, "hs1.fed.test", &new_root), [true; 3]);
+        }
+        // The cross-certificate really is what makes the old root accept: without it
+        // the chain stops at the new hierarchy.
+        let (_, cross) = x509_parser::parse_x509_certificate(&chain[1]).unwrap();
+        let (_, old) = x509_parser::parse_x509_certificate(&roots[1]).unwrap();
+        assert_eq!(cross.issuer(), old.subject());
+        cross.verify_signature(Some(old.public_key())).unwrap();
+        assert_eq!(
+            cross
+                .basic_constraints()
+                .unwrap()
+                .unwrap()
+                .value
+                .path_len_constraint,
+            Some(0)
+        );
+
+        // Trust outputs list both roots during the overlap (Synapse: one file each).
+        let conf = lab.p("conf-overlap");
+        ok(&[
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            "hs1.fed.test",
+            "--ca-dir",
+            lab.ca(),
+            "--out",
+            s(&conf),
+        ]);
+        let all: String = walk(&conf)
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+            .collect();
+        for root in [&old_root, &new_root] {
+            let b64 = read(root).lines().nth(1).unwrap().to_string();
+            assert!(
+                all.contains(&b64),
+                "{mode:?}: trust output lacks {}",
+                root.display()
+            );
+        }
+
+        // Refusals: a second rotation; changes nothing.
+        let before = snapshot(&lab.ca);
+        fails(
+            &run(&["rotate-root", "--ca-dir", lab.ca()]),
+            2,
+            "rotate-root --finish",
+        );
+        assert_unchanged(&before, &snapshot(&lab.ca), "second rotate-root");
+
+        // --finish: the new root alone, no cross-certificate; new leaves verify under
+        // the new root alone, with all three verifiers.
+        ok(&["rotate-root", "--finish", "--ca-dir", lab.ca()]);
+        assert_eq!(certs_of(&lab.ca.join("root.pem")), vec![roots[0].clone()]);
+        assert!(!lab.ca.join("cross.pem").exists());
+        ok(&["issue", "hs1.fed.test", "--ca-dir", lab.ca()]);
+        assert_eq!(certs_of(&dir.join("fullchain.pem")).len(), 1 + mode.len());
+        assert_eq!(
+            three_verifiers(&dir, "hs1.fed.test", &new_root),
+            [true; 3],
+            "{mode:?} after finish"
+        );
+        assert_eq!(
+            three_verifiers(&dir, "hs1.fed.test", &old_root),
+            [false; 3],
+            "{mode:?} old root retired"
+        );
+        let conf = lab.p("conf-after");
+        ok(&[
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            "hs1.fed.test",
+            "--ca-dir",
+            lab.ca(),
+            "--out",
+            s(&conf),
+        ]);
+        let all: String = walk(&conf)
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+            .collect();
+        assert!(
+            !all.contains(read(&old_root).lines().nth(1).unwrap()),
+            "{mode:?}: old root still trusted"
+        );
+        let before = snapshot(&lab.ca);
+        fails(
+            &run(&["rotate-root", "--finish", "--ca-dir", lab.ca()]),
+            2,
+            "no rotation is in progress",
+        );
+        assert_unchanged(&before, &snapshot(&lab.ca), "--finish without rotation");
+    }
+}
+
+#[test]
+fn rotate_root_needs_the_root_key_and_says_root_import_key() {
+    let lab = Lab::new(&["--intermediate"]);
+    let offline = lab.p("offline.pem");
+    ok(&[
+        "root",
+        "export-key",
+        "--to",
+        s(&offline),
+        "--ca-dir",
+        lab.ca(),
+    ]);
+    ok(&["root", "remove-key", "--ca-dir", lab.ca()]);
+    let before = snapshot(&lab.ca);
+    fails(
+        &run(&["rotate-root", "--ca-dir", lab.ca()]),
+        2,
+        "fedca root import-key",
+    );
+    assert_unchanged(
+        &before,
+        &snapshot(&lab.ca),
+        "rotate-root without the root key",
+    );
+    ok(&["root", "import-key", s(&offline), "--ca-dir", lab.ca()]);
+    ok(&["rotate-root", "--ca-dir", lab.ca()]);
+}
+
+/// Checks a CA after an interrupted rotation was recovered: either untouched (the
+/// template's root and key) or wholly rotated (two roots, the old key kept, a
+/// cross-certificate of the intermediate's key by the old root, keys matching), and a
+/// fresh leaf verifies with OpenSSL under both the CA's root.pem and the old root.
+fn assert_rotation_consistent(ca: &Path, template: &Path, leaf: &str) {
+    assert!(!ca.join("rotation.new").exists(), "staging left behind");
+    let roots = certs_of(&ca.join("root.pem"));
+    let old_root = certs_of(&template.join("root.pem"));
+    let key_pub = |file: &str| {
+        let kp = rcgen::KeyPair::from_pem(&read(ca.join(file))).unwrap();
+        rcgen::PublicKeyData::subject_public_key_info(&kp)
+    };
+    let spki = |der: &[u8]| {
+        let (_, c) = x509_parser::parse_x509_certificate(der).unwrap();
+        c.public_key().raw.to_vec()
+    };
+    let inter = certs_of(&ca.join("intermediate.pem"));
+    assert_eq!(key_pub("intermediate-key.pem"), spki(&inter[0]));
+    assert_eq!(key_pub("root-key.pem"), spki(&roots[0]));
+    let (_, ic) = x509_parser::parse_x509_certificate(&inter[0]).unwrap();
+    let (_, r0) = x509_parser::parse_x509_certificate(&roots[0]).unwrap();
+    ic.verify_signature(Some(r0.public_key()))
+        .expect("intermediate signed by root.pem's first root");
+    match roots.len() {
+        1 => {
+            assert_eq!(roots, old_root, "not rotated, but root.pem changed");
+            assert!(!ca.join("cross.pem").exists());
+            assert_eq!(
+                read(ca.join("root-key.pem")),
+                read(template.join("root-key.pem"))
+            );
+        }
+        2 => {
+            assert_eq!(roots[1], old_root[0]);
+            assert_eq!(
+                read(ca.join("previous-root-key.pem")),
+                read(template.join("root-key.pem"))
+            );
+            let cross = certs_of(&ca.join("cross.pem"));
+            let (_, xc) = x509_parser::parse_x509_certificate(&cross[0]).unwrap();
+            let (_, r1) = x509_parser::parse_x509_certificate(&roots[1]).unwrap();
+            xc.verify_signature(Some(r1.public_key())).unwrap();
+            assert_eq!(xc.public_key().raw, ic.public_key().raw);
+            assert_eq!(xc.subject(), ic.subject());
+        }
+        n => panic!("root.pem holds {n} certificates"),
+    }
+    let dir = ca.join("servers").join(leaf);
+    for trust in [ca.join("root.pem"), template.join("root.pem")] {
+        let out = openssl(&[
+            "verify",
+            "-CAfile",
+            s(&trust),
+            "-untrusted",
+            s(&dir.join("fullchain.pem")),
+            s(&dir.join("cert.pem")),
+        ]);
+        assert!(
+            out.status.success(),
+            "{leaf} under {}: {}",
+            trust.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn rotate_root_killed_at_random_points_leaves_a_consistent_ca() {
+    require("openssl");
+    let lab = Lab::new(&["--intermediate"]);
+    let template = lab.p("template");
+    let cp = |from: &Path, to: &Path| {
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    cp(&lab.ca, &template);
+    // How long one rotation takes here, to spread the kills over it.
+    let probe = lab.p("probe");
+    cp(&template, &probe);
+    let t = std::time::Instant::now();
+    ok(&["rotate-root", "--ca-dir", s(&probe)]);
+    let span = (t.elapsed().as_micros() as u64).max(2000) * 6 / 5;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("rng seed {seed}, span {span} us");
+    let mut rotated = 0;
+    let mut kills = 0;
+    // The explicit crash points first, then random SIGKILLs.
+    let points = ["rotate-staged", "rotate-committed", "rotate-rename"];
+    for i in 0..(points.len() + 110) {
+        let ca = lab.p(&format!("ca-{i}"));
+        cp(&template, &ca);
+        let mut cmd = fedca();
+        cmd.args(["rotate-root", "--ca-dir", s(&ca)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(p) = points.get(i) {
+            cmd.env("FEDCA_CRASH_AT", p);
+            assert!(!cmd.status().unwrap().success(), "{p}: did not crash");
+        } else {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut child = cmd.spawn().unwrap();
+            std::thread::sleep(std::time::Duration::from_micros(seed % span));
+            if child.try_wait().unwrap().is_none() {
+                kills += 1;
+            }
+            let _ = child.kill(); // SIGKILL
+            child.wait().unwrap();
+        }
+        // The next command recovers; then the CA must be whole, either way.
+        ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+        assert_rotation_consistent(&ca, &template, "hs1.fed.test");
+        if certs_of(&ca.join("root.pem")).len() == 2 {
+            rotated += 1;
+        }
+        std::fs::remove_dir_all(&ca).unwrap();
+    }
+    eprintln!("{kills} processes killed mid-run, {rotated} of 113 CAs ended rotated");
+    assert!(
+        kills >= 100,
+        "only {kills} kills landed while rotate-root ran"
+    );
+    assert!(
+        rotated > 0 && rotated < 113,
+        "kills all on one side: {rotated}"
+    );
 }

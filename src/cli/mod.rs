@@ -14,6 +14,7 @@ mod issue;
 mod list;
 mod probe;
 mod root;
+mod rotate;
 mod sign_csr;
 mod trust;
 mod verify;
@@ -79,6 +80,7 @@ enum Command {
     Demo(demo::Args),
     SignCsr(sign_csr::Args),
     Root(root::Args),
+    RotateRoot(rotate::Args),
 }
 
 impl Cli {
@@ -158,6 +160,7 @@ pub fn try_main() -> Result<ExitCode> {
         Command::Probe(a) => probe::run(&cli, a),
         Command::SignCsr(a) => sign_csr::run(&cli, a),
         Command::Root(a) => root::run(&cli, a),
+        Command::RotateRoot(a) => rotate::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
     }
 }

@@ -742,6 +742,45 @@ fn encrypted_keys_openssl_reads_them_and_a_wrong_passphrase_changes_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(read(lab.ca.join("root-key.pem")), read(&offline));
+
+    // A rotation of an encrypted CA: a wrong passphrase changes nothing; the new keys
+    // are encrypted with the same passphrase, which OpenSSL reads.
+    let before = snapshot(&lab.ca);
+    fails(
+        &with_pass(&wrong, &["rotate-root", "--ca-dir", lab.ca()]),
+        1,
+        "wrong passphrase",
+    );
+    assert_unchanged(
+        &before,
+        &snapshot(&lab.ca),
+        "rotate-root with a wrong passphrase",
+    );
+    let out = with_pass(&good, &["rotate-root", "--ca-dir", lab.ca()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for key in ["root-key.pem", "intermediate-key.pem"] {
+        let path = lab.ca.join(key);
+        assert!(read(&path).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+        openssl_ok(&[
+            "pkey",
+            "-in",
+            s(&path),
+            "-passin",
+            &format!("file:{}", s(&good)),
+            "-noout",
+        ]);
+    }
+    let out = with_pass(&good, &["issue", "hs2.fed.test", "--ca-dir", lab.ca()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab.openssl_verifies("hs2.fed.test");
 }
 
 #[test]

@@ -269,7 +269,12 @@ impl Constraints {
                 _ => None,
             })
             .collect();
-        self.is_empty() || ranges.iter().any(|net| net.contains_addr(ip))
+        if self.is_empty() {
+            return true;
+        }
+        let mapped = self.excluded().contains(&Excluded::Ipv4Mapped)
+            && Excluded::ipv4_mapped().contains_addr(ip);
+        !mapped && ranges.iter().any(|net| net.contains_addr(ip))
     }
 
     /// The name types these constraints exclude outright. RFC 5280 constrains only the
@@ -291,18 +296,51 @@ impl Constraints {
         }
         if !has(|p| matches!(p, Permit::Ip(n) if n.is_ipv6())) {
             out.push(Excluded::AllIpv6);
+        } else if !self
+            .whole_families()
+            .iter()
+            .any(|f| f.iter().any(|p| matches!(p, Permit::Ip(n) if !n.is_ipv6())))
+        {
+            // IPv4 is constrained but some IPv6 is permitted: an IPv4-mapped address
+            // (::ffff:8.8.8.8) in a permitted IPv6 range would be an IPv4 name to Go's
+            // crypto/x509, which matches it against "8.8.8.8". Excluded wins over
+            // permitted (RFC 5280), so the mapped range is closed in every verifier.
+            out.push(Excluded::Ipv4Mapped);
         }
         out
     }
 
-    /// The permitted ranges that span every address of their family (`0.0.0.0/0`,
-    /// `::/0`): they leave that family unconstrained, so `init` refuses them unless
+    /// For each address family whose permitted ranges together span every address of
+    /// it (`0.0.0.0/0`, or `0.0.0.0/1` with `128.0.0.0/1`, `::/0`...), the ranges of
+    /// that family: they leave the family unconstrained, so `init` refuses them unless
     /// `--allow-all-addresses` is given.
-    pub fn whole_families(&self) -> Vec<&Permit> {
-        self.0
-            .iter()
-            .filter(|p| matches!(p, Permit::Ip(n) if n.prefix() == 0))
-            .collect()
+    pub fn whole_families(&self) -> Vec<Vec<&Permit>> {
+        let mut out = Vec::new();
+        for v6 in [false, true] {
+            let family: Vec<&Permit> = self
+                .0
+                .iter()
+                .filter(|p| matches!(p, Permit::Ip(n) if n.is_ipv6() == v6))
+                .collect();
+            let nets: Vec<IpNet> = family
+                .iter()
+                .filter_map(|p| match p {
+                    Permit::Ip(n) => Some(*n),
+                    _ => None,
+                })
+                .collect();
+            let all = if v6 {
+                IpNet::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0)
+            } else {
+                IpNet::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0)
+            };
+            if let Some(all) = all {
+                if !nets.is_empty() && crate::cidr::covers(all, &nets) {
+                    out.push(family);
+                }
+            }
+        }
+        out
     }
 
     /// The excluded subtrees, as `init` prints them.
@@ -336,11 +374,25 @@ pub enum Excluded {
     AllIpv4,
     /// Every IPv6 address: `::/0`.
     AllIpv6,
+    /// Every IPv4-mapped IPv6 address, `::ffff:0:0/96`, when IPv4 is constrained and
+    /// some IPv6 is permitted.
+    Ipv4Mapped,
 }
 
 impl Excluded {
+    /// `::ffff:0:0/96`, the IPv4-mapped IPv6 addresses.
+    fn ipv4_mapped() -> IpNet {
+        let a = IpAddr::V6(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0));
+        // 96 <= 128: `new` cannot fail; the host fallback only satisfies the types.
+        IpNet::new(a, 96).unwrap_or(IpNet::host(a))
+    }
+
     fn subtree(&self) -> GeneralSubtree {
         match self {
+            Excluded::Ipv4Mapped => {
+                let net = Excluded::ipv4_mapped();
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(net.addr(), net.prefix()))
+            }
             Excluded::AllDns => GeneralSubtree::DnsName(String::new()),
             Excluded::AllIpv4 => GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(
                 IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -360,6 +412,7 @@ impl fmt::Display for Excluded {
             Excluded::AllDns => "every DNS name",
             Excluded::AllIpv4 => "every IPv4 address (0.0.0.0/0)",
             Excluded::AllIpv6 => "every IPv6 address (::/0)",
+            Excluded::Ipv4Mapped => "every IPv4-mapped IPv6 address (::ffff:0:0/96)",
         })
     }
 }
@@ -1668,8 +1721,12 @@ mod tests {
         assert!(ok_in(&["10.0.0.0/8", "fd00::/8"], "fd00::1"));
         assert_eq!(
             c(&["fd00::/8"]).excluded(),
-            [Excluded::AllDns, Excluded::AllIpv4]
+            [Excluded::AllDns, Excluded::AllIpv4, Excluded::Ipv4Mapped]
         );
+        // IPv4 wholly permitted: a mapped address escapes nothing.
+        assert_eq!(c(&["0.0.0.0/0", "::/0"]).excluded(), [Excluded::AllDns]);
+        let mapped = AltName::Host(Host::Ipv6("::ffff:8.8.8.8".parse().unwrap()));
+        assert!(c(&["::/0", "10.0.0.0/8"]).check(&mapped).is_err());
         assert_eq!(
             c(&["lab.test"]).excluded(),
             [Excluded::AllIpv4, Excluded::AllIpv6]
@@ -1677,6 +1734,11 @@ mod tests {
         assert!(cs.excluded().contains(&Excluded::AllIpv6) && cs.excluded().len() == 1);
         assert!(Constraints::default().excluded().is_empty());
         assert_eq!(c(&["0.0.0.0/0", "fed.test"]).whole_families().len(), 1);
+        let split = c(&["0.0.0.0/1", "fd00::/8", "128.0.0.0/1", "::/1", "8000::/1"]);
+        assert_eq!(split.whole_families().len(), 2);
+        assert!(c(&["0.0.0.0/1", "128.0.0.0/2", "::/1"])
+            .whole_families()
+            .is_empty());
         let msg = cs
             .check(&AltName::parse("hs1.other.test").unwrap())
             .unwrap_err()

@@ -176,6 +176,26 @@ pub fn difference(net: IpNet, holes: &[IpNet]) -> Vec<IpNet> {
     out
 }
 
+/// Whether the union of `parts` holds every address of `net` (ranges of the other
+/// family are ignored). Splitting a range does not hide it: `0.0.0.0/1` and
+/// `128.0.0.0/1` together cover `0.0.0.0/0`.
+///
+/// ```
+/// use fedca::cidr::{covers, IpNet};
+///
+/// let n = |s: &str| s.parse::<IpNet>().unwrap();
+/// assert!(covers(n("0.0.0.0/0"), &[n("0.0.0.0/1"), n("128.0.0.0/1")]));
+/// assert!(!covers(n("0.0.0.0/0"), &[n("0.0.0.0/1"), n("128.0.0.0/2")]));
+/// ```
+pub fn covers(net: IpNet, parts: &[IpNet]) -> bool {
+    let same: Vec<IpNet> = parts
+        .iter()
+        .filter(|p| same_family(p.addr, net.addr))
+        .copied()
+        .collect();
+    difference(net, &same).is_empty()
+}
+
 fn subtract_into(net: IpNet, holes: &[IpNet], out: &mut Vec<IpNet>) {
     if holes.iter().any(|h| h.contains(&net)) {
         return;

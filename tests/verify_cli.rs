@@ -951,3 +951,47 @@ fn certificates_that_issue_each_other_are_a_chain_loop() {
     );
     assert!(!d.contains("neither in the chain"), "{v}");
 }
+
+#[test]
+fn a_leaf_and_a_ca_that_issue_each_other_are_a_chain_loop() {
+    // The leaf L is itself in the loop: L issues Y, and Y issues L.
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let mut py = CertificateParams::new(Vec::<String>::new()).unwrap();
+    py.distinguished_name.push(DnType::CommonName, "Loop CA Y");
+    py.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    py.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    py.use_authority_key_identifier_extension = true;
+    py.not_before = now - time::Duration::days(1);
+    py.not_after = now + time::Duration::days(365);
+    let mut lp = CertificateParams::new(vec!["hs1.fed.test".to_string()]).unwrap();
+    lp.distinguished_name
+        .push(DnType::CommonName, "hs1.fed.test");
+    lp.is_ca = IsCa::ExplicitNoCa;
+    lp.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    lp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    lp.use_authority_key_identifier_extension = true;
+    lp.not_before = now - time::Duration::days(1);
+    lp.not_after = now + time::Duration::days(30);
+    let (kl, ky) = (
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap(),
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap(),
+    );
+    let leaf = lp.signed_by(&kl, &Issuer::from_params(&py, &ky)).unwrap();
+    let y = py.signed_by(&ky, &Issuer::from_params(&lp, &kl)).unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let later = now + time::Duration::days(365);
+    let other = pki(1, later);
+    let (code, v) = verify_files(tmp.path(), &other.root_pem, &(leaf.pem() + &y.pem()));
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(kind(&v), "chain_loop", "{v}");
+    let d = detail(&v);
+    assert!(
+        d.contains("hs1.fed.test") && d.contains("Loop CA Y") && d.contains("loop"),
+        "{v}"
+    );
+}

@@ -85,11 +85,17 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let permitted = Constraints(permits);
     if !args.allow_all_addresses {
-        if let Some(p) = permitted.whole_families().first() {
+        if let Some(family) = permitted.whole_families().first() {
+            let values: Vec<String> = family.iter().map(|p| p.to_string()).collect();
+            let rule = if values.len() == 1 {
+                "permits every address of its family"
+            } else {
+                "together permit every address of their family"
+            };
             return Err(crate::Error::invalid(
                 "--permit",
-                p.to_string(),
-                "permits every address of its family, which leaves that family unconstrained; give the federation's range, or add --allow-all-addresses if that is really meant",
+                values.join(", "),
+                format!("{rule}, which leaves that family unconstrained; give the federation's range, or add --allow-all-addresses if that is really meant"),
             ));
         }
     }

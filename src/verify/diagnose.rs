@@ -267,8 +267,14 @@ impl Context<'_, '_> {
         // on it: the CA certificates issue each other and never reach a root.
         if let Some(&back) = path[..path.len() - 1]
             .iter()
-            .find(|&&i| i != 0 && issues(&self.chain[i], top))
+            .find(|&&i| issues(&self.chain[i], top))
         {
+            // The leaf itself may be in the loop (it issues a CA that issues it).
+            let who = if back == 0 {
+                "the server's certificate and these CA certificates certify each other"
+            } else {
+                "these CA certificates certify each other (cross-signed both ways)"
+            };
             let mut cycle: Vec<String> = path[path.iter().position(|&i| i == back).unwrap_or(0)..]
                 .iter()
                 .map(|&i| self.label(&self.chain[i]))
@@ -276,7 +282,7 @@ impl Context<'_, '_> {
             cycle.push(self.label(&self.chain[back]));
             return Diagnosis::new(
                 ErrorKind::ChainLoop,
-                format!("the chain loops: following issuers goes {} again and never reaches a trusted root ({trusted}); these CA certificates certify each other (cross-signed both ways). Serve a chain that ends at a certificate issued by a trusted root", cycle.join(" → ")),
+                format!("the chain loops: following issuers goes {} again and never reaches a trusted root ({trusted}); {who}. Serve a chain that ends at a certificate issued by a trusted root", cycle.join(" → ")),
             );
         }
         // A trusted root with the same name but another key: a re-created CA.

@@ -2,14 +2,12 @@
 //! signing, encrypted CA keys. Every test runs the real binary; OpenSSL is the
 //! independent checker (`openssl verify`, `openssl pkey -passin`, `openssl req`).
 
-mod common;
-#[path = "verify_support/mod.rs"]
 mod verify_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{assert_unchanged, fedca, ok, read, require, run, snapshot};
+use verify_support::{assert_unchanged, fedca, ok, read, require, run, snapshot};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

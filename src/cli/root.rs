@@ -92,7 +92,11 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             }
         }
         RootCommand::ImportKey { file } => {
-            let text = std::fs::read_to_string(file).unwrap_or_default();
+            // Bounded read (a key file, not /dev/zero); unreadable files are refused
+            // by import_root_key itself.
+            let text = crate::store::read_input(file, "key file")
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             let pass = if authority::is_encrypted_pem(&text) {
                 Some(super::read_passphrase(false)?)
             } else {

@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::cidr::IpNet;
-use crate::error::{Error, ExternalError, Result};
+use crate::error::{Error, ExternalError, Field, Result};
 use crate::name::{AltName, DnsName, Host};
 use crate::store::{self, files, CaDir, KEY_MODE, PUBLIC_MODE};
 use crate::validity::{self, Validity};
+use crate::x509::{name_permitted, ConstrainedName, Subtree};
 
 /// The key algorithms fedca generates.
 ///
@@ -137,7 +138,7 @@ impl Permit {
     /// Parses a `--permit` value: a DNS subtree (`fed.test`), an IPv4 or IPv6 CIDR
     /// (`10.0.0.0/8`, `fd00::/8`), a single address (`10.0.0.7` = `/32`), or `onion`.
     pub fn parse(input: &str) -> Result<Self> {
-        let bad = |rule: &str| Error::invalid("--permit", input, rule);
+        let bad = |rule: &str| Error::invalid(Field::Permit, input, rule);
         if input.eq_ignore_ascii_case("onion") {
             return Ok(Permit::Onion);
         }
@@ -156,7 +157,7 @@ impl Permit {
             .and_then(|a| a.strip_suffix(']'))
             .unwrap_or(addr_part);
         if IpAddr::from_str(addr_part).is_ok() {
-            return IpNet::parse(input, "--permit").map(Permit::Ip);
+            return IpNet::parse(input, Field::Permit).map(Permit::Ip);
         }
         if input.contains('/') {
             return Err(bad("is not a valid IPv4 or IPv6 CIDR range"));
@@ -175,11 +176,11 @@ impl Permit {
         }
     }
 
-    fn dns_suffix(&self) -> Option<String> {
+    fn matcher_subtree(&self) -> Subtree {
         match self {
-            Permit::Dns(d) => Some(d.to_ascii_lowercase()),
-            Permit::Onion => Some("onion".to_string()),
-            Permit::Ip(_) => None,
+            Permit::Dns(d) => Subtree::Dns(d.to_ascii_lowercase()),
+            Permit::Onion => Subtree::Dns("onion".to_string()),
+            Permit::Ip(net) => Subtree::ip(net.addr(), net.prefix()),
         }
     }
 }
@@ -228,15 +229,7 @@ impl Constraints {
     ///
     /// Unconstrained CAs accept every name.
     pub fn check(&self, name: &AltName) -> Result<()> {
-        let ok = match name {
-            AltName::Host(Host::Dns(d)) => self.permits_dns(&d.to_ascii_lowercase()),
-            AltName::Wildcard(d) => self.permits_dns(&d.to_ascii_lowercase()),
-            AltName::Host(h) => match h.ip() {
-                Some(ip) => self.permits_ip(ip),
-                None => true,
-            },
-        };
-        if ok {
+        if self.permits(name) {
             Ok(())
         } else {
             let excluded = self.excluded();
@@ -251,30 +244,33 @@ impl Constraints {
         }
     }
 
-    fn permits_dns(&self, name: &str) -> bool {
-        let suffixes: Vec<String> = self.0.iter().filter_map(Permit::dns_suffix).collect();
-        self.is_empty()
-            || suffixes
-                .iter()
-                .any(|s| name == s || name.ends_with(&format!(".{s}")))
-    }
-
-    fn permits_ip(&self, ip: IpAddr) -> bool {
-        // An address of a family with no range is outside: iPAddress is one name type.
-        let ranges: Vec<&IpNet> = self
-            .0
+    /// Whether the root's permitted and excluded subtrees admit `name`, by the crate's
+    /// one matcher ([`crate::x509::name_permitted`]).
+    fn permits(&self, name: &AltName) -> bool {
+        let permitted: Vec<Subtree> = self.0.iter().map(Permit::matcher_subtree).collect();
+        let excluded: Vec<Subtree> = self
+            .excluded()
             .iter()
-            .filter_map(|p| match p {
-                Permit::Ip(net) => Some(net),
-                _ => None,
-            })
+            .map(Excluded::matcher_subtree)
             .collect();
-        if self.is_empty() {
-            return true;
-        }
-        let mapped = self.excluded().contains(&Excluded::Ipv4Mapped)
-            && Excluded::ipv4_mapped().contains_addr(ip);
-        !mapped && ranges.iter().any(|net| net.contains_addr(ip))
+        let octets;
+        let (dns, ip);
+        let name = match name {
+            AltName::Host(Host::Dns(d)) | AltName::Wildcard(d) => {
+                dns = d.to_ascii_lowercase();
+                ConstrainedName::Dns(&dns)
+            }
+            AltName::Host(h) => {
+                ip = h.ip();
+                octets = match ip {
+                    Some(IpAddr::V4(a)) => a.octets().to_vec(),
+                    Some(IpAddr::V6(a)) => a.octets().to_vec(),
+                    None => return true,
+                };
+                ConstrainedName::Ip(&octets)
+            }
+        };
+        name_permitted(name, &permitted, &excluded)
     }
 
     /// The name types these constraints exclude outright. RFC 5280 constrains only the
@@ -385,6 +381,18 @@ impl Excluded {
         let a = IpAddr::V6(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0));
         // 96 <= 128: `new` cannot fail; the host fallback only satisfies the types.
         IpNet::new(a, 96).unwrap_or(IpNet::host(a))
+    }
+
+    fn matcher_subtree(&self) -> Subtree {
+        match self {
+            Excluded::AllDns => Subtree::Dns(String::new()),
+            Excluded::AllIpv4 => Subtree::ip(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0),
+            Excluded::AllIpv6 => Subtree::ip(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0),
+            Excluded::Ipv4Mapped => {
+                let net = Excluded::ipv4_mapped();
+                Subtree::ip(net.addr(), net.prefix())
+            }
+        }
     }
 
     fn subtree(&self) -> GeneralSubtree {
@@ -644,7 +652,7 @@ impl Authority {
         let existing = root.exists();
         if existing && !root.is_dir() {
             return Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 "exists and is not a directory",
             ));
@@ -657,7 +665,7 @@ impl Authority {
         if non_empty && !dir.exists() {
             // Even with --force: fedca replaces CAs, never other people's directories.
             return Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 "is a non-empty directory that is not a fedca CA; choose an empty or new directory",
             ));
@@ -670,7 +678,7 @@ impl Authority {
         let not_after = now + opts.validity.duration();
         if opts.leaf_validity.duration() > opts.validity.duration() {
             return Err(Error::invalid(
-                "--leaf-validity",
+                Field::LeafValidity,
                 opts.leaf_validity.to_string(),
                 format!("is longer than the root's validity ({})", opts.validity),
             ));
@@ -692,7 +700,7 @@ impl Authority {
         };
         store::create_dir_all_private(&parent).map_err(|e| match e {
             Error::Io { source, .. } => Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 format!(
                     "its parent {} cannot be created ({source})",
@@ -712,7 +720,7 @@ impl Authority {
                 .is_some();
         if non_empty && !dir.exists() {
             return Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 "is a non-empty directory that is not a fedca CA; choose an empty or new directory",
             ));
@@ -769,6 +777,7 @@ impl Authority {
         store::create_dir_private(&staging.path().join(files::SERVERS))?;
         store::create_dir_private(&staging.path().join(files::CERTS))?;
         store::sync_dir(staging.path())?;
+        store::crash_point("init-staged");
 
         let mut replaced = None;
         if non_empty {
@@ -886,9 +895,8 @@ impl Authority {
             .map_err(|e| Error::corrupt(&policy_path, format!("unreadable policy: {e}")))?;
         let cert_pem = dir.read(files::ROOT_CERT)?;
         let cert_path = dir.path(files::ROOT_CERT);
-        let parsed = pem::parse(&cert_pem)
+        let cert_der = crate::x509::first_certificate(cert_pem.as_bytes())
             .map_err(|e| Error::corrupt(&cert_path, format!("not a PEM certificate: {e}")))?;
-        let cert_der = parsed.contents().to_vec();
         dir.check_permissions(true)?;
         let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
             .map_err(|e| Error::corrupt(&cert_path, format!("not a certificate: {e}")))?;
@@ -1113,7 +1121,7 @@ fn build_root(
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, opts.name.as_str());
     params.distinguished_name = dn;
-    params.serial_number = Some(crate::issue::random_serial(&Default::default())?);
+    params.serial_number = Some(crate::x509::random_serial(&Default::default())?);
     params.not_before = not_before;
     params.not_after = not_after;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(ROOT_PATH_LEN));
@@ -1604,18 +1612,18 @@ pub fn finish_root_rotation(dir: &CaDir) -> Result<Rotation> {
 
 fn validate_ca_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
-        return Err(Error::invalid("--name", name, "cannot be empty"));
+        return Err(Error::invalid(Field::CaName, name, "cannot be empty"));
     }
     if name.chars().count() > 64 {
         return Err(Error::invalid(
-            "--name",
+            Field::CaName,
             name,
             "is longer than 64 characters (RFC 5280's limit for a common name)",
         ));
     }
     if name.chars().any(char::is_control) {
         return Err(Error::invalid(
-            "--name",
+            Field::CaName,
             name,
             "contains control characters",
         ));

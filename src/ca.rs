@@ -8,9 +8,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::authority::{Authority, InitOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::issue::{self, LeafProfile, LeafRequest};
 use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles};
+// `crate::ca::{rfc3339, sha256_hex}` are old paths of these, kept for other branches.
+pub(crate) use crate::x509::{rfc3339, sha256_hex};
 
 /// A CA directory with its loaded authority.
 #[derive(Debug)]
@@ -132,14 +134,14 @@ impl Ca {
             };
             if !targets.insert(target.clone()) {
                 return Err(Error::invalid(
-                    "server name",
+                    Field::ServerName,
                     req.server.to_string(),
                     "is given twice in one call",
                 ));
             }
             if dir_name.len() > 255 {
                 return Err(Error::invalid(
-                    "server name",
+                    Field::ServerName,
                     req.server.to_string(),
                     "makes a directory name longer than 255 bytes, which file systems refuse",
                 ));
@@ -150,14 +152,14 @@ impl Ca {
         if let Some(o) = out {
             if o.to_str().is_none() {
                 return Err(Error::invalid(
-                    "--out",
+                    Field::OutputDir,
                     o.display().to_string(),
                     "is not valid UTF-8, which the index cannot record",
                 ));
             }
             if self.dir.contains(o)? {
                 return Err(Error::invalid(
-                    "--out",
+                    Field::OutputDir,
                     o.display().to_string(),
                     "is inside the CA directory; write server files there without --out, or choose a directory outside it",
                 ));
@@ -253,14 +255,14 @@ pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
 pub(crate) fn prepare_out(out: &Path) -> Result<()> {
     let bad = |e: std::io::Error| {
         Error::invalid(
-            "--out",
+            Field::OutputDir,
             out.display().to_string(),
             format!("is not a writable directory ({e})"),
         )
     };
     if out.exists() && !out.is_dir() {
         return Err(Error::invalid(
-            "--out",
+            Field::OutputDir,
             out.display().to_string(),
             "exists and is not a directory",
         ));
@@ -282,21 +284,4 @@ fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {
 #[cfg(feature = "cli")]
 pub(crate) fn is_past(t: &str) -> bool {
     OffsetDateTime::parse(t, &Rfc3339).is_ok_and(|t| t < OffsetDateTime::now_utc())
-}
-
-/// RFC 3339 text of a time (UTC, whole seconds).
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
-
-/// Lower-case hex SHA-256 of bytes.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

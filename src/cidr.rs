@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// An IPv4 or IPv6 network: an address with its host bits zero and a prefix length.
 ///
@@ -52,8 +52,9 @@ impl IpNet {
 
     /// Parses `ADDR/PREFIX`, a bare address (a host network) or a bracketed IPv6
     /// address. `what` names the option in errors. Host bits must be zero.
-    pub fn parse(input: &str, what: &str) -> Result<IpNet> {
-        let bad = |rule: String| Error::invalid(what, input, rule);
+    pub fn parse(input: &str, what: impl Into<Field>) -> Result<IpNet> {
+        let what = what.into();
+        let bad = |rule: String| Error::invalid(what.clone(), input, rule);
         let (addr_text, prefix_text) = match input.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (input, None),

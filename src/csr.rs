@@ -62,7 +62,7 @@ impl Csr {
             return Err(bad("has trailing bytes after the request".into()));
         }
         let info = &csr.certification_request_info;
-        let key = crate::inspect::key_desc(&info.subject_pki);
+        let key = crate::x509::key_desc(&info.subject_pki);
         let key_type = match key.key_type.as_str() {
             "ecdsa-p256" | "ecdsa-p384" | "ed25519" => key.key_type.clone(),
             "rsa" if key.bits >= 2048 => format!("rsa-{}", key.bits),
@@ -255,7 +255,7 @@ impl Ca {
             cert.der(),
             authority.cert_der(),
             &authority.chain_der(),
-            &profile,
+            &profile.lint_expectations(),
         )?;
         let record = IndexRecord {
             serial: serial_text,

@@ -61,6 +61,7 @@ pub mod testing;
 pub mod trust;
 pub mod validity;
 pub mod verify;
+pub mod x509;
 
 pub use authority::{Authority, InitOptions, KeyType};
 pub use ca::{list, Ca, CertStatus, Issued, ListEntry};

@@ -122,7 +122,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         ca_dir: cli.ca_dir.display().to_string(),
         name: &a.policy().name,
         key_type: a.policy().key_type.as_str(),
-        not_after: crate::ca::rfc3339(a.not_after()),
+        not_after: crate::x509::rfc3339(a.not_after()),
         permitted: a.constraints().0.iter().map(ToString::to_string).collect(),
         excluded: a
             .constraints()
@@ -130,7 +130,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             .iter()
             .map(ToString::to_string)
             .collect(),
-        root_sha256: crate::ca::sha256_hex(a.cert_der()),
+        root_sha256: crate::x509::sha256_hex(a.cert_der()),
         replaced: replaced.as_ref().map(|p| p.display().to_string()),
         intermediate_sha256: a.chain_der().first().map(|d| crate::ca::sha256_hex(d)),
         encrypted: args.encrypt,

@@ -866,7 +866,7 @@ pub fn write_emission(out: &Path, emission: &Emission) -> Result<Vec<PathBuf>> {
         .map_err(|e| Error::io(out, e.into()))?,
     );
     // Two runs into the same directory would sweep each other's staged files.
-    root.lock().map_err(|e| Error::io(out, e))?;
+    store::wait_for_lock(&root, out)?;
     let mut swept = BTreeSet::new();
     let mut written = Vec::with_capacity(emission.files.len());
     for f in &emission.files {

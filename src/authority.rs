@@ -1093,7 +1093,7 @@ pub(crate) fn build_intermediate(
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, intermediate_name(&opts.name));
     params.distinguished_name = dn;
-    params.serial_number = Some(crate::issue::random_serial(&Default::default())?);
+    params.serial_number = Some(crate::x509::random_serial(&Default::default())?);
     params.not_before = not_before;
     params.not_after = not_after;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -1215,12 +1215,12 @@ pub fn export_root_key(dir: &CaDir, to: &std::path::Path) -> Result<RootKeyExpor
         ));
     }
     let record = RootKeyExport {
-        sha256: crate::ca::sha256_hex(text.as_bytes()),
+        sha256: crate::x509::sha256_hex(text.as_bytes()),
         to: std::path::absolute(to)
             .map_err(|e| Error::io(to, e))?
             .display()
             .to_string(),
-        at: crate::ca::rfc3339(OffsetDateTime::now_utc()),
+        at: crate::x509::rfc3339(OffsetDateTime::now_utc()),
     };
     let json = serde_json::to_string_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?;
     store::write_atomic(
@@ -1266,7 +1266,7 @@ pub fn remove_root_key(dir: &CaDir, force: bool) -> Result<Option<RootKeyExport>
         };
     let exported = export
         .as_ref()
-        .is_some_and(|e| e.sha256 == crate::ca::sha256_hex(text.as_bytes()));
+        .is_some_and(|e| e.sha256 == crate::x509::sha256_hex(text.as_bytes()));
     if !exported && !force {
         return Err(Error::invalid(
             "root key",
@@ -1330,82 +1330,8 @@ pub fn import_root_key(
     store::write_atomic(&key_path, text.as_bytes(), KEY_MODE)
 }
 
-/// The marker `rotate-root` writes last into its staging directory: the list of files
-/// to delete once the staged ones are in place. Its presence is the commit point.
-const ROTATION_COMMIT: &str = "commit.json";
-
-#[derive(Debug, Serialize, Deserialize)]
-struct RotationCommit {
-    remove: Vec<String>,
-}
-
-/// The files a rotation may stage and install (nothing else is ever moved in).
-const ROTATION_FILES: [&str; 6] = [
-    files::PREVIOUS_ROOT_KEY,
-    files::ROOT_KEY,
-    files::INTERMEDIATE_KEY,
-    files::INTERMEDIATE_CERT,
-    files::CROSS_CERT,
-    files::ROOT_CERT,
-];
-
-/// Finishes or undoes a `rotate-root` that a crashed process left: run by
-/// [`CaDir::lock`]. A staging directory with its commit marker is rolled forward (each
-/// staged file renamed over its target, in a fixed order; then the marker's removals);
-/// one without is removed. Both are idempotent, so a crash during recovery is recovered
-/// by the next lock.
-pub fn finish_rotation(dir: &CaDir, _lock: &store::CaLock) -> Result<()> {
-    let staging = dir.path(files::ROTATION_STAGING);
-    match std::fs::symlink_metadata(&staging) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Error::corrupt(
-                &staging,
-                "is not a directory fedca wrote; refusing to recover from it",
-            ))
-        }
-        Err(_) => return Ok(()),
-    }
-    let marker = staging.join(ROTATION_COMMIT);
-    if let Ok(text) = std::fs::read_to_string(&marker) {
-        let commit: RotationCommit = serde_json::from_str(&text)
-            .map_err(|e| Error::corrupt(&marker, format!("unreadable rotation marker: {e}")))?;
-        for name in ROTATION_FILES {
-            let from = staging.join(name);
-            if std::fs::symlink_metadata(&from).is_ok() {
-                std::fs::rename(&from, dir.path(name)).map_err(|e| Error::io(&from, e))?;
-                crash_point("rotate-rename");
-            }
-        }
-        store::sync_dir(dir.root())?;
-        for name in &commit.remove {
-            if !ROTATION_FILES.contains(&name.as_str()) {
-                return Err(Error::corrupt(
-                    &marker,
-                    format!("names {name:?}, which a rotation never removes"),
-                ));
-            }
-            match std::fs::remove_file(dir.path(name)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(&dir.path(name), e)),
-            }
-        }
-        store::sync_dir(dir.root())?;
-    }
-    std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    store::sync_dir(dir.root())
-}
-
-/// Test hook, as `store`'s: `FEDCA_CRASH_AT=<point>` aborts there.
-fn crash_point(name: &str) {
-    if std::env::var("FEDCA_CRASH_AT").is_ok_and(|v| v == name) {
-        std::process::abort();
-    }
-}
-
 /// Stages `files` (name, contents, mode) in the rotation directory, writes the commit
-/// marker, and installs them ([`finish_rotation`]).
+/// marker, and installs them ([`CaDir::finish_rotation`]).
 fn install_rotation(
     dir: &CaDir,
     lock: &store::CaLock,
@@ -1417,14 +1343,18 @@ fn install_rotation(
     for (name, text, mode) in staged {
         store::write_atomic(&staging.join(name), text.as_bytes(), *mode)?;
     }
-    crash_point("rotate-staged");
-    let commit = RotationCommit {
+    store::crash_point("rotate-staged");
+    let commit = store::RotationCommit {
         remove: remove.iter().map(|s| s.to_string()).collect(),
     };
     let json = serde_json::to_string(&commit).map_err(|e| Error::Internal(e.to_string()))?;
-    store::write_atomic(&staging.join(ROTATION_COMMIT), json.as_bytes(), KEY_MODE)?;
-    crash_point("rotate-committed");
-    finish_rotation(dir, lock)
+    store::write_atomic(
+        &staging.join(store::ROTATION_COMMIT),
+        json.as_bytes(),
+        KEY_MODE,
+    )?;
+    store::crash_point("rotate-committed");
+    dir.finish_rotation(lock)
 }
 
 /// What `rotate-root` did.
@@ -1489,7 +1419,7 @@ pub fn rotate_root(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Rotat
     let now = OffsetDateTime::now_utc();
     let not_before = now - validity::BACKDATE;
     let not_after = now + policy.root_validity.duration();
-    let stamp = format!(" {}", &crate::ca::rfc3339(now)[..10]);
+    let stamp = format!(" {}", &crate::x509::rfc3339(now)[..10]);
     let head: String = policy.name.chars().take(64 - stamp.len()).collect();
     let opts = InitOptions {
         name: format!("{head}{stamp}"),
@@ -1518,7 +1448,7 @@ pub fn rotate_root(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Rotat
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, issuing_cn);
     params.distinguished_name = dn;
-    params.serial_number = Some(crate::issue::random_serial(&Default::default())?);
+    params.serial_number = Some(crate::x509::random_serial(&Default::default())?);
     params.not_before = not_before;
     params.not_after = std::cmp::min(not_after, old_x509.validity().not_after.to_datetime());
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -1552,9 +1482,9 @@ pub fn rotate_root(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Rotat
     install_rotation(dir, &lock, &staged, &[])?;
     Ok(Rotation {
         new_root: opts.name,
-        new_root_sha256: crate::ca::sha256_hex(new_root.der()),
-        old_root_sha256: crate::ca::sha256_hex(&old_der),
-        cross_sha256: Some(crate::ca::sha256_hex(cross.der())),
+        new_root_sha256: crate::x509::sha256_hex(new_root.der()),
+        old_root_sha256: crate::x509::sha256_hex(&old_der),
+        cross_sha256: Some(crate::x509::sha256_hex(cross.der())),
         finished: false,
     })
 }
@@ -1602,8 +1532,8 @@ pub fn finish_root_rotation(dir: &CaDir) -> Result<Rotation> {
         .to_string();
     let rotation = Rotation {
         new_root,
-        new_root_sha256: crate::ca::sha256_hex(new.contents()),
-        old_root_sha256: crate::ca::sha256_hex(old.contents()),
+        new_root_sha256: crate::x509::sha256_hex(new.contents()),
+        old_root_sha256: crate::x509::sha256_hex(old.contents()),
         cross_sha256: None,
         finished: true,
     };

@@ -287,7 +287,7 @@ impl CaDir {
         }
         self.finish_init(&lock)?;
         self.recover(&lock)?;
-        crate::authority::finish_rotation(self, &lock)?;
+        self.finish_rotation(&lock)?;
         self.sweep(&lock)?;
         Ok(lock)
     }
@@ -771,6 +771,12 @@ impl CaDir {
         })
     }
 
+    /// Finishes or undoes a root rotation a crashed `rotate-root` left (see
+    /// [`ROTATION_COMMIT`]).
+    pub fn finish_rotation(&self, _lock: &CaLock) -> Result<()> {
+        finish_rotation_impl(self)
+    }
+
     /// Whether `p` is the CA directory or inside it, after resolving `..` and symbolic
     /// links in the part of `p` that exists.
     pub fn contains(&self, p: &Path) -> Result<bool> {
@@ -787,6 +793,75 @@ impl CaDir {
             absolute(&self.root.join(p)).unwrap_or_else(|_| self.root.join(p))
         }
     }
+}
+
+/// The marker `rotate-root` writes last into its staging directory: the list of files
+/// to delete once the staged ones are in place. Its presence is the commit point.
+pub const ROTATION_COMMIT: &str = "commit.json";
+
+/// The content of [`ROTATION_COMMIT`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RotationCommit {
+    /// Files to delete once the staged ones are installed.
+    pub remove: Vec<String>,
+}
+
+/// The files a rotation may stage and install (nothing else is ever moved in).
+const ROTATION_FILES: [&str; 6] = [
+    files::PREVIOUS_ROOT_KEY,
+    files::ROOT_KEY,
+    files::INTERMEDIATE_KEY,
+    files::INTERMEDIATE_CERT,
+    files::CROSS_CERT,
+    files::ROOT_CERT,
+];
+
+/// Finishes or undoes a `rotate-root` that a crashed process left: run by
+/// [`CaDir::lock`] (through [`CaDir::finish_rotation`]). A staging directory with its commit marker is rolled forward (each
+/// staged file renamed over its target, in a fixed order; then the marker's removals);
+/// one without is removed. Both are idempotent, so a crash during recovery is recovered
+/// by the next lock.
+fn finish_rotation_impl(dir: &CaDir) -> Result<()> {
+    let staging = dir.path(files::ROTATION_STAGING);
+    match std::fs::symlink_metadata(&staging) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::corrupt(
+                &staging,
+                "is not a directory fedca wrote; refusing to recover from it",
+            ))
+        }
+        Err(_) => return Ok(()),
+    }
+    let marker = staging.join(ROTATION_COMMIT);
+    if let Ok(text) = std::fs::read_to_string(&marker) {
+        let commit: RotationCommit = serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(&marker, format!("unreadable rotation marker: {e}")))?;
+        for name in ROTATION_FILES {
+            let from = staging.join(name);
+            if std::fs::symlink_metadata(&from).is_ok() {
+                std::fs::rename(&from, dir.path(name)).map_err(|e| Error::io(&from, e))?;
+                crash_point("rotate-rename");
+            }
+        }
+        sync_dir(dir.root())?;
+        for name in &commit.remove {
+            if !ROTATION_FILES.contains(&name.as_str()) {
+                return Err(Error::corrupt(
+                    &marker,
+                    format!("names {name:?}, which a rotation never removes"),
+                ));
+            }
+            match std::fs::remove_file(dir.path(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&dir.path(name), e)),
+            }
+        }
+        sync_dir(dir.root())?;
+    }
+    std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    sync_dir(dir.root())
 }
 
 /// How many random characters follow [`init_staging_prefix`] in an `init` staging

@@ -1467,6 +1467,17 @@ pub fn rotate_root(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Rotat
         (files::ROOT_KEY, key_to_pem(&new_key, encrypt)?, KEY_MODE),
     ];
     if let Some((c, k)) = &intermediate {
+        // The old intermediate is kept, as the old root key is.
+        staged.push((
+            files::PREVIOUS_INTERMEDIATE_KEY,
+            dir.read(files::INTERMEDIATE_KEY)?,
+            KEY_MODE,
+        ));
+        staged.push((
+            files::PREVIOUS_INTERMEDIATE_CERT,
+            dir.read(files::INTERMEDIATE_CERT)?,
+            PUBLIC_MODE,
+        ));
         staged.push((files::INTERMEDIATE_KEY, key_to_pem(k, encrypt)?, KEY_MODE));
         staged.push((files::INTERMEDIATE_CERT, c.pem(), PUBLIC_MODE));
     }

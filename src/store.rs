@@ -63,6 +63,11 @@ pub mod files {
     pub const CROSS_CERT: &str = "cross.pem";
     /// The key of the root a rotation replaced (kept, never deleted).
     pub const PREVIOUS_ROOT_KEY: &str = "previous-root-key.pem";
+    /// The intermediate a rotation replaced, and its key (kept: CRLs for the leaves it
+    /// signed need it).
+    pub const PREVIOUS_INTERMEDIATE_CERT: &str = "previous-intermediate.pem";
+    /// The key of [`PREVIOUS_INTERMEDIATE_CERT`].
+    pub const PREVIOUS_INTERMEDIATE_KEY: &str = "previous-intermediate-key.pem";
     /// Where `rotate-root` stages the files it installs (see `authority::finish_rotation`).
     pub const ROTATION_STAGING: &str = "rotation.new";
     /// The certificate index.
@@ -211,6 +216,7 @@ impl CaDir {
             files::ROOT_KEY,
             files::INTERMEDIATE_KEY,
             files::PREVIOUS_ROOT_KEY,
+            files::PREVIOUS_INTERMEDIATE_KEY,
         ] {
             let p = self.path(name);
             if key && fs::symlink_metadata(&p).is_ok() {
@@ -807,8 +813,10 @@ pub struct RotationCommit {
 }
 
 /// The files a rotation may stage and install (nothing else is ever moved in).
-const ROTATION_FILES: [&str; 6] = [
+const ROTATION_FILES: [&str; 8] = [
     files::PREVIOUS_ROOT_KEY,
+    files::PREVIOUS_INTERMEDIATE_KEY,
+    files::PREVIOUS_INTERMEDIATE_CERT,
     files::ROOT_KEY,
     files::INTERMEDIATE_KEY,
     files::INTERMEDIATE_CERT,

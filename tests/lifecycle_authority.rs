@@ -976,7 +976,14 @@ fn rotate_root_cross_signs_so_old_and_new_trust_both_verify() {
         let old_root = lab.p("old-root.pem");
         std::fs::copy(lab.ca.join("root.pem"), &old_root).unwrap();
         std::fs::copy(lab.ca.join("root-key.pem"), lab.p("old-root-key.pem")).unwrap();
+        let old_inter_key = std::fs::read(lab.ca.join("intermediate-key.pem")).ok();
         let out = ok(&["rotate-root", "--ca-dir", lab.ca(), "--json"]);
+        // Nothing is deleted: the old intermediate and its key are kept too.
+        assert_eq!(
+            std::fs::read(lab.ca.join("previous-intermediate-key.pem")).ok(),
+            old_inter_key,
+            "{mode:?}"
+        );
         let r: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(r["finished"], false);
         let roots = certs_of(&lab.ca.join("root.pem"));
@@ -1177,6 +1184,10 @@ fn assert_rotation_consistent(ca: &Path, template: &Path, leaf: &str) {
             assert_eq!(
                 read(ca.join("previous-root-key.pem")),
                 read(template.join("root-key.pem"))
+            );
+            assert_eq!(
+                read(ca.join("previous-intermediate-key.pem")),
+                read(template.join("intermediate-key.pem"))
             );
             let cross = certs_of(&ca.join("cross.pem"));
             let (_, xc) = x509_parser::parse_x509_certificate(&cross[0]).unwrap();

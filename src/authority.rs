@@ -978,6 +978,15 @@ impl Authority {
         out
     }
 
+    /// The certificate that signs leaves and CRLs (DER): the intermediate when there is
+    /// one, else the root.
+    pub fn issuing_cert_der(&self) -> Vec<u8> {
+        match &self.intermediate {
+            Some(i) => i.cert_der.clone(),
+            None => self.cert_der.clone(),
+        }
+    }
+
     /// Whether a root rotation is in progress (`rotate-root` ran, `--finish` not yet).
     pub fn rotating(&self) -> bool {
         self.cross_pem.is_some()

@@ -225,12 +225,14 @@ impl Ca {
 /// index: listing needs no access to the CA key.
 pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
     let now = OffsetDateTime::now_utc();
+    let revoked = crate::revocation::revoked_serials(dir)?;
     dir.read_index()?
         .into_iter()
         .map(|r| {
             let nb = parse_time(dir, &r.not_before)?;
             let na = parse_time(dir, &r.not_after)?;
             let status = match r.state {
+                _ if revoked.contains(&r.serial) => CertStatus::Revoked,
                 RecordState::Revoked => CertStatus::Revoked,
                 RecordState::Superseded => CertStatus::Superseded,
                 RecordState::Active if now > na => CertStatus::Expired,

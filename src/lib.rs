@@ -46,6 +46,7 @@ pub mod cidr;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
+pub mod crl;
 pub mod csr;
 pub mod error;
 pub mod handshake;
@@ -55,6 +56,7 @@ pub mod lint;
 pub mod name;
 pub mod probe;
 mod punycode;
+pub mod revocation;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1302,3 +1302,58 @@ fn rotate_root_killed_at_random_points_leaves_a_consistent_ca() {
         "kills all on one side: {rotated}"
     );
 }
+
+#[test]
+fn revocation_and_crls_work_through_the_intermediate_with_the_root_key_offline() {
+    let lab = Lab::new(&["--intermediate"]);
+    ok(&[
+        "issue",
+        "hs1.fed.test",
+        "hs2.fed.test",
+        "--ca-dir",
+        lab.ca(),
+    ]);
+    ok(&[
+        "root",
+        "export-key",
+        "--to",
+        s(&lab.p("offline.pem")),
+        "--ca-dir",
+        lab.ca(),
+    ]);
+    ok(&["root", "remove-key", "--ca-dir", lab.ca()]);
+    ok(&[
+        "revoke",
+        "hs2.fed.test",
+        "--reason",
+        "key-compromise",
+        "--ca-dir",
+        lab.ca(),
+    ]);
+    let crl = lab.p("crl.pem");
+    ok(&["crl", "--out", s(&crl), "--ca-dir", lab.ca()]);
+    // The CRL is the intermediate's (it signed the leaves): OpenSSL checks it.
+    let crl_check = |name: &str| {
+        let dir = lab.server(name);
+        openssl(&[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            s(&crl),
+            "-CAfile",
+            s(&lab.ca.join("root.pem")),
+            "-untrusted",
+            s(&dir.join("fullchain.pem")),
+            s(&dir.join("cert.pem")),
+        ])
+    };
+    assert!(crl_check("hs1.fed.test").status.success());
+    let out = crl_check("hs2.fed.test");
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("revoked"), "{text}");
+    // Renewal goes on without the root key too.
+    ok(&["renew", "hs1.fed.test", "--force", "--ca-dir", lab.ca()]);
+    lab.openssl_verifies("hs1.fed.test");
+}

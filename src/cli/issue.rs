@@ -53,6 +53,10 @@ pub struct Args {
 pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let requests = requests(args)?;
     let ca = cli.open_ca()?;
+    let servers: Vec<String> = requests.iter().map(|r| r.server.to_string()).collect();
+    for (server, serial) in crate::revocation::revoked_among(ca.dir(), &servers)? {
+        eprintln!("note: {server} was revoked (serial {serial}); issuing it a new certificate lets it federate again once `fedca trust` is re-run on the others");
+    }
     let issued = ca.issue(&requests, args.out.as_deref())?;
     if cli.json {
         let records: Vec<_> = issued.iter().map(|i| &i.record).collect();

@@ -116,6 +116,15 @@ impl Ca {
     /// before anything is signed or written: bad input changes nothing.
     pub fn issue(&self, requests: &[LeafRequest], out: Option<&Path>) -> Result<Vec<Issued>> {
         let now = OffsetDateTime::now_utc();
+        let current = self
+            .dir
+            .read_index()?
+            .into_iter()
+            .filter(|r| r.state == RecordState::Active);
+        crate::name::refuse_case_duplicates(
+            requests.iter().map(|r| &r.server),
+            current.map(|r| r.server),
+        )?;
         let mut plans = Vec::with_capacity(requests.len());
         let mut targets = BTreeSet::new();
         for req in requests {
@@ -283,7 +292,6 @@ fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {
 }
 
 /// Whether an RFC 3339 time is in the past (false when it does not parse).
-#[cfg(feature = "cli")]
 pub(crate) fn is_past(t: &str) -> bool {
     OffsetDateTime::parse(t, &Rfc3339).is_ok_and(|t| t < OffsetDateTime::now_utc())
 }

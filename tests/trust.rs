@@ -1176,6 +1176,14 @@ fn templates_that_link_to_ca_files_or_hold_private_keys_are_refused() {
         "kubernetes-ca-configmap.yaml.j2",
         &|t| fs::write(t, "data:\n  leaked: {{ key_pem | b64 }}\n").unwrap(),
     );
+    // Attack review 9(b): a filter the key scan cannot undo (reversal) must not reach
+    // the key either: the ConfigMap's context holds no key at all, so `key_pem` is
+    // undefined there and the template fails to render.
+    case(
+        "reversed server key in the ConfigMap",
+        "kubernetes-ca-configmap.yaml.j2",
+        &|t| fs::write(t, "data:\n  leaked: {{ key_pem | reverse }}\n").unwrap(),
+    );
 }
 
 /// A symbolic link planted below --out (a directory or the file itself) is refused,

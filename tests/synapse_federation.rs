@@ -764,6 +764,7 @@ print("tls_listeners", [(l.port, l.bind_addresses) for l in c.server.listeners i
 print("plain_ports", [l.port for l in c.server.listeners if not l.tls])
 print("blocked_127_0_0_1", "127.0.0.1" in c.server.federation_ip_range_blocklist)
 print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist)
+print("whitelist", sorted(c.federation.federation_domain_whitelist or []))
 "#;
         let run = Command::new(&py)
             .args(["-c", load, s(&generated), s(&fragment)])
@@ -797,6 +798,8 @@ print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist
             "custom_ca True",
             "blocked_127_0_0_1 False",
             "blocked_127_0_0_9 True",
+            // The federation allow-list, as Synapse loaded it: every issued server.
+            "whitelist ['127.0.0.1:8008', '127.0.0.1:8448', '[::1]:8449', 'hs2.fed.test']",
         ] {
             assert!(
                 text.contains(want),

@@ -194,7 +194,11 @@ impl Templates {
         };
         let env = environment();
         // A template from --templates is the user's input; name the option.
-        let option = if overridden { "--templates" } else { "template" };
+        let option = if overridden {
+            "--templates"
+        } else {
+            "template"
+        };
         let bad = |e: minijinja::Error| Error::invalid(option, origin.clone(), format!("{e:#}"));
         let template = env.template_from_named_str(name, source).map_err(bad)?;
         template.render(context).map_err(bad)

@@ -301,7 +301,15 @@ fn synapse_refuses_a_certificate_from_another_root() {
     let frag1 = fed.emit(
         0,
         &rogue,
-        &["--also-trust", s(&root), "--federation-addr", "127.0.0.2"],
+        // --open-federation: the rogue CA knows only 127.0.0.1, and its allow-list
+        // would name nobody else; the test is about the certificate.
+        &[
+            "--also-trust",
+            s(&root),
+            "--federation-addr",
+            "127.0.0.2",
+            "--open-federation",
+        ],
     );
     let frag2 = fed.emit(1, &fed.ca, &[]);
     let sc = scenario(
@@ -929,4 +937,109 @@ fn which(tool: &str) -> PathBuf {
                 .find(|p| p.is_file())
         })
         .unwrap_or_else(|| panic!("{tool} is required by this test and is not installed"))
+}
+
+const LO3: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+
+/// Issue 10: Synapse reads no CRL, so revocation reaches it through
+/// federation_domain_whitelist. Three servers federate (one room, messages each way);
+/// then, while they run, `fedca revoke` the third and `fedca trust` is re-run for the
+/// other two, which restart on the new fragments (the harness re-reads them). The first
+/// two still exchange messages; the revoked server's transaction is refused (403 in the
+/// first server's log), its user cannot be invited, and it cannot join a new room.
+#[test]
+fn synapse_shuts_out_a_revoked_server_after_trust_is_re_run() {
+    let _serial = lock();
+    let dir = scenario_dir("revoked");
+    let ca = dir.join("ca");
+    let los = [LO1, LO2, LO3];
+    let ports = los.map(free_port);
+    let names: Vec<String> = los
+        .iter()
+        .zip(ports)
+        .map(|(lo, p)| format!("{lo}:{p}"))
+        .collect();
+    fedca(&["init", "--ca-dir", s(&ca), "--permit", "127.0.0.0/8"]);
+    fedca(&["issue", &names[0], &names[1], &names[2], "--ca-dir", s(&ca)]);
+    let trust_args = |i: usize| -> Vec<String> {
+        [
+            BIN,
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            &names[i],
+            "--ca-dir",
+            s(&ca),
+            "--out",
+            s(&dir.join(format!("conf-hs{}", i + 1))),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let frags: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let a = trust_args(i);
+            let a: Vec<&str> = a[1..].iter().map(String::as_str).collect();
+            fedca(&a);
+            dir.join(format!("conf-hs{}", i + 1))
+                .join("homeserver-fedca.yaml")
+        })
+        .collect();
+    let mut sc = scenario(
+        &dir,
+        "federate",
+        (0..3)
+            .map(|i| server(&names[i], los[i], ports[i], &frags[i]))
+            .collect(),
+    );
+    sc["after"] = serde_json::json!([
+        [BIN, "revoke", &names[2], "--ca-dir", s(&ca)],
+        trust_args(0),
+        trust_args(1),
+        [
+            "sh",
+            "-c",
+            format!(
+                "touch \"$HARNESS_RESTART_DIR/{}\" \"$HARNESS_RESTART_DIR/{}\"",
+                names[0], names[1]
+            )
+        ]
+    ]);
+    sc["exchange_after"] = serde_json::json!(true);
+    sc["shut_out"] = serde_json::json!([&names[2]]);
+    let (code, out) = harness(&dir, sc);
+    assert_eq!(
+        code,
+        0,
+        "the revoked server was not shut out; see {}",
+        dir.join("logs").display()
+    );
+    // The re-run fragments name the first two servers only.
+    for f in &frags[..2] {
+        let text = fs::read_to_string(f).unwrap();
+        let y: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(
+            y["federation_domain_whitelist"],
+            serde_json::json!([&names[0], &names[1]]),
+            "{}",
+            f.display()
+        );
+    }
+    assert!(
+        out.contains(&format!(
+            "PASS: {} still federated with {}",
+            names[0], names[1]
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "PASS: {} is shut out by {}'s federation_domain_whitelist",
+            names[2], names[0]
+        )),
+        "{out}"
+    );
+    let _ = fs::remove_dir_all(dir.join("work"));
 }

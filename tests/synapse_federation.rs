@@ -844,8 +844,21 @@ fn synapse_keeps_federating_across_a_renewal_with_a_restarting_deploy_hook() {
             .collect()
     };
     let before = serials(&fed.ca);
-    let hook = "echo \"deploy hook: $FEDCA_SERVER renewed in $FEDCA_SERVER_DIR\" && \
-                touch \"$HARNESS_RESTART_DIR/$FEDCA_SERVER\"";
+    // The hook deploys as an operator would: `fedca trust` rewrites the server's bundle
+    // (its fragment names the bundle's copy of the chain and key, not the CA's files),
+    // then asks for the restart.
+    let hook = format!(
+        "echo \"deploy hook: $FEDCA_SERVER renewed in $FEDCA_SERVER_DIR\" && \
+         case \"$FEDCA_SERVER\" in {n0}) d=conf-hs1;; {n1}) d=conf-hs2;; *) exit 3;; esac && \
+         {bin} trust --for synapse --server \"$FEDCA_SERVER\" --ca-dir {ca} --out {dir}/$d >/dev/null && \
+         touch \"$HARNESS_RESTART_DIR/$FEDCA_SERVER\"",
+        n0 = fed.names[0],
+        n1 = fed.names[1],
+        bin = BIN,
+        ca = s(&fed.ca),
+        dir = s(&fed.dir),
+    );
+    let hook = hook.as_str();
     let mut sc = scenario(
         &fed.dir,
         "federate",

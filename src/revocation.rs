@@ -289,10 +289,15 @@ pub fn append(dir: &CaDir, _lock: &CaLock, new: &[Revocation]) -> Result<()> {
 /// federation allow-list (Synapse `federation_domain_whitelist`) carries, since
 /// homeservers do not consult CRLs.
 pub fn allowed_servers(dir: &CaDir) -> Result<Vec<String>> {
+    allowed_in(dir, &dir.read_index()?)
+}
+
+/// As [`allowed_servers`], from index records already read (`fedca trust` reads the
+/// index once).
+pub fn allowed_in(dir: &CaDir, records: &[IndexRecord]) -> Result<Vec<String>> {
     let revoked = revoked_serials(dir)?;
     let mut newest: BTreeMap<String, &IndexRecord> = BTreeMap::new();
-    let records = dir.read_index()?;
-    for r in &records {
+    for r in records {
         newest.insert(r.server.clone(), r);
     }
     let set: BTreeSet<String> = newest

@@ -301,7 +301,15 @@ fn synapse_refuses_a_certificate_from_another_root() {
     let frag1 = fed.emit(
         0,
         &rogue,
-        &["--also-trust", s(&root), "--federation-addr", "127.0.0.2"],
+        // --open-federation: the rogue CA knows only 127.0.0.1, and its allow-list
+        // would name nobody else; the test is about the certificate.
+        &[
+            "--also-trust",
+            s(&root),
+            "--federation-addr",
+            "127.0.0.2",
+            "--open-federation",
+        ],
     );
     let frag2 = fed.emit(1, &fed.ca, &[]);
     let sc = scenario(
@@ -764,6 +772,7 @@ print("tls_listeners", [(l.port, l.bind_addresses) for l in c.server.listeners i
 print("plain_ports", [l.port for l in c.server.listeners if not l.tls])
 print("blocked_127_0_0_1", "127.0.0.1" in c.server.federation_ip_range_blocklist)
 print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist)
+print("whitelist", sorted(c.federation.federation_domain_whitelist or []))
 "#;
         let run = Command::new(&py)
             .args(["-c", load, s(&generated), s(&fragment)])
@@ -797,6 +806,8 @@ print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist
             "custom_ca True",
             "blocked_127_0_0_1 False",
             "blocked_127_0_0_9 True",
+            // The federation allow-list, as Synapse loaded it: every issued server.
+            "whitelist ['127.0.0.1:8008', '127.0.0.1:8448', '[::1]:8449', 'hs2.fed.test']",
         ] {
             assert!(
                 text.contains(want),
@@ -833,8 +844,21 @@ fn synapse_keeps_federating_across_a_renewal_with_a_restarting_deploy_hook() {
             .collect()
     };
     let before = serials(&fed.ca);
-    let hook = "echo \"deploy hook: $FEDCA_SERVER renewed in $FEDCA_SERVER_DIR\" && \
-                touch \"$HARNESS_RESTART_DIR/$FEDCA_SERVER\"";
+    // The hook deploys as an operator would: `fedca trust` rewrites the server's bundle
+    // (its fragment names the bundle's copy of the chain and key, not the CA's files),
+    // then asks for the restart.
+    let hook = format!(
+        "echo \"deploy hook: $FEDCA_SERVER renewed in $FEDCA_SERVER_DIR\" && \
+         case \"$FEDCA_SERVER\" in {n0}) d=conf-hs1;; {n1}) d=conf-hs2;; *) exit 3;; esac && \
+         {bin} trust --for synapse --server \"$FEDCA_SERVER\" --ca-dir {ca} --out {dir}/$d >/dev/null && \
+         touch \"$HARNESS_RESTART_DIR/$FEDCA_SERVER\"",
+        n0 = fed.names[0],
+        n1 = fed.names[1],
+        bin = BIN,
+        ca = s(&fed.ca),
+        dir = s(&fed.dir),
+    );
+    let hook = hook.as_str();
     let mut sc = scenario(
         &fed.dir,
         "federate",
@@ -926,4 +950,109 @@ fn which(tool: &str) -> PathBuf {
                 .find(|p| p.is_file())
         })
         .unwrap_or_else(|| panic!("{tool} is required by this test and is not installed"))
+}
+
+const LO3: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+
+/// Issue 10: Synapse reads no CRL, so revocation reaches it through
+/// federation_domain_whitelist. Three servers federate (one room, messages each way);
+/// then, while they run, `fedca revoke` the third and `fedca trust` is re-run for the
+/// other two, which restart on the new fragments (the harness re-reads them). The first
+/// two still exchange messages; the revoked server's transaction is refused (403 in the
+/// first server's log), its user cannot be invited, and it cannot join a new room.
+#[test]
+fn synapse_shuts_out_a_revoked_server_after_trust_is_re_run() {
+    let _serial = lock();
+    let dir = scenario_dir("revoked");
+    let ca = dir.join("ca");
+    let los = [LO1, LO2, LO3];
+    let ports = los.map(free_port);
+    let names: Vec<String> = los
+        .iter()
+        .zip(ports)
+        .map(|(lo, p)| format!("{lo}:{p}"))
+        .collect();
+    fedca(&["init", "--ca-dir", s(&ca), "--permit", "127.0.0.0/8"]);
+    fedca(&["issue", &names[0], &names[1], &names[2], "--ca-dir", s(&ca)]);
+    let trust_args = |i: usize| -> Vec<String> {
+        [
+            BIN,
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            &names[i],
+            "--ca-dir",
+            s(&ca),
+            "--out",
+            s(&dir.join(format!("conf-hs{}", i + 1))),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let frags: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let a = trust_args(i);
+            let a: Vec<&str> = a[1..].iter().map(String::as_str).collect();
+            fedca(&a);
+            dir.join(format!("conf-hs{}", i + 1))
+                .join("homeserver-fedca.yaml")
+        })
+        .collect();
+    let mut sc = scenario(
+        &dir,
+        "federate",
+        (0..3)
+            .map(|i| server(&names[i], los[i], ports[i], &frags[i]))
+            .collect(),
+    );
+    sc["after"] = serde_json::json!([
+        [BIN, "revoke", &names[2], "--ca-dir", s(&ca)],
+        trust_args(0),
+        trust_args(1),
+        [
+            "sh",
+            "-c",
+            format!(
+                "touch \"$HARNESS_RESTART_DIR/{}\" \"$HARNESS_RESTART_DIR/{}\"",
+                names[0], names[1]
+            )
+        ]
+    ]);
+    sc["exchange_after"] = serde_json::json!(true);
+    sc["shut_out"] = serde_json::json!([&names[2]]);
+    let (code, out) = harness(&dir, sc);
+    assert_eq!(
+        code,
+        0,
+        "the revoked server was not shut out; see {}",
+        dir.join("logs").display()
+    );
+    // The re-run fragments name the first two servers only.
+    for f in &frags[..2] {
+        let text = fs::read_to_string(f).unwrap();
+        let y: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(
+            y["federation_domain_whitelist"],
+            serde_json::json!([&names[0], &names[1]]),
+            "{}",
+            f.display()
+        );
+    }
+    assert!(
+        out.contains(&format!(
+            "PASS: {} still federated with {}",
+            names[0], names[1]
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "PASS: {} is shut out by {}'s federation_domain_whitelist",
+            names[2], names[0]
+        )),
+        "{out}"
+    );
+    let _ = fs::remove_dir_all(dir.join("work"));
 }

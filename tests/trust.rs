@@ -1176,6 +1176,14 @@ fn templates_that_link_to_ca_files_or_hold_private_keys_are_refused() {
         "kubernetes-ca-configmap.yaml.j2",
         &|t| fs::write(t, "data:\n  leaked: {{ key_pem | b64 }}\n").unwrap(),
     );
+    // Attack review 9(b): a filter the key scan cannot undo (reversal) must not reach
+    // the key either: the ConfigMap's context holds no key at all, so `key_pem` is
+    // undefined there and the template fails to render.
+    case(
+        "reversed server key in the ConfigMap",
+        "kubernetes-ca-configmap.yaml.j2",
+        &|t| fs::write(t, "data:\n  leaked: {{ key_pem | reverse }}\n").unwrap(),
+    );
 }
 
 /// A symbolic link planted below --out (a directory or the file itself) is refused,
@@ -2067,4 +2075,126 @@ fn caddy_and_haproxy_serve_the_certificate_and_forward_to_the_client_port() {
             "{proxy}: not forwarded: {text}"
         );
     }
+}
+
+/// Issue 10: homeservers read no CRL, so every homeserver target writes the federation's
+/// current servers (newest certificate not revoked) as its allow-list where it has one:
+/// Synapse federation_domain_whitelist, exact; the conduwuit family
+/// allowed_remote_server_names as anchored, escaped expressions (continuwuity also
+/// forbidding everything else); Dendrite and Conduit say they have none. A revoked
+/// server drops out and comes back when re-issued; --open-federation leaves the list out.
+#[test]
+fn allow_list_is_the_federations_current_servers() {
+    let f = Fixture::new();
+    let all = [
+        "127.0.0.1:8448",
+        "127.0.0.2:8449",
+        "[::1]:8450",
+        "hs1.fed.test",
+        "hs2.fed.test",
+    ];
+    let whitelist =
+        |out: &Path| strs(&yaml(out.join("homeserver-fedca.yaml"))["federation_domain_whitelist"]);
+    let out = f.out("allow-1");
+    f.trust("synapse", Some("hs1.fed.test"), &out, &[]);
+    assert_eq!(whitelist(&out), all);
+
+    ok(&["revoke", "127.0.0.2:8449", "--ca-dir", s(&f.ca)]);
+    let out = f.out("allow-2");
+    f.trust("synapse", Some("hs1.fed.test"), &out, &[]);
+    let without: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|n| *n != "127.0.0.2:8449")
+        .collect();
+    assert_eq!(whitelist(&out), without);
+    let text = read(out.join("homeserver-fedca.yaml"));
+    assert!(
+        text.contains("re-run `fedca trust` for EVERY OTHER server"),
+        "{text}"
+    );
+
+    // The family: anchored, escaped; continuwuity also forbids every other name.
+    for target in ["conduwuit", "continuwuity", "tuwunel"] {
+        let out = f.out(&format!("allow-{target}"));
+        f.trust(target, Some("hs1.fed.test"), &out, &[]);
+        let t = toml_file(out.join(format!("{target}-fedca.toml")));
+        let g = t["global"].as_table().unwrap();
+        let pats: Vec<&str> = g["allowed_remote_server_names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            pats,
+            [
+                r"^127\.0\.0\.1:8448$",
+                r"^\[::1\]:8450$",
+                r"^hs1\.fed\.test$",
+                r"^hs2\.fed\.test$"
+            ],
+            "{target}"
+        );
+        let forbidden = g.get("forbidden_remote_server_names");
+        if target == "continuwuity" {
+            assert_eq!(
+                forbidden.unwrap().as_array().unwrap()[0].as_str(),
+                Some(".*")
+            );
+        } else {
+            assert!(forbidden.is_none(), "{target}: {forbidden:?}");
+        }
+    }
+    // No allow-list where the implementation has none: the fragment says so.
+    let out = f.out("allow-dendrite");
+    f.trust("dendrite", Some("hs1.fed.test"), &out, &[]);
+    let text = read(out.join("dendrite-fedca.yaml"));
+    assert!(
+        text.contains("Dendrite has no federation allow-list"),
+        "{text}"
+    );
+    assert!(text.contains("firewall"), "{text}");
+    let out = f.out("allow-conduit");
+    f.trust("conduit", Some("hs1.fed.test"), &out, &[]);
+    let text = read(out.join("conduit-fedca.toml"));
+    assert!(
+        text.contains("Conduit has no federation allow-list"),
+        "{text}"
+    );
+    assert!(!text.contains("allowed_remote_server_names ="), "{text}");
+
+    // --open-federation: no list at all.
+    let out = f.out("allow-open");
+    f.trust(
+        "synapse",
+        Some("hs1.fed.test"),
+        &out,
+        &["--open-federation"],
+    );
+    let y = yaml(out.join("homeserver-fedca.yaml"));
+    assert!(y.get("federation_domain_whitelist").is_none(), "{y:?}");
+    let out = f.out("allow-open-c");
+    f.trust(
+        "continuwuity",
+        Some("hs1.fed.test"),
+        &out,
+        &["--open-federation"],
+    );
+    let t = toml_file(out.join("continuwuity-fedca.toml"));
+    let g = t["global"].as_table().unwrap();
+    assert!(!g.contains_key("allowed_remote_server_names"), "{g:?}");
+    assert!(!g.contains_key("forbidden_remote_server_names"), "{g:?}");
+    // --open-federation is for homeserver targets only.
+    let out = f.out("allow-open-pem");
+    let (code, err) = trust_fails(&f, "pem", None, &out, &["--open-federation"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--open-federation"), "{err}");
+    assert!(!out.exists());
+
+    // Re-issued, the revoked server is back.
+    ok(&["issue", "127.0.0.2:8449", "--ca-dir", s(&f.ca)]);
+    let out = f.out("allow-3");
+    f.trust("synapse", Some("hs1.fed.test"), &out, &[]);
+    assert_eq!(whitelist(&out), all);
 }

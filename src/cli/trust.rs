@@ -29,6 +29,14 @@ Examples:
   sudo fedca trust --for system --install
   fedca trust --for kubernetes --server hs1.fed.test --out ./k8s
   fedca trust --for synapse --server hs1.fed.test --templates ./my-templates --out ./conf
+  fedca trust --for synapse --server hs1.fed.test --open-federation --out ./hs1-conf
+
+Allow-list: the homeserver targets write the federation's current servers (every
+server whose newest certificate is not revoked) as the homeserver's federation
+allow-list where it has one (Synapse federation_domain_whitelist; conduwuit,
+continuwuity, tuwunel allowed_remote_server_names; Dendrite and Conduit have none: use
+a firewall). Homeservers read no CRL: after `fedca revoke`, re-run trust for every
+other server and restart it. --open-federation leaves the list out.
 
 Targets: synapse, dendrite, conduit, conduwuit, continuwuity, tuwunel (a homeserver's
 config and certificate paths; --server required), pem (the trusted roots), system (the
@@ -84,6 +92,14 @@ pub struct Args {
     /// the homeserver may reach every address in them).
     #[arg(long, value_name = "WHICH", default_value = "issued")]
     carve_out: String,
+    /// Write no federation allow-list, for a federation whose servers also federate with
+    /// servers outside this CA. Without it the homeserver federates only with the
+    /// servers whose newest certificate is not revoked (Synapse
+    /// federation_domain_whitelist; conduwuit, continuwuity, tuwunel
+    /// allowed_remote_server_names; Dendrite and Conduit have none): homeservers read
+    /// no CRL, so after `fedca revoke` re-run trust for every other server.
+    #[arg(long)]
+    open_federation: bool,
     /// Replace embedded templates with the *.j2 files of this directory, by file name.
     #[arg(long, value_name = "DIR")]
     templates: Option<PathBuf>,
@@ -189,6 +205,9 @@ fn request(args: &Args) -> Result<TrustRequest> {
         if args.carve_out != "issued" {
             return not_for("--carve-out", args.carve_out.clone());
         }
+        if args.open_federation {
+            return not_for("--open-federation", "given".into());
+        }
     }
     if args.client_port == 0 {
         return Err(Error::invalid(
@@ -247,6 +266,7 @@ fn request(args: &Args) -> Result<TrustRequest> {
         client_port: args.client_port,
         owner,
         carve_out,
+        open_federation: args.open_federation,
     })
 }
 

@@ -77,6 +77,14 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
     context["deny"] = serde_json::to_value(&deny).unwrap_or_default();
     context["bundle"] = cx.install_dir.join(BUNDLE).display().to_string().into();
     context["dns_hosts"] = cx.federation.dns_hosts().into();
+    // Conduit has no allow-list (only allow_federation); continuwuity's
+    // allowed_remote_server_names only overrides forbidden_remote_server_names, so
+    // its allow-list needs everything else forbidden.
+    context["allow_list"] = serde_json::json!({
+        "supported": target != Target::Conduit,
+        "patterns": cx.federation.allowed_patterns(),
+        "forbid_others": target == Target::Continuwuity,
+    });
     context["unresolved_dns"] =
         (cx.federation.dns_addresses().is_empty() && !cx.federation.dns_hosts().is_empty()).into();
 

@@ -19,6 +19,10 @@ pub struct Federation {
     /// With `--carve-out permitted`: the CA's permitted IP ranges, opened whole instead
     /// of the issued servers' addresses.
     pub permitted_ranges: Option<Vec<IpNet>>,
+    /// The server names allowed to federate — every server whose newest certificate is
+    /// not revoked ([`crate::revocation::allowed_in`]) — for the homeserver's
+    /// federation allow-list; `None` with `--open-federation` (no allow-list).
+    pub allowed: Option<Vec<String>>,
 }
 
 impl Federation {
@@ -63,6 +67,7 @@ impl Federation {
             servers,
             extra_addrs,
             permitted_ranges: None,
+            allowed: None,
         })
     }
 
@@ -105,6 +110,17 @@ impl Federation {
         set.into_iter().collect()
     }
 
+    /// The allow-list as anchored, escaped regular expressions (`^hs1\.fed\.test$`),
+    /// for the Conduit family's `allowed_remote_server_names`.
+    pub fn allowed_patterns(&self) -> Option<Vec<String>> {
+        self.allowed.as_ref().map(|names| {
+            names
+                .iter()
+                .map(|n| format!("^{}$", regex_escape(n)))
+                .collect()
+        })
+    }
+
     /// The addresses DNS names of the federation may resolve to: `--federation-addr`,
     /// and with `--carve-out permitted` the CA's permitted ranges.
     pub fn dns_addresses(&self) -> Vec<IpNet> {
@@ -115,5 +131,34 @@ impl Federation {
             .copied()
             .collect();
         set.into_iter().collect()
+    }
+}
+
+/// `s` with every regular-expression metacharacter escaped (the Rust `regex` crate's
+/// syntax, which the Conduit family uses).
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn patterns_are_anchored_and_escaped() {
+        let f = super::Federation {
+            allowed: Some(vec!["hs1.fed.test".into(), "[fd00::7]:8448".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            f.allowed_patterns().unwrap(),
+            [r"^hs1\.fed\.test$", r"^\[fd00::7\]:8448$"]
+        );
+        assert_eq!(super::Federation::default().allowed_patterns(), None);
     }
 }

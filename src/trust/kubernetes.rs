@@ -48,11 +48,14 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     context["secret_name"] = object_name(&s.name.dir_name()).into();
     context["configmap_name"] = CONFIGMAP_NAME.into();
     context["fullchain_pem"] = fullchain.into();
-    context["key_pem"] = key.clone().into();
+    // Only the Secret's context holds the key: a public output's template never sees
+    // it, so no filter (`reverse`, `b64`, ...) can smuggle it past the key scan.
+    let mut secret_context = context.clone();
+    secret_context["key_pem"] = key.clone().into();
     let mut emission = Emission::default();
     emission.files.push(EmittedFile::new(
         SECRET,
-        cx.render("kubernetes-tls-secret.yaml.j2", &context)?,
+        cx.render("kubernetes-tls-secret.yaml.j2", &secret_context)?,
         store::KEY_MODE,
         "kubernetes.io/tls Secret: the server's chain and private key (0600; keep it out of git)",
     )

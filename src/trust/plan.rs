@@ -42,6 +42,9 @@ pub struct TrustRequest {
     pub owner: Option<Owner>,
     /// What the IP blocklist is opened for (`--carve-out`).
     pub carve_out: CarveOut,
+    /// Write no federation allow-list (`--open-federation`): the servers also
+    /// federate with servers outside this CA.
+    pub open_federation: bool,
 }
 
 impl TrustRequest {
@@ -60,6 +63,7 @@ impl TrustRequest {
             client_port: DEFAULT_CLIENT_PORT,
             owner: None,
             carve_out: CarveOut::Issued,
+            open_federation: false,
         }
     }
 }
@@ -140,6 +144,9 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
         })
         .transpose()?;
     let mut federation = Federation::from_records(dir, &records, req.federation_addrs.clone())?;
+    if !req.open_federation {
+        federation.allowed = Some(crate::revocation::allowed_in(dir, &records)?);
+    }
     if req.carve_out == CarveOut::Permitted {
         federation.permitted_ranges = Some(permitted_ranges(dir)?);
     }

@@ -95,6 +95,9 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     context["unresolved_dns"] = unresolved.into();
     context["well_known"] = s.delegate.is_some().into();
     context["carve_out_permitted"] = cx.federation.permitted_ranges.is_some().into();
+    if let Some(allowed) = &cx.federation.allowed {
+        context["allowed_servers"] = allowed.clone().into();
+    }
 
     let mut emission = Emission::default();
     emission.files.push(EmittedFile::new(

@@ -180,6 +180,7 @@ impl Templates {
     /// Renders template `name` with `context`. Syntax errors and undefined variables
     /// are bad input (exit 2) naming the template file.
     pub fn render(&self, name: &str, context: &Value) -> Result<String> {
+        let overridden = self.overrides.contains_key(name);
         let (origin, source) = match self.overrides.get(name) {
             Some((path, source)) => (path.clone(), source.as_str()),
             None => {
@@ -192,8 +193,13 @@ impl Templates {
             }
         };
         let env = environment();
-        let bad =
-            |e: minijinja::Error| Error::invalid("template", origin.clone(), format!("{e:#}"));
+        // A template from --templates is the user's input; name the option.
+        let option = if overridden {
+            "--templates"
+        } else {
+            "template"
+        };
+        let bad = |e: minijinja::Error| Error::invalid(option, origin.clone(), format!("{e:#}"));
         let template = env.template_from_named_str(name, source).map_err(bad)?;
         template.render(context).map_err(bad)
     }

@@ -206,6 +206,17 @@ def load_scenario(path):
             for c in after_exchange)):
         raise ScenarioError("scenario: 'after_exchange' must be a list of commands")
     sc["after_exchange"] = after_exchange
+    # Optional (issue 10, revocation): servers that must be shut out after the restarts.
+    shut_out = sc.get("shut_out") or []
+    names = [s.get("server_name") for s in servers if isinstance(s, dict)]
+    if not (isinstance(shut_out, list) and all(isinstance(n, str) for n in shut_out)):
+        raise ScenarioError("scenario: 'shut_out' must be a list of server names")
+    for n in shut_out:
+        if n not in names[1:]:
+            raise ScenarioError("scenario: shut_out %r is not a joiner (servers[1:])" % n)
+    if shut_out and not sc["exchange_after"]:
+        raise ScenarioError("scenario: 'shut_out' needs 'exchange_after': true")
+    sc["shut_out"] = shut_out
     seen = set()
     for i, s in enumerate(servers):
         where = "servers[%d]" % i
@@ -615,6 +626,24 @@ class Homeserver:
         shutil.copyfile(self.config_path,
                         os.path.join(self.log_dir, "%s.homeserver.yaml" % self.slug))
 
+    def reapply_fragment(self):
+        """Takes the federation allow-list and IP lists of the fragment as it is now (an
+        `after` command may have re-run `fedca trust`) into the config; keys, database
+        and everything else stay."""
+        with open(self.spec["fragment"]) as f:
+            frag = yaml.safe_load(f) or {}
+        with open(self.config_path) as f:
+            cfg = yaml.safe_load(f)
+        for k in ("federation_domain_whitelist", "ip_range_blacklist", "ip_range_whitelist"):
+            if k in frag:
+                cfg[k] = frag[k]
+        log("%s: federation_domain_whitelist now %s"
+            % (self.name, cfg.get("federation_domain_whitelist")))
+        with open(self.config_path, "w") as f:
+            yaml.safe_dump(cfg, f, sort_keys=False)
+        shutil.copyfile(self.config_path,
+                        os.path.join(self.log_dir, "%s.homeserver.yaml" % self.slug))
+
     def _write_log_config(self):
         path = os.path.join(self.dir, "log.config")
         conf = {
@@ -948,9 +977,13 @@ def run(sc, timings):
             run_after(sc)
             if sc["exchange_after"]:
                 restart_requested(servers, restart_dir)
-                exchange(a, joiners, room_id, servers, "after")
+                kept = [b for b in joiners if b.name not in sc["shut_out"]]
+                exchange(a, kept, room_id, servers, "after")
                 log("PASS: %s still federated with %s after the restarts"
-                    % (a.name, ", ".join(b.name for b in joiners)))
+                    % (a.name, ", ".join(b.name for b in kept)))
+                for b in joiners:
+                    if b.name in sc["shut_out"]:
+                        check_shut_out(a, b, room_id, servers)
                 run_after(sc, "after_exchange")
             return True
 
@@ -989,6 +1022,53 @@ def run(sc, timings):
             dns.stop()
 
 
+def check_shut_out(a, b, room_id, servers):
+    """After a's restart on a fragment whose federation_domain_whitelist no longer names
+    b (b revoked, `fedca trust` re-run for a): a refuses to invite b's user, b can no
+    longer join a room on a, and b's messages are refused. (In this order: a refused
+    transaction makes b back off from a, and its join would then not reach a.)"""
+    room2 = a.call("POST", "/_matrix/client/v3/createRoom",
+                   {"preset": "public_chat", "name": "after the revocation"})["room_id"]
+    # a will not send b an invite: its outbound federation to b is denied.
+    st, js = a.api("POST", "/_matrix/client/v3/rooms/%s/invite" % q(room2),
+                   {"user_id": b.user_id}, a.token, timeout=60)
+    denial = "Federation denied with %s" % b.name
+    if st == 200 or denial not in json.dumps(js):
+        raise HarnessFailure("%s: inviting %s: %d %s, expected %r"
+                             % (a.name, b.user_id, st, json.dumps(js), denial))
+    log("%s: invite of %s refused: %d %s" % (a.name, b.user_id, st, json.dumps(js)))
+    # b cannot join: a refuses its make_join.
+    denied_join = '403 "GET /_matrix/federation/v1/make_join/'
+    before = sum(denied_join in l for l in a.log_lines())
+    path = "/_matrix/client/v3/join/%s?server_name=%s" % (q(room2), q(a.name))
+    st, js = b.api("POST", path, {}, b.token, timeout=120)
+    if st == 200:
+        raise HarnessFailure("%s: join %s via %s SUCCEEDED, expected a refusal"
+                             % (b.name, room2, a.name))
+    time.sleep(0.5)  # let the log handlers write the last lines
+    refused = [l for l in a.log_lines() if denied_join in l]
+    if len(refused) <= before:
+        raise HarnessFailure("%s: join failed (%d %s) but %s logged no refused make_join"
+                             % (b.name, st, json.dumps(js), a.name))
+    log("%s: join %s via %s failed: %d %s; %s refused its make_join: %s"
+        % (b.name, room2, a.name, st, json.dumps(js), a.name, refused[-1].strip()))
+    denied_send = '403 "PUT /_matrix/federation/v1/send/'
+    before = sum(denied_send in l for l in a.log_lines())
+    text = "from the revoked %s (%s)" % (b.name, secrets.token_hex(4))
+    b.send_text(room_id, text)  # b is unchanged: it still thinks it is in the room
+    deadline = time.monotonic() + READ_TIMEOUT
+    while sum(denied_send in l for l in a.log_lines()) <= before:
+        if time.monotonic() > deadline:
+            raise HarnessFailure("%s: no federation transaction from %s was refused within "
+                                 "%ds" % (a.name, b.name, READ_TIMEOUT))
+        time.sleep(0.5)
+    line = [l for l in a.log_lines() if denied_send in l][-1]
+    log("%s: refused %s's transaction: %s" % (a.name, b.name, line.strip()))
+    if a.find_text(room_id, text) is not None:
+        raise HarnessFailure("%s: received %r from the shut-out %s" % (a.name, text, b.name))
+    log("PASS: %s is shut out by %s's federation_domain_whitelist" % (b.name, a.name))
+
+
 def restart_requested(servers, restart_dir):
     """Restarts (SIGTERM, then start again on the same config and database) each server
     whose name an `after` command wrote as a file into HARNESS_RESTART_DIR: the harness
@@ -1001,6 +1081,7 @@ def restart_requested(servers, restart_dir):
     for n in names:
         hs = known[n]
         hs.stop()
+        hs.reapply_fragment()
         hs.start()
         hs.wait_ready(time.monotonic() + STARTUP_TIMEOUT)
         log("%s: restarted on request" % n)

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::authority::{Authority, InitOptions};
 use crate::error::{Error, Result};
 use crate::issue::{self, LeafProfile, LeafRequest};
-use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles};
+use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles, Staged};
 
 /// A CA directory with its loaded authority.
 #[derive(Debug)]
@@ -171,14 +171,25 @@ impl Ca {
         }
         let mut taken: BTreeSet<String> = self
             .dir
-            .read_index()?
+            .read_index_stored()?
             .into_iter()
             .map(|r| r.serial)
             .collect();
-        let mut issued = Vec::with_capacity(plans.len());
-        for ((profile, target, path_text), req) in plans.into_iter().zip(requests) {
-            let leaf = issue::sign(&self.authority, profile, &taken)?;
+        // Sign every leaf on every core, then commit them all as one batch.
+        let mut leaves = parallel_map(&plans, |(profile, _, _)| {
+            issue::sign(&self.authority, profile.clone(), &taken)
+        })?;
+        for (leaf, (profile, _, _)) in leaves.iter_mut().zip(&plans) {
+            // Two threads drawing the same random 128-bit serial: re-sign one.
+            while taken.contains(&leaf.serial) {
+                *leaf = issue::sign(&self.authority, profile.clone(), &taken)?;
+            }
             taken.insert(leaf.serial.clone());
+        }
+        let ca_pem = self.authority.cert_pem().to_string();
+        let mut batch = Vec::with_capacity(plans.len());
+        let mut clamped = Vec::with_capacity(plans.len());
+        for ((leaf, (_, target, path_text)), req) in leaves.into_iter().zip(plans).zip(requests) {
             let record = IndexRecord {
                 serial: leaf.serial.clone(),
                 server: leaf.profile.server.to_string(),
@@ -191,20 +202,28 @@ impl Ca {
                 key_type: leaf.profile.key_type.to_string(),
                 sha256: sha256_hex(&leaf.cert_der),
             };
-            let files = ServerFiles {
-                fullchain_pem: leaf.cert_pem.clone(),
-                cert_pem: leaf.cert_pem,
-                key_pem: leaf.key_pem,
-                ca_pem: self.authority.cert_pem().to_string(),
-            };
-            self.dir
-                .commit_issue(&lock, record.clone(), &files, &target)?;
-            issued.push(Issued {
+            clamped.push(leaf.profile.clamped);
+            batch.push(Staged {
                 record,
-                dir: target,
-                clamped: leaf.profile.clamped,
+                files: ServerFiles {
+                    fullchain_pem: leaf.cert_pem.clone(),
+                    cert_pem: leaf.cert_pem,
+                    key_pem: leaf.key_pem,
+                    ca_pem: ca_pem.clone(),
+                },
+                target,
             });
         }
+        self.dir.commit_batch(&lock, &batch)?;
+        let issued = batch
+            .into_iter()
+            .zip(clamped)
+            .map(|(s, clamped)| Issued {
+                record: s.record,
+                dir: s.target,
+                clamped,
+            })
+            .collect();
         Ok(issued)
     }
 
@@ -241,6 +260,41 @@ pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
             })
         })
         .collect()
+}
+
+/// `f` applied to every item on every core, results in order; the first error wins.
+pub(crate) fn parallel_map<T, R, F>(items: &[T], f: F) -> Result<Vec<R>>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> Result<R> + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .min(items.len().max(1));
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| scope.spawn(|| c.iter().map(&f).collect::<Result<Vec<R>>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a signing thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
 }
 
 /// Creates `--out` (0700) if needed and checks it is a writable directory, before any

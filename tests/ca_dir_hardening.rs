@@ -72,9 +72,24 @@ fn assert_consistent(ca: &Path) {
     let index = std::fs::read_to_string(ca.join("index.jsonl")).unwrap_or_default();
     let mut serials = HashSet::new();
     let mut live_dirs = HashSet::new();
-    for line in index.lines().filter(|l| !l.trim().is_empty()) {
-        let r: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{}: bad index line {line}: {e}", ca.display()));
+    let records: Vec<serde_json::Value> = index
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}: bad index line {line}: {e}", ca.display()))
+        })
+        .collect();
+    // The index is append-only: a record is active when it stored "active" and no later
+    // record names the same server (docs/ca-directory.md).
+    let mut later = HashSet::new();
+    let mut active = vec![false; records.len()];
+    for (i, r) in records.iter().enumerate().rev() {
+        let server = r["server"].as_str().unwrap().to_string();
+        active[i] = r["state"] == "active" && !later.contains(&server);
+        later.insert(server);
+    }
+    for (r, active) in records.iter().zip(active) {
         let serial = r["serial"].as_str().unwrap();
         assert!(
             serials.insert(serial.to_string()),
@@ -86,7 +101,7 @@ fn assert_consistent(ca: &Path) {
             "{}: certs/{serial}.pem missing",
             ca.display()
         );
-        if r["state"] != "active" {
+        if !active {
             continue;
         }
         let path = r["path"].as_str().unwrap();

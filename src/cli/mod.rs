@@ -73,8 +73,20 @@ enum Command {
 impl Cli {
     /// The CA directory, with the permission checks the command line asked for.
     pub(crate) fn ca(&self) -> crate::store::CaDir {
-        crate::store::CaDir::at(&self.ca_dir).insecure_permissions(self.insecure_permissions)
+        crate::store::CaDir::at(&self.ca_dir)
+            .insecure_permissions(self.insecure_permissions)
+            .lock_timeout(lock_timeout())
     }
+}
+
+/// `FEDCA_LOCK_TIMEOUT` (seconds; default 60): how long a command waits for the CA's
+/// lock. The library takes it as a parameter; only the command line reads it.
+fn lock_timeout() -> std::time::Duration {
+    std::env::var("FEDCA_LOCK_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(crate::store::DEFAULT_LOCK_TIMEOUT)
 }
 
 /// Parses the command line and runs the command; `main` maps the error to an exit code.

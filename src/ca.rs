@@ -108,13 +108,10 @@ impl Ca {
     /// Every request is validated (names, constraints, options, output directories)
     /// before anything is signed or written: bad input changes nothing.
     pub fn issue(&self, requests: &[LeafRequest], out: Option<&Path>) -> Result<Vec<Issued>> {
-        let now = OffsetDateTime::now_utc();
-        let mut plans = Vec::with_capacity(requests.len());
-        let mut targets = BTreeSet::new();
+        let mut targets = Vec::with_capacity(requests.len());
         for req in requests {
-            let profile = LeafProfile::build(req, &self.authority, now)?;
             let dir_name = req.server.dir_name();
-            let (target, path_text) = match out {
+            targets.push(match out {
                 Some(o) => {
                     let t = std::path::absolute(o.join(&dir_name)).map_err(|e| Error::io(o, e))?;
                     let text = t.display().to_string();
@@ -124,23 +121,7 @@ impl Ca {
                     self.dir.server_dir(&dir_name),
                     format!("{}/{dir_name}", files::SERVERS),
                 ),
-            };
-            if !targets.insert(target.clone()) {
-                return Err(Error::invalid(
-                    "server name",
-                    req.server.to_string(),
-                    "is given twice in one call",
-                ));
-            }
-            if dir_name.len() > 255 {
-                return Err(Error::invalid(
-                    "server name",
-                    req.server.to_string(),
-                    "makes a directory name longer than 255 bytes, which file systems refuse",
-                ));
-            }
-            crate::store::check_target(&target)?;
-            plans.push((profile, target, path_text));
+            });
         }
         if let Some(o) = out {
             if o.to_str().is_none() {
@@ -157,6 +138,66 @@ impl Ca {
                     "is inside the CA directory; write server files there without --out, or choose a directory outside it",
                 ));
             }
+        }
+        self.issue_planned(requests, targets, out)
+    }
+
+    /// Issues one certificate per request into the matching server directory of
+    /// `targets` (absolute paths outside the CA directory), as one transaction. Used by
+    /// `apply`, which puts each server's files in its bundle.
+    pub fn issue_into(&self, requests: &[LeafRequest], targets: &[PathBuf]) -> Result<Vec<Issued>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut planned = Vec::with_capacity(targets.len());
+        for t in targets {
+            let text = t.to_str().ok_or_else(|| {
+                Error::invalid(
+                    "output directory",
+                    t.display().to_string(),
+                    "is not valid UTF-8, which the index cannot record",
+                )
+            })?;
+            if !t.is_absolute() || self.dir.contains(t)? {
+                return Err(Error::invalid(
+                    "output directory",
+                    text,
+                    "must be an absolute path outside the CA directory",
+                ));
+            }
+            planned.push((t.clone(), text.to_string()));
+        }
+        self.issue_planned(requests, planned, None)
+    }
+
+    fn issue_planned(
+        &self,
+        requests: &[LeafRequest],
+        targets: Vec<(PathBuf, String)>,
+        out: Option<&Path>,
+    ) -> Result<Vec<Issued>> {
+        let now = OffsetDateTime::now_utc();
+        let mut plans = Vec::with_capacity(requests.len());
+        let mut seen = BTreeSet::new();
+        for (req, (target, path_text)) in requests.iter().zip(targets) {
+            let profile = LeafProfile::build(req, &self.authority, now)?;
+            let dir_name = req.server.dir_name();
+            if !seen.insert(target.clone()) || !seen.insert(PathBuf::from(req.server.to_string())) {
+                return Err(Error::invalid(
+                    "server name",
+                    req.server.to_string(),
+                    "is given twice in one call",
+                ));
+            }
+            if dir_name.len() > 255 {
+                return Err(Error::invalid(
+                    "server name",
+                    req.server.to_string(),
+                    "makes a directory name longer than 255 bytes, which file systems refuse",
+                ));
+            }
+            crate::store::check_target(&target)?;
+            plans.push((profile, target, path_text));
         }
         let lock = self.dir.lock()?;
         // Another process may have replaced the CA (init --force) while we waited.
@@ -201,6 +242,12 @@ impl Ca {
                 path: path_text,
                 key_type: leaf.profile.key_type.to_string(),
                 sha256: sha256_hex(&leaf.cert_der),
+                alts: req.alts.iter().map(|a| a.san_text()).collect(),
+                validity: Some(
+                    req.validity
+                        .unwrap_or(self.authority.policy().leaf_validity)
+                        .to_string(),
+                ),
             };
             clamped.push(leaf.profile.clamped);
             batch.push(Staged {

@@ -36,6 +36,7 @@ pub mod inspect;
 pub mod issue;
 pub mod lint;
 pub mod name;
+pub mod network;
 pub mod store;
 pub mod trust;
 pub mod validity;

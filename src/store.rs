@@ -115,6 +115,14 @@ pub struct IndexRecord {
     pub key_type: String,
     /// SHA-256 fingerprint of the certificate (hex).
     pub sha256: String,
+    /// The extra names (`--alt`) asked for (the server's stored settings; absent in
+    /// records written before fedca stored them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alts: Vec<String>,
+    /// The validity asked for, or the CA's default at the time, e.g. `90d` (stored
+    /// settings; absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity: Option<String>,
 }
 
 /// An open CA directory.

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+mod apply;
 mod demo;
 mod init;
 mod inspect;
@@ -26,6 +27,7 @@ Examples:
   fedca trust --for synapse --server hs1.fed.test --ca-dir ./ca --out ./hs1-conf
   fedca verify --name hs1.fed.test --trust ./ca/root.pem fullchain.pem
   fedca inspect --lint fullchain.pem
+  fedca apply examples/lab.yaml
   fedca demo";
 
 /// fedca: a private certificate authority for closed Matrix federations.
@@ -62,6 +64,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Init(init::Args),
+    Apply(apply::Args),
     Issue(issue::Args),
     List(list::Args),
     Trust(trust::Args),
@@ -81,7 +84,7 @@ impl Cli {
 
 /// `FEDCA_LOCK_TIMEOUT` (seconds; default 60): how long a command waits for the CA's
 /// lock. The library takes it as a parameter; only the command line reads it.
-fn lock_timeout() -> std::time::Duration {
+pub(crate) fn lock_timeout() -> std::time::Duration {
     std::env::var("FEDCA_LOCK_TIMEOUT")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -94,6 +97,7 @@ pub fn try_main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Init(a) => init::run(&cli, a),
+        Command::Apply(a) => apply::run(&cli, a),
         Command::Issue(a) => issue::run(&cli, a),
         Command::List(a) => list::run(&cli, a),
         Command::Trust(a) => trust::run(&cli, a),

@@ -118,10 +118,21 @@ trait SpecValue: Sized {
 
 impl<'de, T: SpecValue> Deserialize<'de> for Parsed<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        T::parse_spec(&s)
-            .map(Parsed)
-            .map_err(serde::de::Error::custom)
+        // Parsing inside the visitor makes the error carry the value's own place.
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: SpecValue> serde::de::Visitor<'de> for V<T> {
+            type Value = Parsed<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                T::parse_spec(v).map(Parsed).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
     }
 }
 
@@ -175,20 +186,40 @@ impl SpecValue for Validity {
     }
 }
 
-/// One value or a list of them.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany<T> {
-    One(T),
-    Many(Vec<T>),
-}
+/// `implementation:` — one target or a list of them.
+#[derive(Debug, Clone)]
+struct Implementations(Vec<Target>);
 
-impl<T> OneOrMany<T> {
-    fn into_vec(self) -> Vec<T> {
-        match self {
-            OneOrMany::One(t) => vec![t],
-            OneOrMany::Many(v) => v,
+impl<'de> Deserialize<'de> for Implementations {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Implementations;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "an implementation (synapse, dendrite, conduwuit, ...) or a list of them",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                Target::parse_spec(v)
+                    .map(|t| Implementations(vec![t]))
+                    .map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(t) = seq.next_element::<Parsed<Target>>()? {
+                    out.push(t.0);
+                }
+                Ok(Implementations(out))
+            }
         }
+        d.deserialize_any(V)
     }
 }
 
@@ -236,7 +267,7 @@ struct RawServer {
     #[serde(default)]
     validity: Option<Parsed<LeafValidity>>,
     #[serde(default)]
-    implementation: Option<OneOrMany<Parsed<Target>>>,
+    implementation: Option<Implementations>,
     #[serde(default)]
     bundle: Option<PathBuf>,
     #[serde(default)]
@@ -374,7 +405,7 @@ impl Spec {
             }
             let implementation = r
                 .implementation
-                .map(|i| i.into_vec().into_iter().map(|t| t.0).collect())
+                .map(|i| i.0)
                 .unwrap_or_else(|| vec![Target::Synapse]);
             if let Some(t) = implementation.iter().find(|t| matches!(t, Target::System)) {
                 return Err(at(

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::authority::{Authority, InitOptions};
 use crate::error::{Error, Result};
 use crate::issue::{self, LeafProfile, LeafRequest};
+use crate::name::{AltName, ServerName};
 use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles, Staged};
 
 /// A CA directory with its loaded authority.
@@ -170,6 +171,32 @@ impl Ca {
         self.issue_planned(requests, planned, None)
     }
 
+    /// Re-issues each named server with exactly its stored settings (names, extra
+    /// names, delegation, key type, validity, output directory), as one transaction;
+    /// a server the CA has never issued gets the defaults and the CA's `servers/`.
+    pub fn issue_stored(&self, names: &[ServerName]) -> Result<Vec<Issued>> {
+        let current = current_records(&self.dir)?;
+        let mut requests = Vec::with_capacity(names.len());
+        let mut targets = Vec::with_capacity(names.len());
+        for n in names {
+            match current.get(&n.to_string()) {
+                Some(r) => {
+                    requests.push(stored_request(&self.dir, r)?);
+                    targets.push((self.dir.resolve_record_path(&r.path), r.path.clone()));
+                }
+                None => {
+                    let dir_name = n.dir_name();
+                    requests.push(LeafRequest::new(n.clone()));
+                    targets.push((
+                        self.dir.server_dir(&dir_name),
+                        format!("{}/{dir_name}", files::SERVERS),
+                    ));
+                }
+            }
+        }
+        self.issue_planned(&requests, targets, None)
+    }
+
     fn issue_planned(
         &self,
         requests: &[LeafRequest],
@@ -278,6 +305,102 @@ impl Ca {
     pub fn list(&self) -> Result<Vec<ListEntry>> {
         list(&self.dir)
     }
+}
+
+/// The current (active) record of each server, by server name.
+pub fn current_records(dir: &CaDir) -> Result<std::collections::HashMap<String, IndexRecord>> {
+    Ok(dir
+        .read_index()?
+        .into_iter()
+        .filter(|r| r.state == RecordState::Active)
+        .map(|r| (r.server.clone(), r))
+        .collect())
+}
+
+/// The request a record stores: its server, delegation, extra names, key type and
+/// validity. Records written before fedca stored extra names and validity read as
+/// they are: every name besides the server's and the delegate's host is an extra
+/// name, and the validity is the CA's default.
+pub fn stored_request(dir: &CaDir, r: &IndexRecord) -> Result<LeafRequest> {
+    let corrupt = |what: &str, e: String| {
+        Error::corrupt(
+            &dir.path(files::INDEX),
+            format!("record {}: bad {what}: {e}", r.serial),
+        )
+    };
+    let server = ServerName::parse(&r.server).map_err(|e| corrupt("server", e.to_string()))?;
+    let delegate = r
+        .delegate
+        .as_deref()
+        .map(ServerName::parse)
+        .transpose()
+        .map_err(|e| corrupt("delegate", e.to_string()))?;
+    let alt_texts: Vec<String> = if r.alts.is_empty() && r.validity.is_none() {
+        let mut own = vec![AltName::Host(server.host().clone()).san_text()];
+        if let Some(d) = &delegate {
+            own.push(AltName::Host(d.host().clone()).san_text());
+        }
+        r.names
+            .iter()
+            .filter(|n| !own.contains(n))
+            .cloned()
+            .collect()
+    } else {
+        r.alts.clone()
+    };
+    let alts = alt_texts
+        .iter()
+        .map(|a| AltName::parse(a))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| corrupt("extra name", e.to_string()))?;
+    let key_type = r
+        .key_type
+        .parse()
+        .map_err(|e: Error| corrupt("key type", e.to_string()))?;
+    let validity = r
+        .validity
+        .as_deref()
+        .map(crate::validity::Validity::parse)
+        .transpose()
+        .map_err(|e| corrupt("validity", e.to_string()))?;
+    Ok(LeafRequest {
+        server,
+        delegate,
+        alts,
+        validity,
+        key_type: Some(key_type),
+    })
+}
+
+/// What re-issuing `r` with `names`, `key_type` and the directory `path` changes, in
+/// words (empty: nothing).
+pub fn describe_changes(
+    r: &IndexRecord,
+    names: &[String],
+    key_type: &str,
+    path: &str,
+) -> Vec<String> {
+    let have: BTreeSet<&str> = r.names.iter().map(String::as_str).collect();
+    let want: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    let added: Vec<&str> = want.difference(&have).copied().collect();
+    let removed: Vec<&str> = have.difference(&want).copied().collect();
+    if !added.is_empty() {
+        out.push(format!("names added: {}", added.join(", ")));
+    }
+    if !removed.is_empty() {
+        out.push(format!("names removed: {}", removed.join(", ")));
+    }
+    if key_type != r.key_type {
+        out.push(format!("key type {} -> {key_type}", r.key_type));
+    }
+    if path != r.path {
+        out.push(format!(
+            "output directory {} -> {path} (the old copy is superseded)",
+            r.path
+        ));
+    }
+    out
 }
 
 /// Every certificate in a CA directory's index with its status now. Reads only the

@@ -1,6 +1,7 @@
 //! Criterion benchmarks of fedca's hot paths: parsing server names, signing one leaf
 //! in memory (key generation + signing + the pre-issuance lint and webpki check), and
-//! a whole issuance to disk (lock, journal, fsyncs, index).
+//! a whole issuance to disk (lock, journal, fsyncs, index), and a 100-server
+//! `fedca::testing` federation in memory.
 //!
 //! `scripts/bench` compares the whole command with openssl, mkcert and cfssl.
 
@@ -66,9 +67,22 @@ fn to_disk(c: &mut Criterion) {
     });
 }
 
+fn test_federation(c: &mut Criterion) {
+    let names: Vec<String> = (0..100).map(|i| format!("hs{i}.fed.test")).collect();
+    c.bench_function(
+        "fedca::testing federation of 100 servers (ecdsa-p256)",
+        |b| b.iter(|| black_box(fedca::TestFederation::new(&names).unwrap())),
+    );
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
     targets = names, signing, to_disk
 }
-criterion_main!(benches);
+criterion_group! {
+    name = federations;
+    config = Criterion::default().sample_size(10);
+    targets = test_federation
+}
+criterion_main!(benches, federations);

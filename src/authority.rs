@@ -491,28 +491,7 @@ impl Authority {
             ));
         }
 
-        let key = opts.key_type.generate()?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, opts.name.as_str());
-        params.distinguished_name = dn;
-        params.serial_number = Some(crate::issue::random_serial(&Default::default())?);
-        params.not_before = not_before;
-        params.not_after = not_after;
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(ROOT_PATH_LEN));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params.name_constraints = opts.permitted.to_name_constraints();
-        let cert = params.self_signed(&key).crypto("self-signing the root")?;
-        crate::lint::check_root(cert.der())?;
-
-        let policy = Policy {
-            format: 1,
-            name: opts.name.clone(),
-            key_type: opts.key_type,
-            root_validity: opts.validity,
-            leaf_validity: opts.leaf_validity,
-            permitted: opts.permitted.clone(),
-        };
+        let (policy, cert, key) = build_root(opts, not_before, not_after)?;
 
         // Build the whole directory beside its final place, then rename it in.
         let parent = match root.parent() {
@@ -625,6 +604,35 @@ impl Authority {
         Ok((authority, replaced))
     }
 
+    /// Creates a CA in memory only: the same root, policy and checks as
+    /// [`Authority::init`], with nothing written anywhere (`opts.force` is ignored).
+    /// [`crate::testing`] builds its federations on it.
+    pub fn ephemeral(opts: &InitOptions) -> Result<Authority> {
+        validate_ca_name(&opts.name)?;
+        if opts.leaf_validity.duration() > opts.validity.duration() {
+            return Err(Error::invalid(
+                "leaf validity",
+                opts.leaf_validity.to_string(),
+                format!("is longer than the root's validity ({})", opts.validity),
+            ));
+        }
+        let now = OffsetDateTime::now_utc();
+        let not_before = now - validity::BACKDATE;
+        let (policy, cert, key) = build_root(opts, not_before, now + opts.validity.duration())?;
+        let cert_der = cert.der().to_vec();
+        // The times as the certificate encodes them (whole seconds), as `load` reads them.
+        let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
+            .map_err(|e| Error::Internal(format!("fedca's own root does not parse: {e}")))?;
+        Ok(Authority {
+            policy,
+            cert_pem: cert.pem(),
+            not_before: x509.validity().not_before.to_datetime(),
+            not_after: x509.validity().not_after.to_datetime(),
+            cert_der,
+            key,
+        })
+    }
+
     /// Loads the CA in `dir`.
     pub fn load(dir: &CaDir) -> Result<Authority> {
         if !dir.exists() {
@@ -697,6 +705,37 @@ impl Authority {
         rcgen::Issuer::from_ca_cert_der(&self.cert_der.clone().into(), &self.key)
             .crypto("loading the root as issuer")
     }
+}
+
+/// Generates the root key and self-signs the root `opts` describes, linted; returns
+/// it with its policy.
+fn build_root(
+    opts: &InitOptions,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<(Policy, rcgen::Certificate, KeyPair)> {
+    let key = opts.key_type.generate()?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, opts.name.as_str());
+    params.distinguished_name = dn;
+    params.serial_number = Some(crate::issue::random_serial(&Default::default())?);
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(ROOT_PATH_LEN));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.name_constraints = opts.permitted.to_name_constraints();
+    let cert = params.self_signed(&key).crypto("self-signing the root")?;
+    crate::lint::check_root(cert.der())?;
+    let policy = Policy {
+        format: 1,
+        name: opts.name.clone(),
+        key_type: opts.key_type,
+        root_validity: opts.validity,
+        leaf_validity: opts.leaf_validity,
+        permitted: opts.permitted.clone(),
+    };
+    Ok((policy, cert, key))
 }
 
 fn validate_ca_name(name: &str) -> Result<()> {

@@ -498,6 +498,7 @@ fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {
 }
 
 /// Whether an RFC 3339 time is in the past (false when it does not parse).
+#[cfg(feature = "cli")]
 pub(crate) fn is_past(t: &str) -> bool {
     OffsetDateTime::parse(t, &Rfc3339).is_ok_and(|t| t < OffsetDateTime::now_utc())
 }

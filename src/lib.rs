@@ -16,6 +16,21 @@
 //! # Ok(()) }
 //! ```
 //!
+//! In tests, [`TestFederation`] (module [`testing`], feature `testing`, on by default)
+//! gives a whole federation in memory — a root, a certificate per server, rustls
+//! configurations that trust only that root:
+//!
+//! ```
+//! let fed = fedca::TestFederation::new(["hs1.fed.test", "127.0.0.1:8448", "[::1]:8448"])?;
+//! let server_config = fed.server("hs1.fed.test").expect("issued").server_config()?;
+//! let client_config = fed.client_config()?;
+//! # let _ = (server_config, client_config);
+//! # Ok::<(), fedca::Error>(())
+//! ```
+//!
+//! Features: `cli` (the `fedca` command and clap) and `testing`, both on by default;
+//! a library dependency with `default-features = false` compiles neither.
+//!
 //! The flow: text enters through [`name::ServerName::parse`]; [`issue::LeafProfile`]
 //! decides a certificate's contents; [`authority::Authority`] signs; [`lint`] checks
 //! the result before [`store`] writes it atomically under a lock; [`trust`] writes
@@ -28,6 +43,7 @@
 pub mod authority;
 mod ca;
 pub mod cidr;
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
 pub mod error;
@@ -37,10 +53,21 @@ pub mod issue;
 pub mod lint;
 pub mod name;
 pub mod network;
+pub mod probe;
+mod punycode;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trust;
 pub mod validity;
 pub mod verify;
 
+pub use authority::{Authority, InitOptions, KeyType};
 pub use ca::{list, Ca, CertStatus, Issued, ListEntry};
 pub use error::{Error, Result};
+pub use issue::LeafRequest;
+pub use name::ServerName;
+/// The rustls fedca builds on, for naming the configurations it returns.
+pub use rustls;
+#[cfg(feature = "testing")]
+pub use testing::{TestFederation, TestServer};

@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use rustls_pki_types::{CertificateDer, ServerName as PkiServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName as PkiServerName, UnixTime};
 use x509_parser::prelude::*;
 
 use crate::error::{Error, Result};

@@ -432,11 +432,9 @@ fn check_ascii(input: &str) -> Result<(), NameError> {
         return Ok(());
     }
     let host = input.rsplit_once(':').map_or(input, |(h, _)| h);
-    let suggestion = match idna::domain_to_ascii(host) {
-        Ok(a) if a.is_ascii() && !a.is_empty() => {
-            format!("; use its A-label (punycode) form {a:?}")
-        }
-        _ => String::new(),
+    let suggestion = match crate::punycode::to_ascii_suggestion(host) {
+        Some(a) => format!("; use its A-label (punycode) form {a:?}"),
+        None => String::new(),
     };
     Err(NameError::new(
         input,

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use common::{ok, onion, read, require, run, snapshot};
 use fedca::handshake;
 use fedca::name::{AltName, Host};
-use rustls_pki_types::UnixTime;
+use rustls::pki_types::UnixTime;
 
 fn host(name: &str) -> Host {
     match AltName::parse(name).unwrap() {

@@ -263,6 +263,8 @@ fn synapse_federates_between_ip_literal_server_names() {
             server(&fed.names[1], LO2, fed.ports[1], &frag2),
         ],
     );
+    // While they are up, `fedca probe` finds both OK (issue 12).
+    let sc = with_probes(sc, &fed.ca, &fed.names);
     let (code, out) = harness(&fed.dir, sc);
     assert_eq!(
         code,
@@ -271,6 +273,7 @@ fn synapse_federates_between_ip_literal_server_names() {
         fed.dir.join("logs").display()
     );
     assert!(out.contains("PASS"), "{out}");
+    assert_probed(&out, &fed.names, "ip_literal");
     let _ = fs::remove_dir_all(fed.dir.join("work"));
 }
 
@@ -428,6 +431,9 @@ fn synapse_federates_between_dns_names_with_well_known_delegation() {
         "matrix.hs2.fed.test": a2.to_string(),
         "hs2.fed.test": a3.to_string(),
     });
+    // While they are up, `fedca probe` (through the private resolv.conf) finds both OK.
+    let names = [hs1.clone(), "hs2.fed.test".to_string()];
+    let sc = with_probes(sc, &ca, &names);
     let (code, out) = harness(&dir, sc);
     assert_eq!(
         code,
@@ -436,7 +442,43 @@ fn synapse_federates_between_dns_names_with_well_known_delegation() {
         dir.join("logs").display()
     );
     assert!(out.contains("PASS"), "{out}");
+    assert_probed(&out, &names, "delegated_explicit_port");
+    assert!(out.contains("\"decided_by\": \"explicit_port\""), "{out}");
     let _ = fs::remove_dir_all(dir.join("work"));
+}
+
+/// Adds `fedca probe NAME --json` for each server to the harness's `after` commands.
+fn with_probes(mut sc: serde_json::Value, ca: &Path, names: &[String]) -> serde_json::Value {
+    let cmds: Vec<Vec<String>> = names
+        .iter()
+        .map(|n| {
+            ["probe", n, "--ca-dir", s(ca), "--json", "--timeout", "10"]
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<String>>()
+        })
+        .map(|mut argv| {
+            argv.insert(0, BIN.to_string());
+            argv
+        })
+        .collect();
+    sc["after"] = serde_json::json!(cmds);
+    sc
+}
+
+/// The harness printed a passing probe of every name (it fails the run otherwise).
+fn assert_probed(out: &str, names: &[String], decided_by: &str) {
+    for n in names {
+        assert!(
+            out.contains(&format!("\"server_name\": \"{n}\",\n  \"ok\": true")),
+            "no passing probe of {n}:\n{out}"
+        );
+    }
+    assert!(
+        out.contains(&format!("\"decided_by\": \"{decided_by}\"")),
+        "{out}"
+    );
+    assert!(out.contains("\"server_software\": \"Synapse"), "{out}");
 }
 
 /// Synapse itself reads the fragment as is: as a second config file (`-c homeserver.yaml

@@ -13,6 +13,7 @@ mod init;
 mod inspect;
 mod issue;
 mod list;
+mod probe;
 mod trust;
 mod verify;
 
@@ -28,6 +29,7 @@ Examples:
   fedca verify --name hs1.fed.test --trust ./ca/root.pem fullchain.pem
   fedca inspect --lint fullchain.pem
   fedca apply examples/lab.yaml
+  fedca probe hs1.fed.test --ca-dir ./ca
   fedca demo";
 
 /// fedca: a private certificate authority for closed Matrix federations.
@@ -70,6 +72,7 @@ enum Command {
     Trust(trust::Args),
     Verify(verify::Args),
     Inspect(inspect::Args),
+    Probe(probe::Args),
     Demo(demo::Args),
 }
 
@@ -103,6 +106,7 @@ pub fn try_main() -> Result<ExitCode> {
         Command::Trust(a) => trust::run(&cli, a),
         Command::Verify(a) => verify::run(&cli, a),
         Command::Inspect(a) => inspect::run(&cli, a),
+        Command::Probe(a) => probe::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
     }
 }

@@ -1,29 +1,32 @@
 //! Shared helpers for the integration tests: run the real binary, snapshot a directory.
+//! `tests/verify_support` re-exports these for the verify, inspect and interop tests.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The fedca binary cargo built for this test run.
+/// The fedca binary cargo built for this test run, without FEDCA_CA_DIR from the
+/// environment, and without colour.
 pub fn fedca() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fedca"));
-    c.env_remove("FEDCA_CA_DIR");
+    c.env_remove("FEDCA_CA_DIR").env("NO_COLOR", "1");
     c
 }
 
 /// Runs fedca with `args` and returns its output.
-pub fn run(args: &[&str]) -> Output {
+pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     fedca().args(args).output().expect("run fedca")
 }
 
 /// Runs fedca and asserts success, returning stdout.
-pub fn ok(args: &[&str]) -> String {
+pub fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
     let out = run(args);
     assert!(
         out.status.success(),
-        "fedca {args:?} failed ({:?}):\n{}",
+        "fedca {args:?} failed ({:?}):\n{}{}",
         out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -176,6 +176,11 @@ def load_scenario(path):
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         raise ScenarioError("scenario: 'timeout' must be a positive integer (seconds)")
     sc["timeout"] = timeout
+    after = sc.get("after") or []
+    if not (isinstance(after, list) and all(
+            isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in after)):
+        raise ScenarioError("scenario: 'after' must be a list of commands (lists of strings)")
+    sc["after"] = after
     seen = set()
     for i, s in enumerate(servers):
         where = "servers[%d]" % i
@@ -824,6 +829,7 @@ def run(sc, timings):
                 log("%s: read %r" % (a.name, reply))
             log("PASS: %s federated with %s over TLS"
                 % (a.name, ", ".join(b.name for b in joiners)))
+            run_after(sc)
             return True
 
         # expect == "cert_failure"
@@ -854,6 +860,17 @@ def run(sc, timings):
                 log("%s: error while stopping: %r" % (hs.name, e))
         if dns is not None:
             dns.stop()
+
+
+def run_after(sc):
+    """Runs the scenario's `after` commands while every server is still up (inside the
+    private mount namespace, when there is one); each must exit 0."""
+    for argv in sc["after"]:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        log("after: %s -> exit %d\n%s%s" % (" ".join(argv), r.returncode, r.stdout, r.stderr))
+        if r.returncode != 0:
+            raise HarnessFailure("after-command failed (exit %d): %s"
+                                 % (r.returncode, " ".join(argv)))
 
 
 def scan_logs(servers):

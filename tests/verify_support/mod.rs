@@ -1,35 +1,16 @@
-//! Helpers shared by the verify, inspect and interop tests: run the real fedca binary,
-//! find the external verifiers (a missing one fails the test, never skips it).
+//! Helpers shared by the verify, inspect and interop tests: the shared helpers of
+//! `tests/common` (run the real fedca binary, require a tool, read a file, make an onion
+//! name), plus the corpus, the interop verifiers and JSON output (a missing verifier
+//! fails the test, never skips it).
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The fedca binary cargo built for this test run, without FEDCA_CA_DIR from the
-/// environment.
-pub fn fedca() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fedca"));
-    c.env_remove("FEDCA_CA_DIR").env("NO_COLOR", "1");
-    c
-}
-
-/// Runs fedca with `args`.
-pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    fedca().args(args).output().expect("run fedca")
-}
-
-/// Runs fedca, asserts success, returns stdout.
-pub fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "fedca {args:?} failed ({:?}):\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)] // each test file uses some of them
+pub use common::{fedca, ok, onion, read, require, run};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -44,20 +25,6 @@ pub fn corpus() -> PathBuf {
 /// The interop verifiers directory.
 pub fn interop() -> PathBuf {
     repo().join("tests/interop")
-}
-
-/// Asserts a tool is on PATH; the test fails (never skips) without it.
-pub fn require(tool: &str) -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(tool))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "{tool} is required by this test and is not installed: run scripts/install-test-deps"
-        )
-    })
 }
 
 /// The Python with pyOpenSSL and service_identity: FEDCA_TEST_PYTHON, else
@@ -112,19 +79,6 @@ pub fn go_tool(name: &str) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     bin
-}
-
-/// Reads a file to a string.
-pub fn read(p: impl AsRef<Path>) -> String {
-    std::fs::read_to_string(p.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", p.as_ref().display()))
-}
-
-/// A v3 onion address built from a real ed25519 key.
-pub fn onion(seed: u8) -> String {
-    use ring::signature::{Ed25519KeyPair, KeyPair};
-    let kp = Ed25519KeyPair::from_seed_unchecked(&[seed; 32]).expect("ed25519 seed");
-    let pk: [u8; 32] = kp.public_key().as_ref().try_into().expect("32 bytes");
-    fedca::name::onion_address_from_pubkey(&pk)
 }
 
 /// Parses stdout as JSON.

@@ -63,7 +63,9 @@ pub mod validity;
 pub mod verify;
 
 pub use authority::{Authority, InitOptions, KeyType};
-pub use ca::{list, Ca, CertStatus, Issued, ListEntry};
+pub use ca::{
+    current_records, describe_changes, list, stored_request, Ca, CertStatus, Issued, ListEntry,
+};
 pub use error::{Error, Result};
 pub use issue::LeafRequest;
 pub use name::ServerName;

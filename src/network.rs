@@ -616,6 +616,7 @@ pub fn plan(spec: &Spec, dir: &CaDir) -> Result<Plan> {
         }
     }
     let now = OffsetDateTime::now_utc();
+    let new_constraints = spec.constraints();
     let mut steps = Vec::with_capacity(spec.servers.len());
     let mut wanted: HashSet<String> = HashSet::with_capacity(spec.servers.len());
     for s in &spec.servers {
@@ -623,7 +624,16 @@ pub fn plan(spec: &Spec, dir: &CaDir) -> Result<Plan> {
         // Every name is checked against the CA's constraints before anything happens.
         let profile = match &ca {
             Some(ca) => Some(LeafProfile::build(&s.request(), ca.authority(), now)?),
-            None => None,
+            None => {
+                // The CA to be created gets these constraints: check against them now.
+                let names = std::iter::once(AltName::Host(s.name.host().clone()))
+                    .chain(s.delegate.iter().map(|d| AltName::Host(d.host().clone())))
+                    .chain(s.alts.iter().cloned());
+                for n in names {
+                    new_constraints.check(&n)?;
+                }
+                None
+            }
         };
         let (action, reason) = match (current.get(name.as_str()), &ca, profile) {
             (Some(r), Some(ca), Some(profile)) => {

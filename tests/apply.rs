@@ -302,6 +302,18 @@ fn a_name_outside_the_given_constraints_is_bad_input_and_changes_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("hs9.other.test"));
     assert_unchanged(&before, &snapshot(tmp.path()), "a refused apply");
+    // Also when the CA is still to be created with the constraints the spec gives.
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    let spec = fresh.join("net.yaml");
+    std::fs::write(
+        &spec,
+        "ca:\n  permit: [fed.test]\nservers:\n  - name: hs1.fed.test\n  - name: hs9.other.test\n",
+    )
+    .unwrap();
+    let out = run(&["apply", s(&spec)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!fresh.join("net.fedca").exists(), "a CA was created");
 }
 
 #[test]

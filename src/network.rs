@@ -893,7 +893,8 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
     let bundle = crate::trust::TrustBundle::from_ca_dir(ca.dir())?;
     let templates = crate::trust::templates::Templates::embedded();
     let mut files_written = 0;
-    let mut notes = Vec::new();
+    // Deduplicated as they come: one federation-wide note per server would be O(n²).
+    let mut notes = BTreeSet::new();
     progress.start("bundles", spec.servers.len() as u64);
     for s in &spec.servers {
         let name = s.name.to_string();
@@ -908,19 +909,17 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
             serial: r.serial.clone(),
             not_after: r.not_after.clone(),
         };
-        let (n, mut more) = write_bundle(s, &info, &federation, &bundle, &templates)?;
+        let (n, more) = write_bundle(s, &info, &federation, &bundle, &templates)?;
         files_written += n;
-        notes.append(&mut more);
+        notes.extend(more);
         progress.advance(1);
     }
     progress.finish();
-    notes.sort();
-    notes.dedup();
     Ok(Outcome {
         plan,
         issued: issued.len(),
         files_written,
-        notes,
+        notes: notes.into_iter().collect(),
     })
 }
 

@@ -893,6 +893,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
     let bundle = crate::trust::TrustBundle::from_ca_dir(ca.dir())?;
     let templates = crate::trust::templates::Templates::embedded();
     let mut files_written = 0;
+    let mut written = Vec::new();
     // Deduplicated as they come: one federation-wide note per server would be O(n²).
     let mut notes = BTreeSet::new();
     progress.start("bundles", spec.servers.len() as u64);
@@ -909,11 +910,21 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
             serial: r.serial.clone(),
             not_after: r.not_after.clone(),
         };
-        let (n, more) = write_bundle(s, &info, &federation, &bundle, &templates)?;
-        files_written += n;
+        let (paths, more) = write_bundle(s, &info, &federation, &bundle, &templates)?;
+        files_written += paths.len();
+        written.extend(paths);
         notes.extend(more);
         progress.advance(1);
     }
+    // Every bundle file written made durable at once (one syncfs for a large run).
+    let mut dirs: Vec<PathBuf> = written
+        .iter()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    written.append(&mut dirs);
+    crate::store::make_durable(&written)?;
     progress.finish();
     Ok(Outcome {
         plan,
@@ -924,17 +935,18 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
 }
 
 /// Writes one server's trust configuration for each of its implementations into its
-/// bundle directory: only files whose bytes or mode differ are written. The one call
-/// site of the trust emission (`trust::emit`, `trust::write_emission`).
+/// bundle directory: only files whose bytes or mode differ are written, and returns
+/// their paths (to be made durable by the caller). The one call site of the trust
+/// emission (`trust::emit`, `trust::write_emission_unsynced`).
 fn write_bundle(
     s: &ServerSpec,
     info: &crate::trust::ServerInfo,
     federation: &crate::trust::Federation,
     bundle: &crate::trust::TrustBundle,
     templates: &crate::trust::templates::Templates,
-) -> Result<(usize, Vec<String>)> {
+) -> Result<(Vec<PathBuf>, Vec<String>)> {
     use std::os::unix::fs::PermissionsExt;
-    let mut written = 0;
+    let mut written = Vec::new();
     let mut notes = Vec::new();
     for target in &s.implementation {
         let cx = crate::trust::EmitContext {
@@ -954,8 +966,8 @@ fn write_bundle(
             !(same_bytes && same_mode)
         });
         if !emission.files.is_empty() {
-            crate::trust::write_emission(&s.bundle, &emission)?;
-            written += emission.files.len();
+            // Not synced file by file: apply makes every bundle durable at once.
+            written.extend(crate::trust::write_emission_unsynced(&s.bundle, &emission)?);
         }
         notes.append(&mut emission.notes);
     }

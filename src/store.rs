@@ -270,8 +270,12 @@ fn stage(s: &Staged, p: &Plan, certs: &Path) -> Result<()> {
         keep_ownership(&p.target, &p.staging)?;
     }
     let archived = certs.join(format!("{}.pem", s.record.serial));
-    remove_file(&archived)?;
-    write_new(&archived, f.cert_pem.as_bytes(), PUBLIC_MODE)
+    if write_new(&archived, f.cert_pem.as_bytes(), PUBLIC_MODE).is_err() {
+        // A copy a failed run left (the serial is random: otherwise never there).
+        remove_file(&archived)?;
+        write_new(&archived, f.cert_pem.as_bytes(), PUBLIC_MODE)?;
+    }
+    Ok(())
 }
 
 /// Runs `f(0..n)` on every core, stopping at the first error.
@@ -321,8 +325,9 @@ where
 /// file system, so that a batch costs a constant number of syncs.
 const FSYNC_EACH_MAX: usize = 16;
 
-/// Makes written files and directories (and the renames in directories) durable.
-fn make_durable(paths: &[PathBuf]) -> Result<()> {
+/// Makes written files and directories (and the renames in directories) durable: an
+/// `fsync` each for a few paths, else one `syncfs` per file system.
+pub fn make_durable(paths: &[PathBuf]) -> Result<()> {
     if paths.len() <= FSYNC_EACH_MAX {
         for p in paths {
             File::open(p)

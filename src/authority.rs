@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::cidr::IpNet;
-use crate::error::{Error, ExternalError, Result};
+use crate::error::{Error, ExternalError, Field, Result};
 use crate::name::{AltName, DnsName, Host};
 use crate::store::{self, files, CaDir, KEY_MODE, PUBLIC_MODE};
 use crate::validity::{self, Validity};
+use crate::x509::{name_permitted, ConstrainedName, Subtree};
 
 /// The key algorithms fedca generates.
 ///
@@ -137,7 +138,7 @@ impl Permit {
     /// Parses a `--permit` value: a DNS subtree (`fed.test`), an IPv4 or IPv6 CIDR
     /// (`10.0.0.0/8`, `fd00::/8`), a single address (`10.0.0.7` = `/32`), or `onion`.
     pub fn parse(input: &str) -> Result<Self> {
-        let bad = |rule: &str| Error::invalid("--permit", input, rule);
+        let bad = |rule: &str| Error::invalid(Field::Permit, input, rule);
         if input.eq_ignore_ascii_case("onion") {
             return Ok(Permit::Onion);
         }
@@ -156,7 +157,7 @@ impl Permit {
             .and_then(|a| a.strip_suffix(']'))
             .unwrap_or(addr_part);
         if IpAddr::from_str(addr_part).is_ok() {
-            return IpNet::parse(input, "--permit").map(Permit::Ip);
+            return IpNet::parse(input, Field::Permit).map(Permit::Ip);
         }
         if input.contains('/') {
             return Err(bad("is not a valid IPv4 or IPv6 CIDR range"));
@@ -175,11 +176,11 @@ impl Permit {
         }
     }
 
-    fn dns_suffix(&self) -> Option<String> {
+    fn matcher_subtree(&self) -> Subtree {
         match self {
-            Permit::Dns(d) => Some(d.to_ascii_lowercase()),
-            Permit::Onion => Some("onion".to_string()),
-            Permit::Ip(_) => None,
+            Permit::Dns(d) => Subtree::Dns(d.to_ascii_lowercase()),
+            Permit::Onion => Subtree::Dns("onion".to_string()),
+            Permit::Ip(net) => Subtree::ip(net.addr(), net.prefix()),
         }
     }
 }
@@ -228,15 +229,7 @@ impl Constraints {
     ///
     /// Unconstrained CAs accept every name.
     pub fn check(&self, name: &AltName) -> Result<()> {
-        let ok = match name {
-            AltName::Host(Host::Dns(d)) => self.permits_dns(&d.to_ascii_lowercase()),
-            AltName::Wildcard(d) => self.permits_dns(&d.to_ascii_lowercase()),
-            AltName::Host(h) => match h.ip() {
-                Some(ip) => self.permits_ip(ip),
-                None => true,
-            },
-        };
-        if ok {
+        if self.permits(name) {
             Ok(())
         } else {
             let excluded = self.excluded();
@@ -251,25 +244,33 @@ impl Constraints {
         }
     }
 
-    fn permits_dns(&self, name: &str) -> bool {
-        let suffixes: Vec<String> = self.0.iter().filter_map(Permit::dns_suffix).collect();
-        self.is_empty()
-            || suffixes
-                .iter()
-                .any(|s| name == s || name.ends_with(&format!(".{s}")))
-    }
-
-    fn permits_ip(&self, ip: IpAddr) -> bool {
-        // An address of a family with no range is outside: iPAddress is one name type.
-        let ranges: Vec<&IpNet> = self
-            .0
+    /// Whether the root's permitted and excluded subtrees admit `name`, by the crate's
+    /// one matcher ([`crate::x509::name_permitted`]).
+    fn permits(&self, name: &AltName) -> bool {
+        let permitted: Vec<Subtree> = self.0.iter().map(Permit::matcher_subtree).collect();
+        let excluded: Vec<Subtree> = self
+            .excluded()
             .iter()
-            .filter_map(|p| match p {
-                Permit::Ip(net) => Some(net),
-                _ => None,
-            })
+            .map(Excluded::matcher_subtree)
             .collect();
-        self.is_empty() || ranges.iter().any(|net| net.contains_addr(ip))
+        let octets;
+        let (dns, ip);
+        let name = match name {
+            AltName::Host(Host::Dns(d)) | AltName::Wildcard(d) => {
+                dns = d.to_ascii_lowercase();
+                ConstrainedName::Dns(&dns)
+            }
+            AltName::Host(h) => {
+                ip = h.ip();
+                octets = match ip {
+                    Some(IpAddr::V4(a)) => a.octets().to_vec(),
+                    Some(IpAddr::V6(a)) => a.octets().to_vec(),
+                    None => return true,
+                };
+                ConstrainedName::Ip(&octets)
+            }
+        };
+        name_permitted(name, &permitted, &excluded)
     }
 
     /// The name types these constraints exclude outright. RFC 5280 constrains only the
@@ -291,18 +292,51 @@ impl Constraints {
         }
         if !has(|p| matches!(p, Permit::Ip(n) if n.is_ipv6())) {
             out.push(Excluded::AllIpv6);
+        } else if !self
+            .whole_families()
+            .iter()
+            .any(|f| f.iter().any(|p| matches!(p, Permit::Ip(n) if !n.is_ipv6())))
+        {
+            // IPv4 is constrained but some IPv6 is permitted: an IPv4-mapped address
+            // (::ffff:8.8.8.8) in a permitted IPv6 range would be an IPv4 name to Go's
+            // crypto/x509, which matches it against "8.8.8.8". Excluded wins over
+            // permitted (RFC 5280), so the mapped range is closed in every verifier.
+            out.push(Excluded::Ipv4Mapped);
         }
         out
     }
 
-    /// The permitted ranges that span every address of their family (`0.0.0.0/0`,
-    /// `::/0`): they leave that family unconstrained, so `init` refuses them unless
+    /// For each address family whose permitted ranges together span every address of
+    /// it (`0.0.0.0/0`, or `0.0.0.0/1` with `128.0.0.0/1`, `::/0`...), the ranges of
+    /// that family: they leave the family unconstrained, so `init` refuses them unless
     /// `--allow-all-addresses` is given.
-    pub fn whole_families(&self) -> Vec<&Permit> {
-        self.0
-            .iter()
-            .filter(|p| matches!(p, Permit::Ip(n) if n.prefix() == 0))
-            .collect()
+    pub fn whole_families(&self) -> Vec<Vec<&Permit>> {
+        let mut out = Vec::new();
+        for v6 in [false, true] {
+            let family: Vec<&Permit> = self
+                .0
+                .iter()
+                .filter(|p| matches!(p, Permit::Ip(n) if n.is_ipv6() == v6))
+                .collect();
+            let nets: Vec<IpNet> = family
+                .iter()
+                .filter_map(|p| match p {
+                    Permit::Ip(n) => Some(*n),
+                    _ => None,
+                })
+                .collect();
+            let all = if v6 {
+                IpNet::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0)
+            } else {
+                IpNet::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0)
+            };
+            if let Some(all) = all {
+                if !nets.is_empty() && crate::cidr::covers(all, &nets) {
+                    out.push(family);
+                }
+            }
+        }
+        out
     }
 
     /// The excluded subtrees, as `init` prints them.
@@ -336,11 +370,37 @@ pub enum Excluded {
     AllIpv4,
     /// Every IPv6 address: `::/0`.
     AllIpv6,
+    /// Every IPv4-mapped IPv6 address, `::ffff:0:0/96`, when IPv4 is constrained and
+    /// some IPv6 is permitted.
+    Ipv4Mapped,
 }
 
 impl Excluded {
+    /// `::ffff:0:0/96`, the IPv4-mapped IPv6 addresses.
+    fn ipv4_mapped() -> IpNet {
+        let a = IpAddr::V6(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0));
+        // 96 <= 128: `new` cannot fail; the host fallback only satisfies the types.
+        IpNet::new(a, 96).unwrap_or(IpNet::host(a))
+    }
+
+    fn matcher_subtree(&self) -> Subtree {
+        match self {
+            Excluded::AllDns => Subtree::Dns(String::new()),
+            Excluded::AllIpv4 => Subtree::ip(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0),
+            Excluded::AllIpv6 => Subtree::ip(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0),
+            Excluded::Ipv4Mapped => {
+                let net = Excluded::ipv4_mapped();
+                Subtree::ip(net.addr(), net.prefix())
+            }
+        }
+    }
+
     fn subtree(&self) -> GeneralSubtree {
         match self {
+            Excluded::Ipv4Mapped => {
+                let net = Excluded::ipv4_mapped();
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(net.addr(), net.prefix()))
+            }
             Excluded::AllDns => GeneralSubtree::DnsName(String::new()),
             Excluded::AllIpv4 => GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(
                 IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -360,6 +420,7 @@ impl fmt::Display for Excluded {
             Excluded::AllDns => "every DNS name",
             Excluded::AllIpv4 => "every IPv4 address (0.0.0.0/0)",
             Excluded::AllIpv6 => "every IPv6 address (::/0)",
+            Excluded::Ipv4Mapped => "every IPv4-mapped IPv6 address (::ffff:0:0/96)",
         })
     }
 }
@@ -459,7 +520,7 @@ impl Authority {
         let existing = root.exists();
         if existing && !root.is_dir() {
             return Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 "exists and is not a directory",
             ));
@@ -472,7 +533,7 @@ impl Authority {
         if non_empty && !dir.exists() {
             // Even with --force: fedca replaces CAs, never other people's directories.
             return Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 "is a non-empty directory that is not a fedca CA; choose an empty or new directory",
             ));
@@ -485,7 +546,7 @@ impl Authority {
         let not_after = now + opts.validity.duration();
         if opts.leaf_validity.duration() > opts.validity.duration() {
             return Err(Error::invalid(
-                "--leaf-validity",
+                Field::LeafValidity,
                 opts.leaf_validity.to_string(),
                 format!("is longer than the root's validity ({})", opts.validity),
             ));
@@ -500,7 +561,7 @@ impl Authority {
         };
         store::create_dir_all_private(&parent).map_err(|e| match e {
             Error::Io { source, .. } => Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 format!(
                     "its parent {} cannot be created ({source})",
@@ -520,7 +581,7 @@ impl Authority {
                 .is_some();
         if non_empty && !dir.exists() {
             return Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 root.display().to_string(),
                 "is a non-empty directory that is not a fedca CA; choose an empty or new directory",
             ));
@@ -565,6 +626,7 @@ impl Authority {
         store::create_dir_private(&staging.path().join(files::SERVERS))?;
         store::create_dir_private(&staging.path().join(files::CERTS))?;
         store::sync_dir(staging.path())?;
+        store::crash_point("init-staged");
 
         let mut replaced = None;
         if non_empty {
@@ -643,9 +705,8 @@ impl Authority {
             .map_err(|e| Error::corrupt(&policy_path, format!("unreadable policy: {e}")))?;
         let cert_pem = dir.read(files::ROOT_CERT)?;
         let cert_path = dir.path(files::ROOT_CERT);
-        let parsed = pem::parse(&cert_pem)
+        let cert_der = crate::x509::first_certificate(cert_pem.as_bytes())
             .map_err(|e| Error::corrupt(&cert_path, format!("not a PEM certificate: {e}")))?;
-        let cert_der = parsed.contents().to_vec();
         let key_path = dir.path(files::ROOT_KEY);
         dir.check_permissions(true)?;
         let key = KeyPair::from_pem(&dir.read(files::ROOT_KEY)?).map_err(|e| {
@@ -719,7 +780,7 @@ fn build_root(
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, opts.name.as_str());
     params.distinguished_name = dn;
-    params.serial_number = Some(crate::issue::random_serial(&Default::default())?);
+    params.serial_number = Some(crate::x509::random_serial(&Default::default())?);
     params.not_before = not_before;
     params.not_after = not_after;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(ROOT_PATH_LEN));
@@ -740,18 +801,18 @@ fn build_root(
 
 fn validate_ca_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
-        return Err(Error::invalid("--name", name, "cannot be empty"));
+        return Err(Error::invalid(Field::CaName, name, "cannot be empty"));
     }
     if name.chars().count() > 64 {
         return Err(Error::invalid(
-            "--name",
+            Field::CaName,
             name,
             "is longer than 64 characters (RFC 5280's limit for a common name)",
         ));
     }
     if name.chars().any(char::is_control) {
         return Err(Error::invalid(
-            "--name",
+            Field::CaName,
             name,
             "contains control characters",
         ));
@@ -824,8 +885,12 @@ mod tests {
         assert!(ok_in(&["10.0.0.0/8", "fd00::/8"], "fd00::1"));
         assert_eq!(
             c(&["fd00::/8"]).excluded(),
-            [Excluded::AllDns, Excluded::AllIpv4]
+            [Excluded::AllDns, Excluded::AllIpv4, Excluded::Ipv4Mapped]
         );
+        // IPv4 wholly permitted: a mapped address escapes nothing.
+        assert_eq!(c(&["0.0.0.0/0", "::/0"]).excluded(), [Excluded::AllDns]);
+        let mapped = AltName::Host(Host::Ipv6("::ffff:8.8.8.8".parse().unwrap()));
+        assert!(c(&["::/0", "10.0.0.0/8"]).check(&mapped).is_err());
         assert_eq!(
             c(&["lab.test"]).excluded(),
             [Excluded::AllIpv4, Excluded::AllIpv6]
@@ -833,6 +898,11 @@ mod tests {
         assert!(cs.excluded().contains(&Excluded::AllIpv6) && cs.excluded().len() == 1);
         assert!(Constraints::default().excluded().is_empty());
         assert_eq!(c(&["0.0.0.0/0", "fed.test"]).whole_families().len(), 1);
+        let split = c(&["0.0.0.0/1", "fd00::/8", "128.0.0.0/1", "::/1", "8000::/1"]);
+        assert_eq!(split.whole_families().len(), 2);
+        assert!(c(&["0.0.0.0/1", "128.0.0.0/2", "::/1"])
+            .whole_families()
+            .is_empty());
         let msg = cs
             .check(&AltName::parse("hs1.other.test").unwrap())
             .unwrap_err()

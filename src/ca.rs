@@ -8,10 +8,12 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::authority::{Authority, InitOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::issue::{self, LeafProfile, LeafRequest};
 use crate::name::{AltName, ServerName};
 use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles, Staged};
+// `crate::ca::{rfc3339, sha256_hex}` are old paths of these, kept for other branches.
+pub(crate) use crate::x509::{rfc3339, sha256_hex};
 
 /// A CA directory with its loaded authority.
 #[derive(Debug)]
@@ -127,14 +129,14 @@ impl Ca {
         if let Some(o) = out {
             if o.to_str().is_none() {
                 return Err(Error::invalid(
-                    "--out",
+                    Field::OutputDir,
                     o.display().to_string(),
                     "is not valid UTF-8, which the index cannot record",
                 ));
             }
             if self.dir.contains(o)? {
                 return Err(Error::invalid(
-                    "--out",
+                    Field::OutputDir,
                     o.display().to_string(),
                     "is inside the CA directory; write server files there without --out, or choose a directory outside it",
                 ));
@@ -407,12 +409,14 @@ pub fn describe_changes(
 /// index: listing needs no access to the CA key.
 pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
     let now = OffsetDateTime::now_utc();
+    let revoked = crate::revocation::revoked_serials(dir)?;
     dir.read_index()?
         .into_iter()
         .map(|r| {
             let nb = parse_time(dir, &r.not_before)?;
             let na = parse_time(dir, &r.not_after)?;
             let status = match r.state {
+                _ if revoked.contains(&r.serial) => CertStatus::Revoked,
                 RecordState::Revoked => CertStatus::Revoked,
                 RecordState::Superseded => CertStatus::Superseded,
                 RecordState::Active if now > na => CertStatus::Expired,
@@ -472,14 +476,14 @@ where
 fn prepare_out(out: &Path) -> Result<()> {
     let bad = |e: std::io::Error| {
         Error::invalid(
-            "--out",
+            Field::OutputDir,
             out.display().to_string(),
             format!("is not a writable directory ({e})"),
         )
     };
     if out.exists() && !out.is_dir() {
         return Err(Error::invalid(
-            "--out",
+            Field::OutputDir,
             out.display().to_string(),
             "exists and is not a directory",
         ));
@@ -501,21 +505,4 @@ fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {
 #[cfg(feature = "cli")]
 pub(crate) fn is_past(t: &str) -> bool {
     OffsetDateTime::parse(t, &Rfc3339).is_ok_and(|t| t < OffsetDateTime::now_utc())
-}
-
-/// RFC 3339 text of a time (UTC, whole seconds).
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
-
-/// Lower-case hex SHA-256 of bytes.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

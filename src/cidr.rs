@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// An IPv4 or IPv6 network: an address with its host bits zero and a prefix length.
 ///
@@ -52,8 +52,9 @@ impl IpNet {
 
     /// Parses `ADDR/PREFIX`, a bare address (a host network) or a bracketed IPv6
     /// address. `what` names the option in errors. Host bits must be zero.
-    pub fn parse(input: &str, what: &str) -> Result<IpNet> {
-        let bad = |rule: String| Error::invalid(what, input, rule);
+    pub fn parse(input: &str, what: impl Into<Field>) -> Result<IpNet> {
+        let what = what.into();
+        let bad = |rule: String| Error::invalid(what.clone(), input, rule);
         let (addr_text, prefix_text) = match input.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (input, None),
@@ -174,6 +175,26 @@ pub fn difference(net: IpNet, holes: &[IpNet]) -> Vec<IpNet> {
     let mut out = Vec::new();
     subtract_into(net, holes, &mut out);
     out
+}
+
+/// Whether the union of `parts` holds every address of `net` (ranges of the other
+/// family are ignored). Splitting a range does not hide it: `0.0.0.0/1` and
+/// `128.0.0.0/1` together cover `0.0.0.0/0`.
+///
+/// ```
+/// use fedca::cidr::{covers, IpNet};
+///
+/// let n = |s: &str| s.parse::<IpNet>().unwrap();
+/// assert!(covers(n("0.0.0.0/0"), &[n("0.0.0.0/1"), n("128.0.0.0/1")]));
+/// assert!(!covers(n("0.0.0.0/0"), &[n("0.0.0.0/1"), n("128.0.0.0/2")]));
+/// ```
+pub fn covers(net: IpNet, parts: &[IpNet]) -> bool {
+    let same: Vec<IpNet> = parts
+        .iter()
+        .filter(|p| same_family(p.addr, net.addr))
+        .copied()
+        .collect();
+    difference(net, &same).is_empty()
 }
 
 fn subtract_into(net: IpNet, holes: &[IpNet], out: &mut Vec<IpNet>) {

@@ -21,13 +21,13 @@ use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
     SanType, SerialNumber,
 };
-use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
 
 use crate::authority::{Authority, KeyType};
-use crate::error::{Error, ExternalError, Result};
+use crate::error::{Error, ExternalError, Field, Result};
 use crate::name::{AltName, Host, ServerName};
 use crate::validity::{Validity, BACKDATE};
+pub use crate::x509::{random_serial, serial_hex};
 
 /// What a caller asks for: one server's certificate.
 #[derive(Debug, Clone)]
@@ -97,7 +97,7 @@ impl LeafProfile {
         }
         let validity = match req.validity {
             Some(v) => {
-                v.check_leaf("--validity", &v.to_string())?;
+                v.check_leaf(Field::Validity, &v.to_string())?;
                 v
             }
             None => {
@@ -139,6 +139,15 @@ impl LeafProfile {
     /// The names as they appear in the certificate.
     pub fn san_texts(&self) -> Vec<String> {
         self.names.iter().map(AltName::san_text).collect()
+    }
+
+    /// What [`crate::lint::check_leaf`] checks a leaf signed from this profile against.
+    pub fn lint_expectations(&self) -> crate::lint::LeafExpectations {
+        crate::lint::LeafExpectations {
+            names: self.san_texts(),
+            not_before: self.not_before,
+            not_after: self.not_after,
+        }
     }
 
     fn params(&self, serial: SerialNumber) -> Result<CertificateParams> {
@@ -198,35 +207,6 @@ pub struct IssuedLeaf {
     pub key_pem: String,
 }
 
-/// Draws a random positive 128-bit serial that is not in `taken` (lower-case hex).
-///
-/// The first byte is never zero, so the value always has 128 significant bits; the DER
-/// encoding adds a leading zero byte when the top bit is set, keeping it positive.
-pub fn random_serial(taken: &BTreeSet<String>) -> Result<SerialNumber> {
-    let rng = SystemRandom::new();
-    loop {
-        let mut bytes = [0u8; 16];
-        rng.fill(&mut bytes)
-            .map_err(|_| Error::Crypto("the system random number generator failed".into()))?;
-        if bytes[0] == 0 {
-            continue;
-        }
-        let serial = SerialNumber::from_slice(&bytes);
-        if !taken.contains(&serial_hex(&bytes)) {
-            return Ok(serial);
-        }
-    }
-}
-
-/// Lower-case hex of serial bytes, without leading zero bytes.
-pub fn serial_hex(bytes: &[u8]) -> String {
-    let trimmed: &[u8] = match bytes.iter().position(|b| *b != 0) {
-        Some(i) => &bytes[i..],
-        None => &[0],
-    };
-    trimmed.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Signs a leaf for `profile` with a fresh key, then lints and verifies it as a
 /// federation client would. Nothing is written: see [`crate::Ca::issue`] for that.
 pub fn sign(ca: &Authority, profile: LeafProfile, taken: &BTreeSet<String>) -> Result<IssuedLeaf> {
@@ -238,7 +218,7 @@ pub fn sign(ca: &Authority, profile: LeafProfile, taken: &BTreeSet<String>) -> R
         .params(serial)?
         .signed_by(&key, &issuer)
         .crypto("signing the leaf")?;
-    crate::lint::check_leaf(cert.der(), ca.cert_der(), &profile)?;
+    crate::lint::check_leaf(cert.der(), ca.cert_der(), &profile.lint_expectations())?;
     Ok(IssuedLeaf {
         serial: serial_text,
         cert_der: cert.der().to_vec(),

@@ -46,6 +46,7 @@ pub mod cidr;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
+pub mod crl;
 pub mod error;
 pub mod handshake;
 pub mod inspect;
@@ -55,12 +56,14 @@ pub mod name;
 pub mod network;
 pub mod probe;
 mod punycode;
+pub mod revocation;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trust;
 pub mod validity;
 pub mod verify;
+pub mod x509;
 
 pub use authority::{Authority, InitOptions, KeyType};
 pub use ca::{

@@ -16,7 +16,6 @@ use rustls::pki_types::{CertificateDer, ServerName as PkiServerName, UnixTime};
 use x509_parser::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::issue::LeafProfile;
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -99,16 +98,16 @@ pub fn lint(der: &[u8], role: Role) -> Vec<Finding> {
             "validity_sane",
             format!(
                 "validity {} to {} looks like a library placeholder (rcgen's default is 1975 to 4096): a certificate needs explicit dates after 2000 and before 2200",
-                crate::inspect::time_text(v.not_before),
-                crate::inspect::time_text(v.not_after)
+                crate::x509::time_text(v.not_before),
+                crate::x509::time_text(v.not_after)
             ),
         );
     }
     if let Some(problem) = key_strength(&cert) {
         add("key_strength", problem);
     }
-    let sig = crate::inspect::sig_alg_name(&cert.signature_algorithm.algorithm);
-    if !crate::inspect::SUPPORTED_SIGNATURES.contains(&sig.as_str()) {
+    let sig = crate::x509::sig_alg_name(&cert.signature_algorithm.algorithm);
+    if !crate::x509::SUPPORTED_SIGNATURES.contains(&sig.as_str()) {
         add(
             "signature_algorithm",
             format!("signed with {sig}; rustls, Go and GnuTLS accept only SHA-256 or better (ECDSA P-256/P-384, Ed25519, RSA PKCS#1 or PSS)"),
@@ -208,7 +207,7 @@ const SANE_NOT_AFTER: i64 = 7_258_118_400;
 /// RSA of at least 2048 bits, ECDSA on P-256 or P-384, or Ed25519: what every verifier
 /// homeservers use accepts and considers strong enough.
 fn key_strength(cert: &X509Certificate<'_>) -> Option<String> {
-    let key = crate::inspect::key_desc(cert.public_key());
+    let key = crate::x509::key_desc(cert.public_key());
     match key.key_type.as_str() {
         "ecdsa-p256" | "ecdsa-p384" | "ed25519" => None,
         "rsa" | "rsa-pss" if key.bits >= 2048 => None,
@@ -269,10 +268,22 @@ pub fn check_root(der: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// What a leaf was signed to be, as [`check_leaf`] checks it: decided by the issuance
+/// path ([`crate::issue::LeafProfile::lint_expectations`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafExpectations {
+    /// Every subjectAltName, as text (`hs1.fed.test`, `10.0.0.7`, `*.fed.test`).
+    pub names: Vec<String>,
+    /// Start of validity.
+    pub not_before: ::time::OffsetDateTime,
+    /// End of validity.
+    pub not_after: ::time::OffsetDateTime,
+}
+
 /// The leaf checks run by issuance before anything is written: the structural rules,
 /// the profile (every name present, validity inside the issuer's), and verification
 /// through webpki exactly as a rustls federation client does it, for every name.
-pub fn check_leaf(der: &[u8], root_der: &[u8], profile: &LeafProfile) -> Result<()> {
+pub fn check_leaf(der: &[u8], root_der: &[u8], profile: &LeafExpectations) -> Result<()> {
     let mut findings = lint(der, Role::Leaf);
     if let Ok((_, cert)) = X509Certificate::from_der(der) {
         let v = cert.validity();
@@ -310,11 +321,11 @@ pub fn check_leaf(der: &[u8], root_der: &[u8], profile: &LeafProfile) -> Result<
         None,
     )
     .map_err(|e| Error::Lint(format!("webpki refuses the chain: {e}")))?;
-    for name in profile.san_texts() {
+    for name in &profile.names {
         let probe = name
             .strip_prefix("*.")
             .map(|b| format!("wildcard-probe.{b}"));
-        let text = probe.as_deref().unwrap_or(&name);
+        let text = probe.as_deref().unwrap_or(name.as_str());
         let sn = PkiServerName::try_from(text)
             .map_err(|e| Error::Lint(format!("{name}: not a name webpki can check: {e}")))?;
         ee.verify_is_valid_for_subject_name(&sn).map_err(|e| {

@@ -8,7 +8,7 @@ fn main() -> ExitCode {
         // The reader closed the pipe (`fedca list | head -1`): it has what it wanted.
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fedca: error: {e}");
+            eprintln!("fedca: error: {}", e.cli_message());
             ExitCode::from(e.exit_code())
         }
     }

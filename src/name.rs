@@ -329,6 +329,7 @@ impl AltName {
         // A bare IPv6 address is accepted here as a convenience.
         if !input.starts_with('[') && input.contains(':') {
             if let Ok(a) = Ipv6Addr::from_str(input) {
+                refuse_embedded_ipv4(a, input)?;
                 return Ok(AltName::Host(Host::Ipv6(a)));
             }
         }
@@ -508,12 +509,44 @@ fn parse_ipv6(s: &str, whole: &str) -> Result<Ipv6Addr, NameError> {
             format!("{s:?} is not an IPv6 address (only hex digits, ':' and '.' are allowed)"),
         ));
     }
-    Ipv6Addr::from_str(s).map_err(|_| {
+    let a = Ipv6Addr::from_str(s).map_err(|_| {
         NameError::new(
             whole,
             format!("{s:?} is not a valid IPv6 address (RFC 4291 text form)"),
         )
-    })
+    })?;
+    refuse_embedded_ipv4(a, whole)?;
+    Ok(a)
+}
+
+/// Refuses IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`, deprecated
+/// by RFC 4291) IPv6 addresses: they name an IPv4 host, and Go's crypto/x509 matches
+/// them against the IPv4 literal, so a certificate for one would be an IPv4 name that
+/// the CA's IPv4 constraints never see.
+fn refuse_embedded_ipv4(a: Ipv6Addr, whole: &str) -> Result<(), NameError> {
+    let seg = a.segments();
+    let v4 = if let Some(v4) = a.to_ipv4_mapped() {
+        Some(("an IPv4-mapped IPv6 address", v4))
+    } else if seg[..6] == [0; 6] && (seg[6] != 0 || seg[7] > 1) {
+        Some((
+            "an IPv4-compatible IPv6 address (deprecated)",
+            Ipv4Addr::new(
+                (seg[6] >> 8) as u8,
+                seg[6] as u8,
+                (seg[7] >> 8) as u8,
+                seg[7] as u8,
+            ),
+        ))
+    } else {
+        None
+    };
+    match v4 {
+        Some((what, v4)) => Err(NameError::new(
+            whole,
+            format!("{a} is {what}: it names the IPv4 host {v4}; write {v4} instead"),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn validate_dns(name: &str, whole: &str) -> Result<(), NameError> {
@@ -705,7 +738,6 @@ mod tests {
             ("[::1]".into(), "[::1]", None),
             ("[::]".into(), "[::]", None),
             ("[FD00:0:0:0:0:0:0:7]".into(), "[fd00::7]", None),
-            ("[::ffff:192.0.2.1]".into(), "[::ffff:192.0.2.1]", None),
             ("[2001:db8::1]:8448".into(), "[2001:db8::1]", Some(8448)),
             ("x".into(), "x", None),
             ("1x.com".into(), "1x.com", None),
@@ -763,6 +795,9 @@ mod tests {
             ("".into(), "empty"),
             (":8448".into(), "empty"),
             ("matrix.org:".into(), "empty"),
+            ("[::ffff:192.0.2.1]".into(), "write 192.0.2.1 instead"),
+            ("[::ffff:c000:201]:8448".into(), "IPv4-mapped"),
+            ("[::192.0.2.1]".into(), "IPv4-compatible"),
             ("matrix.org:0".into(), "1-65535"),
             ("matrix.org:65536".into(), "1-65535"),
             ("matrix.org:123456".into(), "more than 5"),
@@ -883,6 +918,8 @@ mod tests {
         );
         assert_eq!(AltName::parse("fd00::1").unwrap().san_text(), "fd00::1");
         assert_eq!(AltName::parse("[fd00::1]").unwrap().san_text(), "fd00::1");
+        assert!(AltName::parse("::ffff:8.8.8.8").is_err());
+        assert!(AltName::parse("[::ffff:8.8.8.8]").is_err());
         assert!(AltName::parse("*.test").is_err());
         assert!(AltName::parse("a.*.test").is_err());
         assert!(AltName::parse("**.fed.test").is_err());

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// File mode of private keys.
 pub const KEY_MODE: u32 = 0o600;
@@ -174,6 +174,29 @@ struct Plan {
     staging: PathBuf,
     backup: PathBuf,
     target_existed: bool,
+    keep: bool,
+}
+
+/// Whether `target` holds the committed certificate of `record`'s server and path
+/// (verifiably fedca's output: only then does a renewal keep the old directory's
+/// owner and modes), looked up in `active`.
+fn committed_output(
+    target: &Path,
+    record: &IndexRecord,
+    active: &std::collections::HashMap<(String, String), String>,
+) -> bool {
+    if !is_fedca_dir(target) {
+        return false;
+    }
+    let Some(fp) = fs::read(target.join(files::LEAF))
+        .ok()
+        .and_then(|c| pem_sha256(&c))
+    else {
+        return false;
+    };
+    active
+        .get(&(record.server.clone(), record.path.clone()))
+        .is_some_and(|sha| *sha == fp)
 }
 
 /// The journal of a batch (format 2): the index length before the batch and one entry
@@ -194,17 +217,10 @@ enum AnyJournal {
     Single(Journal),
 }
 
-/// One line of `revocations.jsonl` (append-only; written by `fedca revoke`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Revocation {
-    /// The revoked certificate's serial.
-    pub serial: String,
-    /// When it was revoked, RFC 3339.
-    #[serde(default)]
-    pub time: String,
-    /// The reason (RFC 5280 name, e.g. `key-compromise`).
-    #[serde(default)]
-    pub reason: String,
+/// The serial of a line of `revocations.jsonl` (see [`crate::revocation`]).
+#[derive(Debug, Deserialize)]
+struct RevokedSerial {
+    serial: String,
 }
 
 /// The state a record has now: revoked if `revocations.jsonl` lists it or it stored
@@ -266,7 +282,7 @@ fn stage(s: &Staged, p: &Plan, certs: &Path) -> Result<()> {
         PUBLIC_MODE,
     )?;
     write_new(&p.staging.join(files::CA), f.ca_pem.as_bytes(), PUBLIC_MODE)?;
-    if p.target_existed {
+    if p.keep {
         keep_ownership(&p.target, &p.staging)?;
     }
     let archived = certs.join(format!("{}.pem", s.record.serial));
@@ -358,10 +374,12 @@ struct Journal {
 }
 
 impl CaDir {
-    /// A handle on `path`; nothing is read until asked.
+    /// A handle on `path`; nothing is read until asked. The path is resolved once
+    /// (see [`canonical_ca_dir`]), so the lock, `init`'s staging directory and the
+    /// sweeps all work beside the real CA directory, not beside a symbolic link to it.
     pub fn at(path: impl Into<PathBuf>) -> Self {
         CaDir {
-            root: path.into(),
+            root: canonical_ca_dir(path.into()),
             insecure_permissions: false,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
         }
@@ -373,54 +391,47 @@ impl CaDir {
         self
     }
 
-    /// With `yes`, a root key readable by others or a CA directory writable by others is
-    /// used anyway (`--insecure-permissions`); by default both are refused.
+    /// With `yes`, files and directories of the CA that another user owns or may
+    /// write, or a root key readable by others, are used anyway
+    /// (`--insecure-permissions`); by default they are refused.
     pub fn insecure_permissions(mut self, yes: bool) -> Self {
         self.insecure_permissions = yes;
         self
     }
 
-    /// Refuses (unless [`CaDir::insecure_permissions`]) a CA directory that group or
-    /// others may write, and, with `key`, a root key that group or others may read,
-    /// naming the `chmod` that fixes it.
+    /// Refuses (unless [`CaDir::insecure_permissions`]), like ssh's StrictModes, a CA
+    /// that another user could change: see [`check_ancestors`] and
+    /// [`check_owner_and_modes`]; with `key`, also a root key that is a symbolic link,
+    /// owned by another user or readable by group or others. Each refusal names the
+    /// `chmod` or `chown` that fixes it.
     pub fn check_permissions(&self, key: bool) -> Result<()> {
-        use std::os::unix::fs::MetadataExt;
         if self.insecure_permissions {
             return Ok(());
         }
-        let refuse = |p: &Path, what: &str, mode: u32, fix: &str| {
-            let abs = absolute(p).unwrap_or_else(|_| p.to_path_buf());
-            Error::corrupt(
-                p,
-                format!(
-                    "{what} (mode {:04o}); fix it with `chmod {fix} {}`, or pass --insecure-permissions to use it anyway",
-                    mode & 0o7777,
-                    abs.display()
-                ),
-            )
-        };
-        let dir_mode = fs::metadata(&self.root)
-            .map_err(|e| Error::io(&self.root, e))?
-            .mode();
-        if dir_mode & 0o022 != 0 {
-            return Err(refuse(
-                &self.root,
-                "the CA directory is writable by group or others, who could replace its files",
-                dir_mode,
-                "go-w",
-            ));
+        let euid = euid();
+        check_ancestors(&self.root, euid)?;
+        check_owner_and_modes(&self.root, "the CA directory", Kind::Dir, euid, 0o022)?;
+        for (name, kind) in [
+            (files::SERVERS, Kind::Dir),
+            (files::CERTS, Kind::Dir),
+            (files::INDEX, Kind::File),
+            (files::JOURNAL, Kind::File),
+            (files::POLICY, Kind::File),
+            (files::ROOT_CERT, Kind::File),
+        ] {
+            let p = self.path(name);
+            if fs::symlink_metadata(&p).is_ok() {
+                check_owner_and_modes(&p, name, kind, euid, 0o022)?;
+            }
         }
         if key {
-            let kp = self.path(files::ROOT_KEY);
-            let mode = fs::metadata(&kp).map_err(|e| Error::io(&kp, e))?.mode();
-            if mode & 0o077 != 0 {
-                return Err(refuse(
-                    &kp,
-                    "the root key is accessible by group or others",
-                    mode,
-                    "600",
-                ));
-            }
+            check_owner_and_modes(
+                &self.path(files::ROOT_KEY),
+                "the root key",
+                Kind::File,
+                euid,
+                0o077,
+            )?;
         }
         Ok(())
     }
@@ -439,7 +450,7 @@ impl CaDir {
         match (canon.parent(), canon.file_name().and_then(|n| n.to_str())) {
             (Some(parent), Some(base)) => Ok((parent.to_path_buf(), base.to_string())),
             _ => Err(Error::invalid(
-                "--ca-dir",
+                Field::CaDir,
                 self.root.display().to_string(),
                 "must name a directory with a UTF-8 name below some parent (not /)",
             )),
@@ -480,31 +491,12 @@ impl CaDir {
     /// sweeps what crashed processes left behind. Refuses a CA directory writable by
     /// others (see [`CaDir::check_permissions`]).
     pub fn lock(&self) -> Result<CaLock> {
-        let path = self.lock_path()?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode_0600()
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        let timeout = self.lock_timeout;
-        let start = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(fs::TryLockError::WouldBlock) => {
-                    if start.elapsed() >= timeout {
-                        return Err(Error::LockTimeout {
-                            path,
-                            waited_secs: timeout.as_secs(),
-                        });
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
-            }
+        if !self.insecure_permissions {
+            check_ancestors(&self.root, euid())?;
         }
+        let path = self.lock_path()?;
+        let file = open_lock_nofollow(&path, &self.root, self.insecure_permissions)?;
+        wait_for_lock(&file, &path, self.lock_timeout)?;
         let lock = CaLock { _file: file };
         if self.root.is_dir() && self.exists() {
             self.check_permissions(false)?;
@@ -559,7 +551,7 @@ impl CaDir {
             if l.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Revocation>(l) {
+            match serde_json::from_str::<RevokedSerial>(l) {
                 Ok(r) => {
                     out.insert(r.serial);
                 }
@@ -624,6 +616,13 @@ impl CaDir {
         }
         let mut plans = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
+        // The index, read once: the active record of each (server, path).
+        let active: std::collections::HashMap<(String, String), String> = self
+            .read_index()?
+            .into_iter()
+            .filter(|r| r.state == RecordState::Active)
+            .map(|r| ((r.server, r.path), r.sha256))
+            .collect();
         let mut made = HashSet::new();
         let mut serials = HashSet::new();
         for s in batch {
@@ -647,10 +646,11 @@ impl CaDir {
             let parent = absolute(parent)?;
             let staging = parent.join(format!(".staging-{}", s.record.serial));
             let backup = parent.join(format!(".backup-{}", s.record.serial));
+            check_target(&target)?;
             let target_existed = fs::symlink_metadata(&target).is_ok();
-            if target_existed {
-                check_replaceable(&target)?;
-            }
+            // A renewal keeps the old directory's owner and modes only when it is
+            // verifiably fedca's committed output for this server and path.
+            let keep = target_existed && committed_output(&target, &s.record, &active);
             entries.push(Journal {
                 serial: s.record.serial.clone(),
                 target: self.journal_path(&target)?,
@@ -664,6 +664,7 @@ impl CaDir {
                 staging,
                 backup,
                 target_existed,
+                keep,
             });
         }
         let index_len = match fs::metadata(self.path(files::INDEX)) {
@@ -876,7 +877,7 @@ impl CaDir {
             Error::corrupt(
                 &jp,
                 format!(
-                    "refusing to recover: {} is not a directory fedca wrote (a symbolic link, or it holds other files)",
+                    "refusing to recover: {} is not a directory fedca wrote (a symbolic link, or it holds other files); nothing was changed",
                     p.display()
                 ),
             )
@@ -892,6 +893,7 @@ impl CaDir {
             fs::remove_dir_all(p).map_err(|e| Error::io(p, e))
         };
         let present = |p: &Path| fs::symlink_metadata(p).is_ok();
+        let index = self.read_index()?;
         let committed = match index_len {
             Some(len) => self.batch_committed(&jp, len, &entries)?,
             None => self
@@ -908,7 +910,8 @@ impl CaDir {
             for e in &entries {
                 let target_removed = present(&e.backup) || !e.target_existed;
                 let mut check = vec![&e.staging, &e.backup];
-                if target_removed {
+                if target_removed && present(&e.target) {
+                    self.safe_to_remove_target(&jp, e, &index)?;
                     check.push(&e.target);
                 }
                 for p in check {
@@ -953,6 +956,54 @@ impl CaDir {
         }
         remove_file(&jp)?;
         sync_dir(&self.root)
+    }
+
+    /// Whether rolling back the uncommitted issuance of `j` may remove its target: only
+    /// when the target provably holds that issuance's own output. It must be a plain
+    /// directory of fedca's four files whose `cert.pem` is byte-identical to the
+    /// archived `certs/SERIAL.pem` of the journal's serial (or to the staged cert), and
+    /// that certificate must belong to no record of the index (a committed server's
+    /// live directory is never removed, even with a forged archive). Otherwise the
+    /// journal was not written by fedca for this directory: refuse, naming both.
+    fn safe_to_remove_target(&self, jp: &Path, j: &Journal, index: &[IndexRecord]) -> Result<()> {
+        let t = &j.target;
+        let refuse = |why: &str| {
+            Error::corrupt(
+                jp,
+                format!(
+                    "refusing to recover: {} is not the uncommitted output of serial {} ({why}); nothing was changed. If no fedca command was interrupted, this journal was not written by fedca: inspect and remove it",
+                    t.display(),
+                    j.serial
+                ),
+            )
+        };
+        if !is_fedca_dir(t) {
+            return Err(refuse(
+                "a symbolic link, or it holds files fedca does not write",
+            ));
+        }
+        let Ok(cert) = fs::read(t.join(files::LEAF)) else {
+            return Err(refuse("it has no readable cert.pem"));
+        };
+        let archived = fs::read(self.path(files::CERTS).join(format!("{}.pem", j.serial))).ok();
+        let staged = fs::read(j.staging.join(files::LEAF)).ok();
+        if archived.as_deref() != Some(cert.as_slice())
+            && staged.as_deref() != Some(cert.as_slice())
+        {
+            return Err(refuse(
+                "its cert.pem is not the certificate archived for that serial",
+            ));
+        }
+        let Some(fp) = pem_sha256(&cert) else {
+            return Err(refuse("its cert.pem is not a PEM certificate"));
+        };
+        if let Some(r) = index.iter().find(|r| r.sha256 == fp) {
+            return Err(refuse(&format!(
+                "its cert.pem is the committed certificate {} of {}",
+                r.serial, r.server
+            )));
+        }
+        Ok(())
     }
 
     /// The journal with absolute paths, after checking that it names only what fedca
@@ -1058,8 +1109,11 @@ impl CaDir {
             if old_ca {
                 let aside = replaced_name(&parent, &base);
                 fs::rename(&p, &aside).map_err(|e| Error::io(&p, e))?;
-            } else {
+            } else if is_fedca_init_dir(&p) {
                 fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+            } else {
+                // Not provably fedca's: someone's files under a name like ours.
+                continue;
             }
             sync_dir(&parent)?;
         }
@@ -1177,6 +1231,57 @@ fn is_fedca_dir(p: &Path) -> bool {
     })
 }
 
+/// Whether `p` is provably an unfinished `init` directory of fedca's: a plain
+/// directory holding nothing but the files `init` writes (the `.fedca-new` mark, the
+/// policy, root certificate, root key, empty index, `.tmp-*` files) and empty
+/// `servers/` and `certs/` directories. Only such a directory is removed; one holding
+/// anything else is left alone.
+fn is_fedca_init_dir(p: &Path) -> bool {
+    let file_names = [
+        files::INIT_MARK,
+        files::POLICY,
+        files::ROOT_CERT,
+        files::ROOT_KEY,
+        files::INDEX,
+    ];
+    let dir_names = [files::SERVERS, files::CERTS];
+    if !fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) {
+        return false;
+    }
+    let Ok(entries) = fs::read_dir(p) else {
+        return false;
+    };
+    entries.into_iter().all(|e| {
+        let Ok(e) = e else { return false };
+        let Ok(ft) = e.file_type() else { return false };
+        let name = e.file_name();
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        if ft.is_file() {
+            file_names.contains(&name) || name.starts_with(".tmp-")
+        } else if ft.is_dir() {
+            dir_names.contains(&name)
+                && fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_none())
+        } else {
+            false
+        }
+    })
+}
+
+/// The lower-case hex SHA-256 of the DER of the first PEM block of `pem_bytes` (the
+/// fingerprint the index records), or `None` if it is not PEM.
+fn pem_sha256(pem_bytes: &[u8]) -> Option<String> {
+    let block = pem::parse(pem_bytes).ok()?;
+    Some(
+        ring::digest::digest(&ring::digest::SHA256, block.contents())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
 /// Swaps two paths atomically (`renameat2(RENAME_EXCHANGE)`): both exist before and
 /// after, so a crash never leaves either path empty.
 pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
@@ -1193,9 +1298,12 @@ fn keep_ownership(old: &Path, new: &Path) -> Result<()> {
     let pairs = std::iter::once((old.to_path_buf(), new.to_path_buf()))
         .chain(names.iter().map(|n| (old.join(n), new.join(n))));
     for (from, to) in pairs {
-        let Ok(meta) = fs::metadata(&from) else {
+        let Ok(meta) = fs::symlink_metadata(&from) else {
             continue;
         };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
         std::os::unix::fs::chown(&to, Some(meta.uid()), Some(meta.gid()))
             .map_err(|e| Error::io(&to, e))?;
         let mut mode = meta.mode() & 0o7777;
@@ -1211,7 +1319,16 @@ fn keep_ownership(old: &Path, new: &Path) -> Result<()> {
 
 /// A server directory is replaced whole, so it may hold only fedca's own files.
 /// Checks, before anything is written, that `target` can be replaced by a server directory.
+/// A symbolic link is refused: fedca would otherwise write through it into (and copy
+/// ownership from) a directory someone else chose.
 pub fn check_target(target: &Path) -> Result<()> {
+    if fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::invalid(
+            "output directory",
+            target.display().to_string(),
+            "is a symbolic link; fedca replaces server directories whole and never through a link: remove the link, or give the real directory with --out",
+        ));
+    }
     if !target.exists() {
         return Ok(());
     }
@@ -1245,14 +1362,208 @@ fn check_replaceable(target: &Path) -> Result<()> {
     Ok(())
 }
 
-trait OpenMode {
-    fn mode_0600(&mut self) -> &mut Self;
+/// The effective user id of this process.
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
 }
 
-impl OpenMode for OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(KEY_MODE)
+/// What a path of the CA must be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+}
+
+/// The `--ca-dir` path resolved once, before anything derives a path from it: made
+/// absolute, with symbolic links and `..` resolved in its longest existing prefix and
+/// the rest applied lexically (`x/../ca` with no `x` is `ca`, and creates no `x`).
+/// `init --force` through a symbolic link then replaces the CA it points to, and the
+/// lock, `init`'s staging directory and the sweep of its leftovers all sit in the real
+/// parent. Falls back to the path as given if even that cannot be resolved (the first
+/// use then reports the error).
+pub fn canonical_ca_dir(path: PathBuf) -> PathBuf {
+    canonical_lenient(&path).unwrap_or(path)
+}
+
+/// Refuses, like ssh's StrictModes, a path of the CA that another user could change:
+/// a symbolic link, not of `kind`, owned by neither `euid` nor root, or with any of the
+/// `forbidden` mode bits (0o022 for what others must not write, 0o077 for the root
+/// key). `what` names it in the message, which gives the command that fixes it.
+fn check_owner_and_modes(
+    p: &Path,
+    what: &str,
+    kind: Kind,
+    euid: u32,
+    forbidden: u32,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let abs = absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let anyway = "or pass --insecure-permissions to use it anyway";
+    let meta = fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
+    if meta.file_type().is_symlink() {
+        return Err(Error::corrupt(
+            p,
+            format!("{what} is a symbolic link, which another user could point elsewhere; replace it with the {} it points to, {anyway}", if kind == Kind::Dir { "directory" } else { "file" }),
+        ));
+    }
+    if (kind == Kind::Dir && !meta.is_dir()) || (kind == Kind::File && !meta.is_file()) {
+        return Err(Error::corrupt(
+            p,
+            format!(
+                "{what} is not a {}",
+                if kind == Kind::Dir {
+                    "directory"
+                } else {
+                    "regular file"
+                }
+            ),
+        ));
+    }
+    if meta.uid() != euid && meta.uid() != 0 {
+        return Err(Error::corrupt(
+            p,
+            format!(
+                "{what} is owned by uid {}, neither you (uid {euid}) nor root, so that user could replace it; fix it with `chown {euid} {}`, {anyway}",
+                meta.uid(),
+                abs.display()
+            ),
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & forbidden != 0 {
+        let (why, fix) = if forbidden == 0o077 {
+            ("is accessible by group or others", "chmod 600")
+        } else if kind == Kind::Dir {
+            (
+                "is writable by group or others, who could replace its files",
+                "chmod go-w",
+            )
+        } else {
+            ("is writable by group or others", "chmod go-w")
+        };
+        return Err(Error::corrupt(
+            p,
+            format!(
+                "{what} {why} (mode {mode:04o}); fix it with `{fix} {}`, {anyway}",
+                abs.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a CA directory below a directory that another user could use to move the
+/// CA away and put another in its place (its lock and `init`'s staging directory live
+/// in the parent too): every existing ancestor of `root` must be owned by `euid` or
+/// root, and not writable by group or others unless sticky (like `/tmp`, mode 1777).
+fn check_ancestors(root: &Path, euid: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in root.ancestors().skip(1) {
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
+        let Ok(meta) = fs::symlink_metadata(dir) else {
+            continue;
+        };
+        let anyway = "or move the CA into a directory only you can change, or pass --insecure-permissions to use it anyway";
+        if meta.uid() != euid && meta.uid() != 0 {
+            return Err(Error::corrupt(
+                dir,
+                format!(
+                    "this directory above the CA directory {} is owned by uid {}, neither you (uid {euid}) nor root, so that user could move the CA away and put another in its place; fix it with `chown {euid} {}`, {anyway}",
+                    root.display(),
+                    meta.uid(),
+                    dir.display()
+                ),
+            ));
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(Error::corrupt(
+                dir,
+                format!(
+                    "this directory above the CA directory {} is writable by group or others (mode {mode:04o}, not sticky), who could move the CA away and put another in its place; fix it with `chmod go-w {}`, {anyway}",
+                    root.display(),
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Opens (creating it 0600 if needed) the lock file `path` of the CA directory `root`
+/// without following a symbolic link (`O_NOFOLLOW`: a planted link would make fedca
+/// create or lock a file elsewhere), and refuses anything but a regular file owned by
+/// this user or root (unless `insecure`): another user's lock file could be held to
+/// block every fedca command. A parent directory this user cannot write gets an
+/// explanation of where the lock lives.
+fn open_lock_nofollow(path: &Path, root: &Path, insecure: bool) -> Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(KEY_MODE)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(40) => Error::corrupt(
+                path,
+                "the CA's lock file is a symbolic link, which fedca never follows; remove it (fedca creates the lock file itself)",
+            ),
+            _ if e.kind() == std::io::ErrorKind::PermissionDenied => Error::corrupt(
+                path,
+                format!(
+                    "cannot create or open the CA's lock file ({e}): fedca's lock lives beside the CA directory {}, in {}, so that `init --force` can swap the CA under it; make {} writable by you, or move the CA into a directory you own",
+                    root.display(),
+                    parent.display(),
+                    parent.display()
+                ),
+            ),
+            _ => Error::io(path, e),
+        })?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::corrupt(
+            path,
+            "the CA's lock file is not a regular file; remove it",
+        ));
+    }
+    let me = euid();
+    if !insecure && meta.uid() != me && meta.uid() != 0 {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "the CA's lock file is owned by uid {}, neither you (uid {me}) nor root, who could hold it to block every fedca command; remove it (`rm {}`) and fedca creates its own, or pass --insecure-permissions",
+                meta.uid(),
+                path.display()
+            ),
+        ));
+    }
+    Ok(file)
+}
+
+/// Takes an exclusive advisory lock on `file` (the lock file or directory `path`),
+/// waiting up to `FEDCA_LOCK_TIMEOUT` seconds (default 60), then failing with
+/// [`Error::LockTimeout`] rather than hanging.
+pub fn wait_for_lock(file: &File, path: &Path, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(fs::TryLockError::WouldBlock) => {
+                if start.elapsed() >= timeout {
+                    return Err(Error::LockTimeout {
+                        path: path.to_path_buf(),
+                        waited_secs: timeout.as_secs(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+        }
     }
 }
 
@@ -1261,38 +1572,37 @@ impl OpenMode for OpenOptions {
 /// tests can check that the directory recovers. The points are `after-journal`,
 /// `after-stage`, `after-swap` and `after-index` in [`CaDir::commit_batch`].
 #[cfg(feature = "crash-points")]
-fn crash_point(name: &str) {
+pub(crate) fn crash_point(name: &str) {
     if std::env::var("FEDCA_CRASH_AT").is_ok_and(|v| v == name) {
         std::process::abort();
     }
 }
 
 #[cfg(not(feature = "crash-points"))]
-fn crash_point(_name: &str) {}
+pub(crate) fn crash_point(_name: &str) {}
 
-/// `p` made absolute with `..` and symbolic links resolved in its longest existing
-/// prefix (the rest, which does not exist yet, is appended as written, minus `.`).
+/// `p` made absolute with symbolic links and `..` resolved component by component:
+/// each prefix that exists is canonicalized (so a `..` after a symbolic link goes up
+/// from the real directory); one that does not exist yet is kept as written, and a
+/// `..` after it removes it lexically (`x/../ca` with no `x` is `ca`).
 pub fn canonical_lenient(p: &Path) -> Result<PathBuf> {
+    use std::path::Component;
     let abs = absolute(p)?;
-    let mut existing = abs.as_path();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
             }
-            _ => break,
-        }
-    }
-    let mut out = existing
-        .canonicalize()
-        .map_err(|e| Error::io(existing, e))?;
-    for name in rest.into_iter().rev() {
-        if name == ".." {
-            out.pop();
-        } else {
-            out.push(name);
+            Component::Normal(name) => {
+                out.push(name);
+                match out.canonicalize() {
+                    Ok(real) => out = real,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&out, e)),
+                }
+            }
         }
     }
     Ok(out)
@@ -1324,9 +1634,10 @@ pub const MAX_INPUT: u64 = 16 * 1024 * 1024;
 
 /// Reads a user-supplied input file, refusing (as bad input, naming `what`) one that
 /// cannot be read or is larger than [`MAX_INPUT`] (`/dev/zero` must not exhaust memory).
-pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
+pub fn read_input(path: &Path, what: impl Into<Field>) -> Result<Vec<u8>> {
+    let what = what.into();
     use std::io::Read;
-    let bad = |rule: String| Error::invalid(what, path.display().to_string(), rule);
+    let bad = |rule: String| Error::invalid(what.clone(), path.display().to_string(), rule);
     let file = File::open(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
     let mut bytes = Vec::new();
     file.take(MAX_INPUT + 1)

@@ -53,7 +53,7 @@ use rustls::{ClientConfig, ServerConfig};
 use time::OffsetDateTime;
 
 use crate::authority::{Authority, InitOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::issue::{self, IssuedLeaf, LeafProfile, LeafRequest};
 use crate::name::{Host, ServerName};
 use crate::store::{self, files, KEY_MODE, PUBLIC_MODE};
@@ -122,7 +122,7 @@ impl TestFederation {
         for req in requests {
             if !dirs.insert(req.server.dir_name()) {
                 return Err(Error::invalid(
-                    "server name",
+                    Field::ServerName,
                     req.server.to_string(),
                     "is given twice in one federation",
                 ));

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// How far `notBefore` is set back from the moment of issuance, to absorb clock skew
 /// between the CA and the verifiers.
@@ -106,9 +106,10 @@ impl Validity {
 /// Parses the validity of a leaf given as `option` (`--validity`, `--leaf-validity`):
 /// bad input names the option and the value as given, and anything longer than
 /// [`MAX_LEAF_DAYS`] is refused here, not when the certificate is linted.
-pub fn parse_leaf(input: &str, option: &str) -> Result<Validity> {
+pub fn parse_leaf(input: &str, option: impl Into<Field>) -> Result<Validity> {
+    let option = option.into();
     let v = Validity::parse(input).map_err(|e| match e {
-        Error::InvalidValue { rule, .. } => Error::invalid(option, input, rule),
+        Error::InvalidValue { rule, .. } => Error::invalid(option.clone(), input, rule),
         other => other,
     })?;
     v.check_leaf(option, input)?;
@@ -117,7 +118,7 @@ pub fn parse_leaf(input: &str, option: &str) -> Result<Validity> {
 
 impl Validity {
     /// Refuses a leaf validity longer than [`MAX_LEAF_DAYS`], naming `what` and `given`.
-    pub fn check_leaf(&self, what: &str, given: &str) -> Result<()> {
+    pub fn check_leaf(&self, what: impl Into<Field>, given: &str) -> Result<()> {
         if self.seconds > MAX_LEAF_DAYS * 86_400 {
             return Err(Error::invalid(
                 what,
@@ -196,8 +197,19 @@ mod tests {
             assert!(parse_leaf(good, "--validity").is_ok(), "{good}");
         }
         for long in ["399d", "57w", "2y", "9553h"] {
-            let e = parse_leaf(long, "--validity").unwrap_err().to_string();
-            assert!(e.contains(&format!("--validity \"{long}\"")), "{e}");
+            let e = parse_leaf(long, "--validity").unwrap_err();
+            // The library names the domain field; the command line names the option.
+            let lib = e.to_string();
+            assert!(
+                lib.starts_with(&format!("invalid validity \"{long}\"")),
+                "{lib}"
+            );
+            assert!(!lib.contains("--"), "{lib}");
+            let cli = e.cli_message();
+            assert!(
+                cli.starts_with(&format!("invalid --validity \"{long}\"")),
+                "{cli}"
+            );
         }
     }
 }

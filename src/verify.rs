@@ -59,9 +59,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use serde::Serialize;
 use x509_parser::prelude::*;
 
-use crate::error::{Error, Result};
-use crate::inspect::{self, san_names, time_text, unix_text};
+use crate::error::{Error, Field, Result};
 use crate::name::Host;
+use crate::x509::{self, san_names, time_text, unix_text};
 
 mod diagnose;
 
@@ -194,16 +194,16 @@ pub struct CertSummary {
 impl CertSummary {
     fn of(c: &X509Certificate<'_>, der: &[u8]) -> Self {
         CertSummary {
-            subject: inspect::dn_text(c.subject()),
-            issuer: inspect::dn_text(c.issuer()),
-            serial: crate::issue::serial_hex(c.raw_serial()),
+            subject: x509::dn_text(c.subject()),
+            issuer: x509::dn_text(c.issuer()),
+            serial: crate::x509::serial_hex(c.raw_serial()),
             not_before: time_text(c.validity().not_before),
             not_after: time_text(c.validity().not_after),
             names: san_names(c),
             ca: c.is_ca(),
-            key: inspect::key_desc(c.public_key()).to_string(),
-            signature_algorithm: inspect::sig_alg_name(&c.signature_algorithm.algorithm),
-            sha256: crate::ca::sha256_hex(der),
+            key: x509::key_desc(c.public_key()).to_string(),
+            signature_algorithm: x509::sig_alg_name(&c.signature_algorithm.algorithm),
+            sha256: crate::x509::sha256_hex(der),
         }
     }
 }
@@ -237,20 +237,20 @@ impl TrustBundle {
     /// trust anchor).
     pub fn from_pem(pem_text: &str) -> Result<TrustBundle> {
         Self::from_bytes(pem_text.as_bytes())
-            .map_err(|rule| Error::invalid("trust bundle", "PEM text", rule))
+            .map_err(|rule| Error::invalid(Field::TrustBundle, "PEM text", rule))
     }
 
     /// Builds a bundle from DER certificates (at least one).
     pub fn from_der(roots: Vec<CertificateDer<'static>>) -> Result<TrustBundle> {
-        Self::checked(roots).map_err(|rule| Error::invalid("trust bundle", "DER", rule))
+        Self::checked(roots).map_err(|rule| Error::invalid(Field::TrustBundle, "DER", rule))
     }
 
     /// Reads a PEM or DER file of roots. An unreadable or unusable file is bad input
     /// (exit code 2).
     pub fn load(path: &Path) -> Result<TrustBundle> {
-        let bytes = crate::store::read_input(path, "--trust")?;
+        let bytes = crate::store::read_input(path, Field::TrustFile)?;
         Self::from_bytes(&bytes)
-            .map_err(|rule| Error::invalid("--trust", path.display().to_string(), rule))
+            .map_err(|rule| Error::invalid(Field::TrustFile, path.display().to_string(), rule))
     }
 
     /// The root of the fedca CA in `dir`.
@@ -263,7 +263,7 @@ impl TrustBundle {
     }
 
     fn from_bytes(bytes: &[u8]) -> std::result::Result<TrustBundle, String> {
-        let blocks = inspect::split_blocks(bytes)?;
+        let blocks = x509::pem_blocks(bytes)?;
         let roots: Vec<CertificateDer<'static>> = blocks
             .into_iter()
             .filter(|b| b.tag.contains("CERTIFICATE") || b.tag == "DER")
@@ -277,7 +277,7 @@ impl TrustBundle {
             return Err("holds no certificate".into());
         }
         for (i, r) in roots.iter().enumerate() {
-            inspect::parse_cert(r).map_err(|e| format!("certificate {}: {e}", i + 1))?;
+            x509::parse_cert(r).map_err(|e| format!("certificate {}: {e}", i + 1))?;
             webpki::anchor_from_trusted_cert(r)
                 .map_err(|e| format!("certificate {} cannot be a trust anchor: {e}", i + 1))?;
         }
@@ -345,7 +345,7 @@ impl Verifier {
             Arc::new(rustls::crypto::ring::default_provider()),
         )
         .build()
-        .map_err(|e| Error::invalid("trust bundle", "roots", e.to_string()))?;
+        .map_err(|e| Error::invalid(Field::TrustBundle, "roots", e.to_string()))?;
         Ok(Verifier {
             inner,
             roots: bundle.roots.clone(),
@@ -386,7 +386,7 @@ impl Verifier {
         };
         let mut parsed = Vec::with_capacity(chain.len());
         for (i, der) in chain.iter().enumerate() {
-            match inspect::parse_cert(der) {
+            match x509::parse_cert(der) {
                 Ok(c) => {
                     verdict.chain.push(CertSummary::of(&c, der));
                     parsed.push(c);
@@ -423,7 +423,7 @@ impl Verifier {
         let roots: Vec<X509Certificate<'_>> = self
             .roots
             .iter()
-            .filter_map(|r| inspect::parse_cert(r).ok())
+            .filter_map(|r| x509::parse_cert(r).ok())
             .collect();
         let cx = Context {
             chain: &parsed,
@@ -495,7 +495,7 @@ impl ServerCertVerifier for Verifier {
 /// Reads a chain file: PEM certificates (other PEM blocks are ignored), or one DER
 /// certificate.
 pub fn read_chain(bytes: &[u8]) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
-    let blocks = inspect::split_blocks(bytes)?;
+    let blocks = x509::pem_blocks(bytes)?;
     let certs: Vec<CertificateDer<'static>> = blocks
         .into_iter()
         .filter(|b| b.tag.contains("CERTIFICATE") || b.tag == "DER")

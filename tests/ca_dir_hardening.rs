@@ -773,3 +773,520 @@ fn insecure_permissions_are_refused_with_the_chmod_to_run() {
     chmod(&key, 0o644);
     ok(&["list", "--ca-dir", s(&ca)]);
 }
+
+// ---- Attack review of issue 7 (findings 1, 2, 3, 4, 7, 8, 9a) ----
+
+const NOBODY: u32 = 65534;
+
+fn chown(p: &Path, uid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(uid))
+        .unwrap_or_else(|e| panic!("chown {}: {e} (these tests run as root)", p.display()));
+}
+
+fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn uid_of(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(p).unwrap().uid()
+}
+
+fn refused(args: &[&str], code: i32, needles: &[&str]) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{args:?}: {n:?} not in: {stderr}");
+    }
+    stderr
+}
+
+/// Finding 1: a journal naming a directory that is not this issuance's own
+/// uncommitted work (a foreign directory outside the CA, a live committed server
+/// directory, even with a forged archive) is refused: exit 1, naming journal.json and
+/// the path, nothing changed.
+#[test]
+fn journal_never_removes_foreign_or_committed_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    init(&ca);
+    ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+    let nginx = tmp.path().join("v/etc-nginx-ssl");
+    let victim = nginx.join("example.com");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("key.pem"), "KEY").unwrap();
+    std::fs::write(victim.join("cert.pem"), "CERT").unwrap();
+    let live = ca.join("servers/hs1.fed.test");
+    let live_cert = read(live.join("cert.pem"));
+    let servers = ca.join("servers");
+    let journal = |target: &Path, parent: &Path| {
+        serde_json::json!({
+            "serial": "abcdef", "target": target, "staging": parent.join(".staging-abcdef"),
+            "backup": parent.join(".backup-abcdef"), "target_existed": false,
+        })
+        .to_string()
+    };
+    let cases = [
+        (journal(&victim, &nginx), victim.clone(), false),
+        (journal(&live, &servers), live.clone(), false),
+        // The attacker also forges the archive of the uncommitted serial.
+        (journal(&live, &servers), live.clone(), true),
+        (journal(&victim, &nginx), victim.clone(), true),
+    ];
+    for (text, target, forge) in cases {
+        std::fs::write(ca.join("journal.json"), &text).unwrap();
+        if forge {
+            std::fs::copy(target.join("cert.pem"), ca.join("certs/abcdef.pem")).unwrap();
+        }
+        refused(
+            &["issue", "hs2.fed.test", "--ca-dir", s(&ca)],
+            1,
+            &["journal.json", s(&target)],
+        );
+        assert_eq!(read(ca.join("journal.json")), text, "journal changed");
+        assert_eq!(read(victim.join("key.pem")), "KEY");
+        assert_eq!(read(victim.join("cert.pem")), "CERT");
+        assert_eq!(read(live.join("cert.pem")), live_cert);
+        assert!(live.join("key.pem").is_file());
+        let _ = std::fs::remove_file(ca.join("certs/abcdef.pem"));
+    }
+    std::fs::remove_file(ca.join("journal.json")).unwrap();
+    ok(&["issue", "hs2.fed.test", "--ca-dir", s(&ca)]);
+    assert_consistent(&ca);
+}
+
+/// Finding 2: like ssh's StrictModes, commands that load the key or write the CA
+/// refuse files and directories another user owns or may write, up the whole path,
+/// and a root key that is a symbolic link; --insecure-permissions overrides.
+#[test]
+fn strict_modes_check_owners_symlinks_and_every_ancestor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parent = tmp.path().join("p");
+    std::fs::create_dir(&parent).unwrap();
+    chmod(&parent, 0o755);
+    let ca = parent.join("ca");
+    init(&ca);
+    let issue = |n: &str| {
+        vec![
+            "issue".to_string(),
+            n.to_string(),
+            "--ca-dir".into(),
+            s(&ca).into(),
+        ]
+    };
+    let mut n = 0;
+    let mut check = |setup: &dyn Fn(), undo: &dyn Fn(), needles: &[String]| {
+        n += 1;
+        setup();
+        let name = format!("hs{n}.fed.test");
+        let args = issue(&name);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+        refused(&args, 1, &needles);
+        assert!(!ca.join("servers").join(&name).exists());
+        let mut insecure = args.clone();
+        insecure.push("--insecure-permissions");
+        ok(&insecure);
+        undo();
+    };
+    let p = |x: &Path| s(x).to_string();
+    let key = ca.join("root-key.pem");
+    check(
+        &|| chown(&ca, NOBODY),
+        &|| chown(&ca, 0),
+        &[p(&ca), "chown".into()],
+    );
+    check(
+        &|| chown(&key, NOBODY),
+        &|| chown(&key, 0),
+        &[p(&key), "chown".into()],
+    );
+    let idx = ca.join("index.jsonl");
+    check(
+        &|| chown(&idx, NOBODY),
+        &|| chown(&idx, 0),
+        &[p(&idx), "chown".into()],
+    );
+    for sub in ["servers", "certs"] {
+        let d = ca.join(sub);
+        check(
+            &|| chmod(&d, 0o777),
+            &|| chmod(&d, 0o700),
+            &[format!("chmod go-w {}", d.display())],
+        );
+        check(
+            &|| chown(&d, NOBODY),
+            &|| chown(&d, 0),
+            &[p(&d), "chown".into()],
+        );
+    }
+    check(
+        &|| chmod(&parent, 0o777),
+        &|| chmod(&parent, 0o755),
+        &[format!("chmod go-w {}", parent.display())],
+    );
+    check(
+        &|| chown(&parent, NOBODY),
+        &|| chown(&parent, 0),
+        &[p(&parent), "chown".into()],
+    );
+    // A root key that is a symbolic link (to a 0600 key elsewhere).
+    let elsewhere = tmp.path().join("key-elsewhere.pem");
+    check(
+        &|| {
+            std::fs::rename(&key, &elsewhere).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, &key).unwrap();
+        },
+        &|| std::fs::rename(&elsewhere, &key).unwrap(),
+        &[p(&key), "symbolic link".into()],
+    );
+    // A sticky, root-owned, world-writable ancestor (like /tmp) is fine.
+    chmod(&parent, 0o1777);
+    ok(&["issue", "hs99.fed.test", "--ca-dir", s(&ca)]);
+    chmod(&parent, 0o755);
+    // init --force is refused as well (it writes the CA).
+    chmod(&parent, 0o777);
+    refused(&["init", "--force", "--ca-dir", s(&ca)], 1, &["chmod go-w"]);
+    assert!(replaced(&ca).is_empty());
+    chmod(&parent, 0o755);
+    assert_consistent(&ca);
+}
+
+/// Finding 3: a renewal copies owner and mode only from a directory fedca verifiably
+/// wrote (its cert.pem is the active record's); a planted directory gives its owner
+/// nothing, and a symbolic link as the target is refused.
+#[test]
+fn renewal_keeps_ownership_only_of_committed_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    init(&ca);
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    // Planted by nobody before the first issuance.
+    let planted = out.join("hs1.fed.test");
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::write(planted.join("cert.pem"), "x").unwrap();
+    std::fs::write(planted.join("key.pem"), "x").unwrap();
+    for f in [
+        planted.clone(),
+        planted.join("cert.pem"),
+        planted.join("key.pem"),
+    ] {
+        chown(&f, NOBODY);
+    }
+    chmod(&planted.join("key.pem"), 0o640);
+    ok(&[
+        "issue",
+        "hs1.fed.test",
+        "--out",
+        s(&out),
+        "--ca-dir",
+        s(&ca),
+    ]);
+    assert_eq!(
+        uid_of(&planted.join("key.pem")),
+        0,
+        "the key went to the planter"
+    );
+    assert_eq!(uid_of(&planted), 0);
+    // The operator's chown of committed output is kept on renewal.
+    for f in SERVER_FILES {
+        chown(&planted.join(f), NOBODY);
+    }
+    chown(&planted, NOBODY);
+    ok(&[
+        "issue",
+        "hs1.fed.test",
+        "--out",
+        s(&out),
+        "--ca-dir",
+        s(&ca),
+    ]);
+    assert_eq!(uid_of(&planted.join("key.pem")), NOBODY);
+    // A symbolic link as the target is refused.
+    let attacker = tmp.path().join("attacker");
+    std::fs::create_dir(&attacker).unwrap();
+    chown(&attacker, NOBODY);
+    std::os::unix::fs::symlink(&attacker, out.join("hs2.fed.test")).unwrap();
+    refused(
+        &[
+            "issue",
+            "hs2.fed.test",
+            "--out",
+            s(&out),
+            "--ca-dir",
+            s(&ca),
+        ],
+        2,
+        &["symbolic link", "hs2.fed.test"],
+    );
+    assert_eq!(std::fs::read_dir(&attacker).unwrap().count(), 0);
+    assert!(out.join("hs2.fed.test").is_symlink());
+}
+
+/// Finding 4: the lock beside the CA is never followed through a symbolic link nor
+/// shared with a file another user owns; a parent the user cannot write gets an
+/// explanation of where the lock lives.
+#[test]
+fn lock_file_is_not_followed_nor_owned_by_another_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    chmod(tmp.path(), 0o755);
+    let planted = tmp.path().join("created-by-fedca");
+    std::os::unix::fs::symlink(&planted, tmp.path().join(".ca2.lock")).unwrap();
+    let ca2 = tmp.path().join("ca2");
+    refused(
+        &["init", "--ca-dir", s(&ca2)],
+        1,
+        &[".ca2.lock", "symbolic link"],
+    );
+    assert!(!planted.exists(), "the lock followed a symbolic link");
+    assert!(!ca2.exists());
+    // A lock file another user owns (and holds) is refused at once.
+    let ca = tmp.path().join("ca");
+    init(&ca);
+    let lock = tmp.path().join(".ca.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::write(&lock, "").unwrap();
+    chown(&lock, NOBODY);
+    let held = std::fs::File::open(&lock).unwrap();
+    held.lock().unwrap();
+    let out = fedca()
+        .env("FEDCA_LOCK_TIMEOUT", "1")
+        .args(["issue", "hs1.fed.test", "--ca-dir", s(&ca)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(".ca.lock") && stderr.contains("owned by"),
+        "{stderr}"
+    );
+    drop(held);
+    std::fs::remove_file(&lock).unwrap();
+    ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+    // nobody's CA in a directory only root may write: the lock cannot be created.
+    let theirs = tmp.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    chown(&theirs, NOBODY);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_fedca"))
+        .args(["init", "--ca-dir", s(&theirs)])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("setpriv (util-linux) is required");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(".theirs.lock") && stderr.contains("beside the CA directory"),
+        "{stderr}"
+    );
+}
+
+/// Finding 7: --ca-dir is resolved once: init --force through a symbolic link replaces
+/// the CA it points to (the link stays), an interrupted init through the link leaves
+/// nothing the next command does not sweep, and `x/../ca` creates no `x`.
+#[test]
+fn ca_dir_symlink_is_resolved_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("real");
+    let links = tmp.path().join("links");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::create_dir(&links).unwrap();
+    let ca = real.join("ca");
+    init(&ca);
+    let old_root = read(ca.join("root.pem"));
+    let link = links.join("ca");
+    std::os::unix::fs::symlink(&ca, &link).unwrap();
+    ok(&["init", "--force", "--ca-dir", s(&link)]);
+    assert!(link.is_symlink(), "init --force replaced the link");
+    assert_ne!(read(ca.join("root.pem")), old_root);
+    let aside = replaced(&ca);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(read(aside[0].join("root.pem")), old_root);
+    assert_eq!(std::fs::read_dir(&links).unwrap().count(), 1);
+    // An init killed after staging its new CA (root key included).
+    let out = fedca()
+        .env("FEDCA_CRASH_AT", "init-staged")
+        .args(["init", "--force", "--ca-dir", s(&link)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the crash hook did not fire");
+    ok(&["issue", "hs1.fed.test", "--ca-dir", s(&link)]);
+    for d in [&real, &links] {
+        for e in std::fs::read_dir(d).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            assert!(
+                !name.starts_with(".fedca-init-"),
+                "stranded {name} in {}",
+                d.display()
+            );
+        }
+    }
+    let dotted = tmp.path().join("x/../ca3");
+    ok(&["init", "--ca-dir", s(&dotted)]);
+    assert!(tmp.path().join("ca3/root.pem").is_file());
+    assert!(!tmp.path().join("x").exists(), "a stray x was created");
+}
+
+/// Finding 8: leftover `init` directories are removed only when they hold nothing but
+/// fedca's own files; one holding anything else is left alone.
+#[test]
+fn init_leftovers_holding_other_files_are_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    init(&ca);
+    let unmarked = tmp.path().join(".fedca-init-ca.Ab12Cd");
+    std::fs::create_dir(&unmarked).unwrap();
+    std::fs::write(unmarked.join("important.txt"), "data").unwrap();
+    let marked = tmp.path().join(".fedca-init-ca.Xy34Zw");
+    std::fs::create_dir(&marked).unwrap();
+    std::fs::write(marked.join(".fedca-new"), "").unwrap();
+    std::fs::write(marked.join("important.txt"), "data").unwrap();
+    ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+    assert_eq!(read(unmarked.join("important.txt")), "data");
+    assert_eq!(read(marked.join("important.txt")), "data");
+}
+
+/// Finding 9(a): trust --out waits for its directory lock no longer than the CA lock
+/// does, then fails with a clear error (it used to hang forever).
+#[test]
+fn trust_out_lock_times_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    init(&ca);
+    let out_dir = tmp.path().join("trust-out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let held = std::fs::File::open(&out_dir).unwrap();
+    held.lock().unwrap();
+    let mut child = fedca()
+        .env("FEDCA_LOCK_TIMEOUT", "1")
+        .args([
+            "trust",
+            "--for",
+            "system",
+            "--ca-dir",
+            s(&ca),
+            "--out",
+            s(&out_dir),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while child.try_wait().unwrap().is_none() {
+        if waited > 600 {
+            child.kill().unwrap();
+            panic!("trust --out still waits for its lock after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        waited += 1;
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("lock") && stderr.contains(s(&out_dir)),
+        "{stderr}"
+    );
+    drop(held);
+}
+
+/// Issue 10: `renew --all` (eight servers, three with their files under an `--out`
+/// directory, one revoked) killed with SIGKILL at 120 random points and once at each
+/// named crash point: after each, `list` works and the next locking command leaves a
+/// consistent CA (every current server's served pair is its committed, matching pair),
+/// the revoked server is still revoked and not renewed, and every server has exactly
+/// one current certificate.
+#[test]
+fn sigkill_during_renew_all_leaves_a_consistent_ca() {
+    let mount = tmpfs("256m");
+    let ca = mount.0.join("ca");
+    let out = mount.0.join("etc-tls");
+    init(&ca);
+    let inside: Vec<String> = (0..5).map(|i| format!("r{i}.fed.test")).collect();
+    let outside: Vec<String> = (0..3).map(|i| format!("o{i}.fed.test")).collect();
+    let mut args = vec!["issue".to_string()];
+    args.extend(inside.iter().cloned());
+    args.extend(["--ca-dir".into(), s(&ca).into()]);
+    ok(&args);
+    let mut args = vec!["issue".to_string()];
+    args.extend(outside.iter().cloned());
+    args.extend([
+        "--out".into(),
+        s(&out).into(),
+        "--ca-dir".into(),
+        s(&ca).into(),
+    ]);
+    ok(&args);
+    ok(&["revoke", "r4.fed.test", "--ca-dir", s(&ca)]);
+    let revocations = read(ca.join("revocations.jsonl"));
+    let renew: Vec<String> = ["renew", "--all", "--force", "--ca-dir", s(&ca)]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let check = |ca: &Path| {
+        check_after_kill(ca, "r0.fed.test");
+        assert_eq!(read(ca.join("revocations.jsonl")), revocations);
+        let list: serde_json::Value =
+            serde_json::from_str(&ok(&["list", "--json", "--ca-dir", s(ca)])).unwrap();
+        for server in inside.iter().chain(&outside) {
+            let current: Vec<_> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["server"] == server.as_str() && e["status"] != "superseded")
+                .collect();
+            assert_eq!(current.len(), 1, "{server}: {current:?}");
+            let want = if server == "r4.fed.test" {
+                "revoked"
+            } else {
+                "valid"
+            };
+            assert_eq!(current[0]["status"], want, "{server}");
+        }
+    };
+    for point in ["after-swap", "after-index"] {
+        let status = fedca()
+            .env("FEDCA_CRASH_AT", point)
+            .args(&renew)
+            .output()
+            .unwrap()
+            .status;
+        assert!(!status.success(), "{point}: the crash hook did not fire");
+        check(&ca);
+    }
+    let mut rng = Rng::new();
+    let current_serials = |ca: &Path| -> HashSet<String> {
+        let list: serde_json::Value =
+            serde_json::from_str(&ok(&["list", "--json", "--ca-dir", s(ca)])).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["status"] == "valid")
+            .map(|e| e["serial"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (mut none, mut partial, mut all) = (0, 0, 0);
+    for _ in 0..120 {
+        let before = current_serials(&ca);
+        // An uninterrupted run takes about 150 ms here: kills land all along it.
+        kill_after(&renew, Duration::from_millis(rng.below(201)));
+        let kept = before.intersection(&current_serials(&ca)).count();
+        match kept {
+            0 => all += 1,
+            k if k == before.len() => none += 1,
+            _ => partial += 1,
+        }
+        check(&ca);
+    }
+    eprintln!("killed renewals: {none} before any server, {partial} part-way, {all} after all");
+    // Finally an uninterrupted run renews every server but the revoked one.
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(&[renew.clone(), vec!["--json".into()]].concat())).unwrap();
+    assert_eq!(report["renewed"].as_array().unwrap().len(), 7, "{report}");
+    assert_eq!(report["skipped_revoked"][0], "r4.fed.test");
+    check(&ca);
+}

@@ -238,3 +238,109 @@ fn a_permit_of_a_whole_address_family_needs_a_flag() {
         "{out}"
     );
 }
+
+#[test]
+fn ranges_that_together_cover_a_whole_family_need_the_flag_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    let c = ca.to_str().unwrap();
+    for (a, b) in [("0.0.0.0/1", "128.0.0.0/1"), ("::/1", "8000::/1")] {
+        let out = run(&[
+            "init", "--ca-dir", c, "--permit", "fed.test", "--permit", a, "--permit", b,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a} + {b}: {err}");
+        assert!(
+            err.contains(a) && err.contains(b) && err.contains("--allow-all-addresses"),
+            "{a} + {b}: {err}"
+        );
+        assert!(!ca.exists(), "{a} + {b}: {c} was created");
+    }
+    // Half of the family is still a constraint.
+    ok(&[
+        "init",
+        "--ca-dir",
+        c,
+        "--permit",
+        "0.0.0.0/1",
+        "--permit",
+        "128.0.0.0/2",
+    ]);
+}
+
+#[test]
+fn ipv4_mapped_ipv6_names_cannot_bypass_the_ipv4_constraints() {
+    let tmp = tempfile::tempdir().unwrap();
+    // (extra init args, in-constraint leaves (SAN, name))
+    type MappedCase = (
+        &'static [&'static str],
+        &'static [(&'static str, &'static str)],
+    );
+    let cases: [MappedCase; 3] = [
+        (&["--permit", "::ffff:0:0/96"], &[]),
+        (
+            &["--permit", "fed.test", "--permit", "fd00::/8"],
+            &[
+                ("IP:fd00::7", "fd00::7"),
+                ("DNS:hs1.fed.test", "hs1.fed.test"),
+            ],
+        ),
+        (
+            &[
+                "--permit",
+                "10.0.0.0/8",
+                "--permit",
+                "::/0",
+                "--allow-all-addresses",
+            ],
+            &[("IP:10.0.0.7", "10.0.0.7"), ("IP:fd00::7", "fd00::7")],
+        ),
+    ];
+    for (i, (extra, controls)) in cases.iter().enumerate() {
+        let ca = tmp.path().join(format!("ca{i}"));
+        let c = ca.to_str().unwrap();
+        let mut args = vec!["init", "--ca-dir", c];
+        args.extend(extra.iter());
+        let out = ok(&args);
+        assert!(
+            out.contains("every IPv4-mapped IPv6 address (::ffff:0:0/96)"),
+            "{extra:?}: {out}"
+        );
+        // fedca refuses the names at parse time, naming the IPv4 form.
+        for (argv, value) in [
+            (vec!["issue", "[::ffff:8.8.8.8]"], "::ffff:8.8.8.8"),
+            (vec!["issue", "[::8.8.8.8]"], "::8.8.8.8"),
+            (
+                vec!["issue", "10.0.0.9", "--alt", "::ffff:8.8.8.8"],
+                "::ffff:8.8.8.8",
+            ),
+        ] {
+            let mut a = argv.clone();
+            a.extend(["--ca-dir", c]);
+            let issued = run(&a);
+            let err = String::from_utf8_lossy(&issued.stderr);
+            assert_eq!(issued.status.code(), Some(2), "{extra:?} {argv:?}: {err}");
+            assert!(
+                err.contains(value) && err.contains("write 8.8.8.8 instead"),
+                "{extra:?} {argv:?}: {err}"
+            );
+        }
+        for (j, (san, name)) in controls.iter().enumerate() {
+            let leaf = openssl_leaf(&ca, tmp.path(), &format!("ok{i}-{j}"), san);
+            for ((good, text), who) in verdicts(&ca, &leaf, name).iter().zip(VERIFIERS) {
+                assert!(
+                    good,
+                    "{extra:?}: {who} refused the in-constraint {name}: {text}"
+                );
+            }
+        }
+        // The bypass leaf, signed with the root key by OpenSSL: every verifier refuses
+        // it, Go included (it matches ::ffff:8.8.8.8 against "8.8.8.8").
+        let leaf = openssl_leaf(&ca, tmp.path(), &format!("mapped{i}"), "IP:::ffff:8.8.8.8");
+        for name in ["8.8.8.8", "::ffff:8.8.8.8"] {
+            for ((good, text), who) in verdicts(&ca, &leaf, name).iter().zip(VERIFIERS) {
+                assert!(!good, "{extra:?}: {who} accepted {name}: {text}");
+            }
+        }
+    }
+}

@@ -189,9 +189,12 @@ fn a_ca_written_the_old_way_keeps_working() {
     // issuance, still rolls back.
     let staged = ca.join("servers/hs5.fed.test");
     std::fs::create_dir(&staged).unwrap();
+    // Its certificate (any PEM no record names), archived as the journal's serial.
+    let pem = read(ca.join("root.pem"));
     for f in ["cert.pem", "fullchain.pem", "key.pem", "ca.pem"] {
-        std::fs::write(staged.join(f), "x").unwrap();
+        std::fs::write(staged.join(f), &pem).unwrap();
     }
+    std::fs::write(ca.join("certs/beef.pem"), &pem).unwrap();
     std::fs::write(
         ca.join("journal.json"),
         serde_json::json!({
@@ -204,11 +207,12 @@ fn a_ca_written_the_old_way_keeps_working() {
     .unwrap();
     ok(&["issue", "hs6.fed.test", "--ca-dir", s(&ca)]);
     assert!(!staged.exists());
+    assert!(!ca.join("certs/beef.pem").exists());
     assert!(!ca.join("journal.json").exists());
 }
 
-/// Revocations are read from the append-only revocations.jsonl (written by a later
-/// `fedca revoke`): a listed serial is revoked whatever the index says.
+/// Revocations are read from the append-only revocations.jsonl (what `fedca revoke`
+/// writes): a listed serial is revoked whatever the index says.
 #[test]
 fn revocations_file_makes_a_record_revoked() {
     let tmp = tempfile::tempdir().unwrap();
@@ -218,7 +222,7 @@ fn revocations_file_makes_a_record_revoked() {
     let serial = index(&ca)[1]["serial"].as_str().unwrap().to_string();
     std::fs::write(
         ca.join("revocations.jsonl"),
-        format!("{{\"serial\":\"{serial}\",\"time\":\"2026-01-01T00:00:00Z\",\"reason\":\"key-compromise\"}}\n"),
+        format!("{{\"serial\":\"{serial}\",\"revoked_at\":\"2026-01-01T00:00:00Z\",\"reason\":\"key-compromise\"}}\n"),
     )
     .unwrap();
     let entries = list(&ca);

@@ -610,3 +610,125 @@ print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist
         }
     }
 }
+
+/// Issue 10: two Synapse servers federate (a message each way), then
+/// `fedca renew --all --force --deploy-hook …` renews both certificates with new keys and
+/// its hook asks for each server's restart (the harness plays the service manager); both
+/// restart on the renewed files, exchange a second round of messages, and each serves
+/// its new certificate (compared by SHA-256 with `openssl s_client`).
+#[test]
+fn synapse_keeps_federating_across_a_renewal_with_a_restarting_deploy_hook() {
+    let _serial = lock();
+    let fed = IpFederation::new("renewal");
+    let frag1 = fed.emit(0, &fed.ca, &[]);
+    let frag2 = fed.emit(1, &fed.ca, &[]);
+    let serials = |ca: &Path| -> Vec<(String, String, String)> {
+        let list: serde_json::Value =
+            serde_json::from_str(&fedca(&["list", "--ca-dir", s(ca), "--json"])).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["server"].as_str().unwrap().to_string(),
+                    e["serial"].as_str().unwrap().to_string(),
+                    e["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let before = serials(&fed.ca);
+    let hook = "echo \"deploy hook: $FEDCA_SERVER renewed in $FEDCA_SERVER_DIR\" && \
+                touch \"$HARNESS_RESTART_DIR/$FEDCA_SERVER\"";
+    let mut sc = scenario(
+        &fed.dir,
+        "federate",
+        vec![
+            server(&fed.names[0], LO1, fed.ports[0], &frag1),
+            server(&fed.names[1], LO2, fed.ports[1], &frag2),
+        ],
+    );
+    sc["after"] = serde_json::json!([[
+        BIN,
+        "renew",
+        "--all",
+        "--force",
+        "--ca-dir",
+        s(&fed.ca),
+        "--deploy-hook",
+        hook
+    ]]);
+    sc["exchange_after"] = serde_json::json!(true);
+    let openssl = which("openssl");
+    let mut checks = Vec::new();
+    for (i, lo) in [LO1, LO2].iter().enumerate() {
+        let cert = fed
+            .ca
+            .join("servers")
+            .join(format!("{}_{}", lo, fed.ports[i]))
+            .join("cert.pem");
+        assert!(cert.is_file(), "{}", cert.display());
+        let script = format!(
+            "served=$({o} s_client -connect {lo}:{p} </dev/null 2>/dev/null | {o} x509 -outform DER | sha256sum) && \
+             want=$({o} x509 -in {c} -outform DER | sha256sum) && \
+             echo \"{n}: served $served, renewed $want\" && [ \"$served\" = \"$want\" ]",
+            o = s(&openssl),
+            p = fed.ports[i],
+            c = s(&cert),
+            n = fed.names[i],
+        );
+        checks.push(serde_json::json!(["sh", "-c", script]));
+    }
+    sc["after_exchange"] = serde_json::json!(checks);
+    let sc = {
+        // And `fedca probe` of both, after the restarts.
+        let probes = with_probes(serde_json::json!({}), &fed.ca, &fed.names);
+        let mut sc = sc;
+        let mut after = sc["after_exchange"].as_array().unwrap().clone();
+        after.extend(probes["after"].as_array().unwrap().iter().cloned());
+        sc["after_exchange"] = serde_json::json!(after);
+        sc
+    };
+    let (code, out) = harness(&fed.dir, sc);
+    assert_eq!(
+        code,
+        0,
+        "the servers did not keep federating across the renewal; see {}",
+        fed.dir.join("logs").display()
+    );
+    for n in &fed.names {
+        assert!(
+            out.contains(&format!("deploy hook: {n} renewed")),
+            "{n}: hook: {out}"
+        );
+        assert!(
+            out.contains(&format!("{n}: restarted on request")),
+            "{n}: {out}"
+        );
+    }
+    assert!(out.contains("still federated"), "{out}");
+    assert_probed(&out, &fed.names, "ip_literal");
+    let after = serials(&fed.ca);
+    for (server, serial, _) in &before {
+        let old = after.iter().find(|(_, s, _)| s == serial).unwrap();
+        assert_eq!(old.2, "superseded", "{server}: {after:?}");
+        let current: Vec<_> = after
+            .iter()
+            .filter(|(n, _, st)| n == server && st == "valid")
+            .collect();
+        assert_eq!(current.len(), 1, "{server}: {after:?}");
+        assert_ne!(&current[0].1, serial, "{server} was not renewed");
+    }
+    let _ = fs::remove_dir_all(fed.dir.join("work"));
+}
+
+/// The absolute path of a tool on PATH; fails (never skips) without it.
+fn which(tool: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(tool))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| panic!("{tool} is required by this test and is not installed"))
+}

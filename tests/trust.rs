@@ -13,6 +13,9 @@ use std::process::{Command, Output};
 
 use serde_yaml_ng::Value as Yaml;
 
+mod common;
+use common::{ok, read};
+
 const BIN: &str = env!("CARGO_BIN_EXE_fedca");
 
 /// The nine targets, and whether each needs --server.
@@ -36,23 +39,8 @@ fn fedca(args: &[&str]) -> Output {
         .expect("run fedca")
 }
 
-fn ok(args: &[&str]) -> String {
-    let out = fedca(args);
-    assert!(
-        out.status.success(),
-        "fedca {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
-}
-
-fn read(p: impl AsRef<Path>) -> String {
-    fs::read_to_string(p.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", p.as_ref().display()))
 }
 
 fn mode(p: impl AsRef<Path>) -> u32 {

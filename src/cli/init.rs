@@ -72,11 +72,17 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let permitted = Constraints(permits);
     if !args.allow_all_addresses {
-        if let Some(p) = permitted.whole_families().first() {
+        if let Some(family) = permitted.whole_families().first() {
+            let values: Vec<String> = family.iter().map(|p| p.to_string()).collect();
+            let rule = if values.len() == 1 {
+                "permits every address of its family"
+            } else {
+                "together permit every address of their family"
+            };
             return Err(crate::Error::invalid(
                 "--permit",
-                p.to_string(),
-                "permits every address of its family, which leaves that family unconstrained; give the federation's range, or add --allow-all-addresses if that is really meant",
+                values.join(", "),
+                format!("{rule}, which leaves that family unconstrained; give the federation's range, or add --allow-all-addresses if that is really meant"),
             ));
         }
     }
@@ -97,7 +103,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         ca_dir: cli.ca_dir.display().to_string(),
         name: &a.policy().name,
         key_type: a.policy().key_type.as_str(),
-        not_after: crate::ca::rfc3339(a.not_after()),
+        not_after: crate::x509::rfc3339(a.not_after()),
         permitted: a.constraints().0.iter().map(ToString::to_string).collect(),
         excluded: a
             .constraints()
@@ -105,7 +111,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             .iter()
             .map(ToString::to_string)
             .collect(),
-        root_sha256: crate::ca::sha256_hex(a.cert_der()),
+        root_sha256: crate::x509::sha256_hex(a.cert_der()),
         replaced: replaced.as_ref().map(|p| p.display().to_string()),
     };
     if a.constraints().is_empty() {

@@ -52,7 +52,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     if args.lint {
         let blocks = crate::store::read_input(&args.file, "FILE")
             .ok()
-            .and_then(|b| inspect::split_blocks(&b).ok())
+            .and_then(|b| crate::x509::pem_blocks(&b).ok())
             .unwrap_or_default();
         let mut ders = blocks.iter().filter(|b| {
             matches!(

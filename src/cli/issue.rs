@@ -54,6 +54,10 @@ pub struct Args {
 pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let requests = requests(args)?;
     let ca = Ca::open_in(cli.ca())?;
+    let servers: Vec<String> = requests.iter().map(|r| r.server.to_string()).collect();
+    for (server, serial) in crate::revocation::revoked_among(ca.dir(), &servers)? {
+        eprintln!("note: {server} was revoked (serial {serial}); issuing it a new certificate lets it federate again once `fedca trust` is re-run on the others");
+    }
     let plain = args.alt.is_empty()
         && args.delegate.is_none()
         && args.validity.is_none()

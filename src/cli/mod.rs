@@ -8,12 +8,16 @@ use clap::{Parser, Subcommand};
 use crate::error::Result;
 
 mod apply;
+mod crl;
 mod demo;
 mod init;
 mod inspect;
 mod issue;
 mod list;
 mod probe;
+mod renew;
+mod revoke;
+mod status;
 mod trust;
 mod verify;
 
@@ -25,6 +29,10 @@ Examples:
   fedca issue 10.0.0.7:8448 '[fd00::7]' --ca-dir ./ca
   fedca issue hs2.fed.test --delegate matrix.hs2.fed.test:443 --ca-dir ./ca
   fedca list --ca-dir ./ca --json
+  fedca status --ca-dir ./ca
+  fedca renew --all --deploy-hook 'systemctl restart matrix-synapse' --ca-dir ./ca
+  fedca revoke hs3.fed.test --reason key-compromise --ca-dir ./ca
+  fedca crl --ca-dir ./ca --out crl.pem
   fedca trust --for synapse --server hs1.fed.test --ca-dir ./ca --out ./hs1-conf
   fedca verify --name hs1.fed.test --trust ./ca/root.pem fullchain.pem
   fedca inspect --lint fullchain.pem
@@ -74,6 +82,10 @@ enum Command {
     Inspect(inspect::Args),
     Probe(probe::Args),
     Demo(demo::Args),
+    Status(status::Args),
+    Renew(renew::Args),
+    Revoke(revoke::Args),
+    Crl(crl::Args),
 }
 
 impl Cli {
@@ -108,6 +120,10 @@ pub fn try_main() -> Result<ExitCode> {
         Command::Inspect(a) => inspect::run(&cli, a),
         Command::Probe(a) => probe::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
+        Command::Status(a) => status::run(&cli, a),
+        Command::Renew(a) => renew::run(&cli, a),
+        Command::Revoke(a) => revoke::run(&cli, a),
+        Command::Crl(a) => crl::run(&cli, a),
     }
 }
 

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::name::ServerName;
 use crate::verify::{TrustBundle, Verdict, Verifier};
 
@@ -58,7 +58,7 @@ impl Pin {
     /// Parses `HOST:PORT:ADDR` (ADDR an IPv4 address, or an IPv6 address with or
     /// without brackets). A bad pin is bad input for `--resolve`.
     pub fn parse(text: &str) -> Result<Pin> {
-        let bad = |rule: &str| Error::invalid("--resolve", text, rule);
+        let bad = |rule: &str| Error::invalid(Field::Resolve, text, rule);
         let rule = "must be HOST:PORT:ADDR, e.g. matrix.hs1.fed.test:8448:127.0.0.3";
         let mut parts = text.splitn(3, ':');
         let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next())

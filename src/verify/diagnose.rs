@@ -8,8 +8,8 @@ use rustls::CertificateError;
 use x509_parser::prelude::*;
 
 use super::{Diagnosis, ErrorKind};
-use crate::inspect::{self, dn_label, san_names, time_text, unix_text};
 use crate::name::Host;
+use crate::x509::{self, dn_label, san_names, time_text, unix_text, ConstrainedName, Subtree};
 
 /// Everything the refinement looks at.
 pub(super) struct Context<'c, 'a> {
@@ -25,10 +25,7 @@ fn issues(issuer: &X509Certificate<'_>, child: &X509Certificate<'_>) -> bool {
     if issuer.subject().as_raw() != child.issuer().as_raw() {
         return false;
     }
-    match (
-        inspect::subject_key_id(issuer),
-        inspect::authority_key_id(child),
-    ) {
+    match (x509::subject_key_id(issuer), x509::authority_key_id(child)) {
         (Some(ski), Some(aki)) => ski == aki,
         _ => true,
     }
@@ -267,8 +264,14 @@ impl Context<'_, '_> {
         // on it: the CA certificates issue each other and never reach a root.
         if let Some(&back) = path[..path.len() - 1]
             .iter()
-            .find(|&&i| i != 0 && issues(&self.chain[i], top))
+            .find(|&&i| issues(&self.chain[i], top))
         {
+            // The leaf itself may be in the loop (it issues a CA that issues it).
+            let who = if back == 0 {
+                "the server's certificate and these CA certificates certify each other"
+            } else {
+                "these CA certificates certify each other (cross-signed both ways)"
+            };
             let mut cycle: Vec<String> = path[path.iter().position(|&i| i == back).unwrap_or(0)..]
                 .iter()
                 .map(|&i| self.label(&self.chain[i]))
@@ -276,7 +279,7 @@ impl Context<'_, '_> {
             cycle.push(self.label(&self.chain[back]));
             return Diagnosis::new(
                 ErrorKind::ChainLoop,
-                format!("the chain loops: following issuers goes {} again and never reaches a trusted root ({trusted}); these CA certificates certify each other (cross-signed both ways). Serve a chain that ends at a certificate issued by a trusted root", cycle.join(" → ")),
+                format!("the chain loops: following issuers goes {} again and never reaches a trusted root ({trusted}); {who}. Serve a chain that ends at a certificate issued by a trusted root", cycle.join(" → ")),
             );
         }
         // A trusted root with the same name but another key: a re-created CA.
@@ -320,13 +323,13 @@ impl Context<'_, '_> {
         // A trusted root with the issuer's name but another key (the key identifiers
         // say so): not a forged signature but a different CA.
         if self.root_for(top).is_none() {
-            if let Some(aki) = inspect::authority_key_id(top) {
+            if let Some(aki) = x509::authority_key_id(top) {
                 let same_name = self
                     .roots
                     .iter()
                     .find(|r| r.subject().as_raw() == top.issuer().as_raw());
                 if let Some(root) = same_name {
-                    if inspect::subject_key_id(root).is_some_and(|ski| ski != aki) {
+                    if x509::subject_key_id(root).is_some_and(|ski| ski != aki) {
                         return self.unknown_issuer();
                     }
                 }
@@ -367,7 +370,7 @@ impl Context<'_, '_> {
         c: &X509Certificate<'_>,
         issuer: &X509Certificate<'_>,
     ) -> Option<Diagnosis> {
-        let key = inspect::key_desc(issuer.public_key());
+        let key = x509::key_desc(issuer.public_key());
         (key.key_type.starts_with("rsa") && key.bits > 0 && key.bits < 2048).then(|| {
             Diagnosis::new(
                 ErrorKind::UnsupportedSignatureAlgorithm,
@@ -382,13 +385,13 @@ impl Context<'_, '_> {
             if let Some(words) = weak_algorithm(&id) {
                 return Diagnosis::new(
                     ErrorKind::UnsupportedSignatureAlgorithm,
-                    format!("{} is signed with {words} ({}), which rustls refuses (as do Go, GnuTLS and OpenSSL at its default security level): re-issue it signed with SHA-256 or better, or with ECDSA/Ed25519 as fedca does", self.label(c), inspect::sig_alg_name(&c.signature_algorithm.algorithm)),
+                    format!("{} is signed with {words} ({}), which rustls refuses (as do Go, GnuTLS and OpenSSL at its default security level): re-issue it signed with SHA-256 or better, or with ECDSA/Ed25519 as fedca does", self.label(c), x509::sig_alg_name(&c.signature_algorithm.algorithm)),
                 );
             }
         }
         for c in self.chain {
-            let name = inspect::sig_alg_name(&c.signature_algorithm.algorithm);
-            if !inspect::SUPPORTED_SIGNATURES.contains(&name.as_str()) {
+            let name = x509::sig_alg_name(&c.signature_algorithm.algorithm);
+            if !x509::SUPPORTED_SIGNATURES.contains(&name.as_str()) {
                 return Diagnosis::new(
                     ErrorKind::UnsupportedSignatureAlgorithm,
                     format!("{} is signed with {name}, which rustls (ring) does not support: re-issue it with ECDSA P-256/P-384, Ed25519, or RSA with SHA-256/384/512", self.label(c)),
@@ -463,7 +466,7 @@ impl Context<'_, '_> {
             if e.value.server_auth || e.value.any {
                 continue;
             }
-            let names = inspect::eku_names(e.value);
+            let names = x509::eku_names(e.value);
             let has = if names.is_empty() {
                 "is empty".to_string()
             } else {
@@ -591,13 +594,13 @@ impl Context<'_, '_> {
                 .permitted_subtrees
                 .iter()
                 .flatten()
-                .map(|s| inspect::subtree_text(&s.base))
+                .map(|s| x509::subtree_text(&s.base))
                 .collect();
             let excluded: Vec<String> = nc
                 .excluded_subtrees
                 .iter()
                 .flatten()
-                .map(|s| inspect::subtree_text(&s.base))
+                .map(|s| x509::subtree_text(&s.base))
                 .collect();
             let mut bad = Vec::new();
             for i in &path[..*pos] {
@@ -607,7 +610,7 @@ impl Context<'_, '_> {
                 };
                 for g in &san.value.general_names {
                     if !name_allowed(g, nc) {
-                        bad.push(inspect::general_name_text(g));
+                        bad.push(x509::general_name_text(g));
                     }
                 }
             }
@@ -648,7 +651,7 @@ impl Context<'_, '_> {
                             .permitted_subtrees
                             .iter()
                             .flatten()
-                            .map(|s| inspect::subtree_text(&s.base))
+                            .map(|s| x509::subtree_text(&s.base))
                             .collect::<Vec<_>>()
                             .join(", ")
                     )
@@ -706,7 +709,7 @@ impl Context<'_, '_> {
         let leaf = self.leaf();
         if let Ok(Some(ku)) = leaf.key_usage() {
             if !ku.value.digital_signature() {
-                let has = inspect::key_usage_names(ku.value);
+                let has = x509::key_usage_names(ku.value);
                 return Some(Diagnosis::new(
                     ErrorKind::WrongKeyUsage,
                     format!("the keyUsage of the certificate for {} is {} only, without digitalSignature, which a TLS server key needs to sign the handshake: OpenSSL, and so Synapse, refuses it (rustls/webpki, Go and GnuTLS ignore keyUsage and would accept it); re-issue it with digitalSignature (fedca issue {})", names_text(leaf), or_none(&has), self.host),
@@ -721,7 +724,7 @@ impl Context<'_, '_> {
         for ca in cas {
             if let Ok(Some(ku)) = ca.key_usage() {
                 if !ku.value.key_cert_sign() {
-                    let has = inspect::key_usage_names(ku.value);
+                    let has = x509::key_usage_names(ku.value);
                     return Some(Diagnosis::new(
                         ErrorKind::WrongKeyUsage,
                         format!("the CA {} has keyUsage {} without keyCertSign: OpenSSL, and so Synapse, refuses certificates it signed (rustls/webpki ignores keyUsage and would accept them); re-create the CA with keyCertSign", self.label(ca), or_none(&has)),
@@ -791,72 +794,23 @@ fn weak_algorithm(oid: &str) -> Option<&'static str> {
     }
 }
 
-/// Whether an issuer name reads like an intermediate rather than a root: it does not
-/// say "root". A heuristic, used only when nothing in the chain or trust bundle tells
-/// the two apart; the detail always gives both readings.
-/// RFC 5280 §4.2.1.10 for the name types federation certificates use: a DNS name or IP
-/// address must not be in an excluded subtree of its type and, when any permitted
-/// subtree of its type exists, must be in one. (An IP range of the other family is
-/// still an IP subtree: an address whose family has no range is refused, as webpki,
-/// OpenSSL and Go do.)
+/// RFC 5280 §4.2.1.10, through the crate's one matcher ([`x509::name_permitted`]);
+/// names of other types than DNS and IP pass.
 fn name_allowed(g: &GeneralName<'_>, nc: &NameConstraints<'_>) -> bool {
-    // Some(matches) when the subtree has the name's type, None otherwise.
-    let test = |base: &GeneralName<'_>| -> Option<bool> {
-        match (g, base) {
-            (GeneralName::DNSName(n), GeneralName::DNSName(b)) => {
-                Some(dns_in_subtree(&n.to_ascii_lowercase(), b))
-            }
-            (GeneralName::IPAddress(a), GeneralName::IPAddress(r)) => Some(ip_in_range(a, r)),
-            _ => None,
-        }
+    let name = match g {
+        GeneralName::DNSName(n) => ConstrainedName::Dns(n),
+        GeneralName::IPAddress(a) => ConstrainedName::Ip(a),
+        _ => return true,
     };
-    let excluded = nc
-        .excluded_subtrees
-        .iter()
-        .flatten()
-        .any(|s| test(&s.base) == Some(true));
-    if excluded {
-        return false;
-    }
-    let results: Vec<bool> = nc
-        .permitted_subtrees
-        .iter()
-        .flatten()
-        .filter_map(|s| test(&s.base))
-        .collect();
-    results.is_empty() || results.contains(&true)
-}
-
-fn dns_in_subtree(name: &str, base: &str) -> bool {
-    let base = base.trim_start_matches('.').to_ascii_lowercase();
-    let name = name.trim_start_matches("*.");
-    base.is_empty() || name == base || name.ends_with(&format!(".{base}"))
-}
-
-fn ip_in_range(addr: &[u8], range: &[u8]) -> bool {
-    if range.len() != addr.len() * 2 {
-        return false;
-    }
-    let (net, mask) = range.split_at(addr.len());
-    addr.iter()
-        .zip(net)
-        .zip(mask)
-        .all(|((a, n), m)| a & m == n & m)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subtrees() {
-        assert!(dns_in_subtree("hs1.corp.test", "corp.test"));
-        assert!(dns_in_subtree("corp.test", "corp.test"));
-        assert!(!dns_in_subtree("evilcorp.test", "corp.test"));
-        assert!(dns_in_subtree("*.corp.test", "corp.test"));
-        assert!(ip_in_range(&[10, 1, 2, 3], &[10, 0, 0, 0, 255, 0, 0, 0]));
-        assert!(!ip_in_range(&[11, 1, 2, 3], &[10, 0, 0, 0, 255, 0, 0, 0]));
-        let v6 = [0xfdu8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
-        assert!(!ip_in_range(&v6, &[10, 0, 0, 0, 255, 0, 0, 0]));
-    }
+    let subtrees = |s: &Option<Vec<GeneralSubtree<'_>>>| -> Vec<Subtree> {
+        s.iter()
+            .flatten()
+            .filter_map(|s| Subtree::from_general_name(&s.base))
+            .collect()
+    };
+    x509::name_permitted(
+        name,
+        &subtrees(&nc.permitted_subtrees),
+        &subtrees(&nc.excluded_subtrees),
+    )
 }

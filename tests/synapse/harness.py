@@ -181,6 +181,17 @@ def load_scenario(path):
             isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in after)):
         raise ScenarioError("scenario: 'after' must be a list of commands (lists of strings)")
     sc["after"] = after
+    # Optional second act (issue 10, renewal): servers whose restart an `after` command
+    # requested are restarted, then a second message round, then `after_exchange`.
+    if not isinstance(sc.get("exchange_after", False), bool):
+        raise ScenarioError("scenario: 'exchange_after' must be true or false")
+    sc["exchange_after"] = sc.get("exchange_after", False)
+    after_exchange = sc.get("after_exchange") or []
+    if not (isinstance(after_exchange, list) and all(
+            isinstance(c, list) and c and all(isinstance(a, str) for a in c)
+            for c in after_exchange)):
+        raise ScenarioError("scenario: 'after_exchange' must be a list of commands")
+    sc["after_exchange"] = after_exchange
     seen = set()
     for i, s in enumerate(servers):
         where = "servers[%d]" % i
@@ -829,7 +840,16 @@ def run(sc, timings):
                 log("%s: read %r" % (a.name, reply))
             log("PASS: %s federated with %s over TLS"
                 % (a.name, ", ".join(b.name for b in joiners)))
+            restart_dir = os.path.join(rundir, "restart-requests")
+            os.makedirs(restart_dir)
+            os.environ["HARNESS_RESTART_DIR"] = restart_dir
             run_after(sc)
+            if sc["exchange_after"]:
+                restart_requested(servers, restart_dir)
+                exchange(a, joiners, room_id, servers, "after")
+                log("PASS: %s still federated with %s after the restarts"
+                    % (a.name, ", ".join(b.name for b in joiners)))
+                run_after(sc, "after_exchange")
             return True
 
         # expect == "cert_failure"
@@ -862,10 +882,43 @@ def run(sc, timings):
             dns.stop()
 
 
-def run_after(sc):
-    """Runs the scenario's `after` commands while every server is still up (inside the
-    private mount namespace, when there is one); each must exit 0."""
-    for argv in sc["after"]:
+def restart_requested(servers, restart_dir):
+    """Restarts (SIGTERM, then start again on the same config and database) each server
+    whose name an `after` command wrote as a file into HARNESS_RESTART_DIR: the harness
+    stands in for the service manager a deploy hook would ask (`systemctl restart`)."""
+    names = sorted(os.listdir(restart_dir))
+    known = {hs.name: hs for hs in servers}
+    for n in names:
+        if n not in known:
+            raise HarnessFailure("restart requested for %r, which is not in the scenario" % n)
+    for n in names:
+        hs = known[n]
+        hs.stop()
+        hs.start()
+        hs.wait_ready(time.monotonic() + STARTUP_TIMEOUT)
+        log("%s: restarted on request" % n)
+
+
+def exchange(a, joiners, room_id, servers, label):
+    """servers[0] sends a message, each joiner reads it and replies, servers[0] reads
+    each reply."""
+    text = "%s: message from %s (%s)" % (label, a.name, secrets.token_hex(4))
+    a.send_text(room_id, text)
+    for b in joiners:
+        b.wait_for_text(room_id, text, servers)
+        log("%s: read %r" % (b.name, text))
+        reply = "%s: reply from %s (%s)" % (label, b.name, secrets.token_hex(4))
+        b.send_text(room_id, reply)
+        a.wait_for_text(room_id, reply, servers)
+        log("%s: read %r" % (a.name, reply))
+
+
+def run_after(sc, key="after"):
+    """Runs the scenario's `after` (or `after_exchange`) commands while every server is
+    still up (inside the private mount namespace, when there is one); each must exit 0.
+    They see HARNESS_RESTART_DIR: a file named after a server there asks the harness to
+    restart that server before `exchange_after`'s second round."""
+    for argv in sc[key]:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         log("after: %s -> exit %d\n%s%s" % (" ".join(argv), r.returncode, r.stdout, r.stderr))
         if r.returncode != 0:

@@ -4,7 +4,7 @@
 //! fails the test, never skips it).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 #[path = "../common/mod.rs"]
@@ -90,4 +90,89 @@ pub fn json(out: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+/// A CA with five servers: a DNS name (with an extra name), an IPv4 literal with a port,
+/// an IPv6 literal, a v3 onion name and a delegated server.
+pub struct Fixture {
+    _tmp: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub onion: String,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let ca = tmp.path().join("ca");
+        let ca_s = ca.to_str().unwrap();
+        ok(&[
+            "init",
+            "--ca-dir",
+            ca_s,
+            "--permit",
+            "fed.test",
+            "--permit",
+            "10.0.0.0/8",
+            "--permit",
+            "fd00::/8",
+            "--permit",
+            "onion",
+        ]);
+        ok(&[
+            "issue",
+            "--ca-dir",
+            ca_s,
+            "hs1.fed.test",
+            "--alt",
+            "hs1-admin.fed.test",
+        ]);
+        let onion = onion(21);
+        ok(&[
+            "issue",
+            "--ca-dir",
+            ca_s,
+            "10.0.0.7:8448",
+            "[fd00::7]",
+            &onion,
+        ]);
+        ok(&[
+            "issue",
+            "--ca-dir",
+            ca_s,
+            "hs2.fed.test",
+            "--delegate",
+            "matrix.hs2.fed.test:8448",
+        ]);
+        Fixture {
+            _tmp: tmp,
+            ca,
+            onion,
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.ca.join("root.pem")
+    }
+
+    pub fn chain(&self, server: &str) -> PathBuf {
+        let dir = fedca::name::ServerName::parse(server).unwrap().dir_name();
+        self.ca.join("servers").join(dir).join("fullchain.pem")
+    }
+
+    pub fn file(&self, server: &str, name: &str) -> PathBuf {
+        self.chain(server).with_file_name(name)
+    }
+
+    /// `fedca verify --json` with the given arguments; returns (exit code, JSON).
+    pub fn verify(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut all = vec!["verify", "--json"];
+        all.extend_from_slice(args);
+        let out = run(&all);
+        (out.status.code().unwrap_or(-1), json(&out))
+    }
+}
+
+/// A path as `&str`.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
 }

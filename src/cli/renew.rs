@@ -1,0 +1,351 @@
+//! `fedca renew`: re-issue what is due, with each server's settings, then run a deploy hook.
+
+use super::outln;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::status::{current, parse_within};
+use super::Cli;
+use crate::ca::CertStatus;
+use crate::error::{Error, Result};
+use crate::issue::LeafRequest;
+use crate::name::{AltName, ServerName};
+use crate::store::{files, CaDir, IndexRecord};
+use crate::validity::{Validity, BACKDATE};
+use crate::Ca;
+
+const EXAMPLES: &str = "\
+Examples:
+  fedca renew --all --ca-dir ./ca
+  fedca renew --all --within 30d --deploy-hook 'systemctl restart matrix-synapse' --ca-dir ./ca
+  fedca renew hs1.fed.test --force --ca-dir ./ca
+
+A server is due when its newest certificate is within --within of expiry, or, without
+--within, in the last third of its lifetime (`fedca status` shows the same). Each due
+server is re-issued with its settings (names, --alt, --delegate, key type, validity,
+output directory) and a new key; its directory is swapped whole, so a server reading
+cert.pem and key.pem never sees a mismatched pair. Revoked servers are never renewed:
+re-issue them deliberately with `fedca issue NAME`.
+
+The deploy hook runs with `sh -c` after each renewed server, its output on stderr, with
+  FEDCA_SERVER       the server name            RENEWED_LINEAGE  the server directory
+  FEDCA_SERVER_DIR   the server directory       RENEWED_DOMAINS  the certificate's names
+  FEDCA_SERIAL       the new serial                              (space-separated; as certbot)
+  FEDCA_NOT_AFTER    the new expiry (RFC 3339)
+A failing hook is reported and the exit status is 1; the renewal is kept.
+Exit status: 0 everything due renewed (or nothing due), 1 a renewal or a hook failed,
+2 bad input (nothing written).";
+
+/// Renew the certificates that are due, keeping each server's settings.
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Servers to renew (when due); or --all.
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
+    /// Every server of the CA (except revoked ones).
+    #[arg(long, conflicts_with = "names")]
+    all: bool,
+    /// Due when expiring within this (e.g. 30d); default: the last third of the lifetime.
+    #[arg(long, value_name = "DURATION")]
+    within: Option<String>,
+    /// Renew the named servers (or all) even when not due.
+    #[arg(long)]
+    force: bool,
+    /// A command run with `sh -c` after each renewed server (see below).
+    #[arg(long, value_name = "CMD")]
+    deploy_hook: Option<String>,
+}
+
+/// One renewed server, as `--json` prints it.
+#[derive(Debug, Serialize)]
+struct Renewed {
+    server: String,
+    serial: String,
+    previous_serial: String,
+    names: Vec<String>,
+    not_after: String,
+    path: String,
+    /// The deploy hook's outcome: `null` without a hook.
+    hook: Option<HookOutcome>,
+}
+
+#[derive(Debug, Serialize)]
+struct HookOutcome {
+    ok: bool,
+    exit_code: Option<i32>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct NotDue {
+    server: String,
+    renew_after: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Failed {
+    server: String,
+    error: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Report {
+    renewed: Vec<Renewed>,
+    not_due: Vec<NotDue>,
+    skipped_revoked: Vec<String>,
+    failed: Vec<Failed>,
+}
+
+/// The request that re-issues a server as its record describes it, and the `--out`
+/// directory its files go to (`None`: the CA's `servers/`). The one place that turns a
+/// record into a request: the names besides the server's host and the delegated host
+/// become `--alt`, the delegation, key type and output directory are kept, and the
+/// validity is the one the record's dates show (when it was not cut to the CA's).
+pub(crate) fn request_from_record(
+    dir: &CaDir,
+    r: &IndexRecord,
+) -> Result<(LeafRequest, Option<PathBuf>)> {
+    let corrupt = |what: &str, e: String| {
+        Error::corrupt(
+            &dir.path(files::INDEX),
+            format!("record {}: bad {what}: {e}", r.serial),
+        )
+    };
+    let server = ServerName::parse(&r.server).map_err(|e| corrupt("server", e.to_string()))?;
+    let delegate = r
+        .delegate
+        .as_deref()
+        .map(ServerName::parse)
+        .transpose()
+        .map_err(|e| corrupt("delegate", e.to_string()))?;
+    let mut own = vec![AltName::Host(server.host().clone()).san_text()];
+    if let Some(d) = &delegate {
+        own.push(AltName::Host(d.host().clone()).san_text());
+    }
+    let alts = r
+        .names
+        .iter()
+        .filter(|n| !own.contains(n))
+        .map(|n| AltName::parse(n))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| corrupt("name", e.to_string()))?;
+    let key_type = r
+        .key_type
+        .parse()
+        .map_err(|e: Error| corrupt("key type", e.to_string()))?;
+    let out = if Path::new(&r.path).is_absolute() {
+        Path::new(&r.path).parent().map(Path::to_path_buf)
+    } else {
+        None
+    };
+    Ok((
+        LeafRequest {
+            server,
+            delegate,
+            alts,
+            validity: validity_of(r),
+            key_type: Some(key_type),
+        },
+        out,
+    ))
+}
+
+/// The validity a record was issued with: notAfter - notBefore - the backdating, when
+/// that is a whole number of hours within the leaf limit (else the CA's default).
+fn validity_of(r: &IndexRecord) -> Option<Validity> {
+    let nb = OffsetDateTime::parse(&r.not_before, &Rfc3339).ok()?;
+    let na = OffsetDateTime::parse(&r.not_after, &Rfc3339).ok()?;
+    let secs = (na - nb - BACKDATE).whole_seconds();
+    let text = if secs > 0 && secs % 86_400 == 0 {
+        format!("{}d", secs / 86_400)
+    } else if secs > 0 && secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else {
+        return None;
+    };
+    Validity::parse(&text)
+        .ok()
+        .filter(|v| v.check_leaf("validity", &text).is_ok())
+}
+
+pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
+    if args.names.is_empty() && !args.all {
+        return Err(Error::invalid(
+            "NAME",
+            "",
+            "give the servers to renew, or --all",
+        ));
+    }
+    if args
+        .deploy_hook
+        .as_deref()
+        .is_some_and(|h| h.trim().is_empty())
+    {
+        return Err(Error::invalid("--deploy-hook", "", "must be a command"));
+    }
+    let within = parse_within(args.within.as_deref())?;
+    let dir = cli.ca();
+    if !dir.exists() {
+        return Err(Error::NoCa(cli.ca_dir.clone()));
+    }
+    let now = OffsetDateTime::now_utc();
+    let statuses = current(&dir, within, now)?;
+    let mut wanted = Vec::new();
+    if args.all {
+        wanted.extend(statuses.iter());
+    } else {
+        for n in &args.names {
+            let name = ServerName::parse(n)?.to_string();
+            match statuses.iter().find(|s| s.entry.server == name) {
+                Some(s) if s.entry.status == CertStatus::Revoked => {
+                    return Err(Error::invalid(
+                        "NAME",
+                        n,
+                        "is revoked; renewal never undoes a revocation: re-issue it deliberately with `fedca issue`",
+                    ))
+                }
+                Some(s) => wanted.push(s),
+                None => return Err(Error::UnknownServer(n.clone())),
+            }
+        }
+    }
+    let newest: BTreeMap<String, IndexRecord> = dir
+        .read_index()?
+        .into_iter()
+        .map(|r| (r.server.clone(), r))
+        .collect();
+    let mut report = Report::default();
+    let mut todo = Vec::new();
+    for s in wanted {
+        if s.entry.status == CertStatus::Revoked {
+            report.skipped_revoked.push(s.entry.server.clone());
+        } else if s.due || args.force {
+            if let Some(r) = newest.get(&s.entry.server) {
+                todo.push((r.clone(), request_from_record(&dir, r)?));
+            }
+        } else {
+            report.not_due.push(NotDue {
+                server: s.entry.server.clone(),
+                renew_after: s.renew_after.clone(),
+            });
+        }
+    }
+    let mut hook_failed = false;
+    if !todo.is_empty() {
+        let ca = Ca::open_in(dir)?;
+        for (old, (req, out)) in todo {
+            let issued = match ca.issue(std::slice::from_ref(&req), out.as_deref()) {
+                Ok(mut v) if !v.is_empty() => v.remove(0),
+                Ok(_) => continue,
+                Err(e) => {
+                    eprintln!("error: renewing {}: {e}", old.server);
+                    report.failed.push(Failed {
+                        server: old.server.clone(),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if !cli.json {
+                outln!(
+                    "renewed {}  serial {} -> {}  valid until {}\n  -> {}",
+                    issued.record.server,
+                    old.serial,
+                    issued.record.serial,
+                    issued.record.not_after,
+                    issued.dir.display()
+                );
+            }
+            if issued.clamped {
+                eprintln!(
+                    "warning: {}: validity cut to the CA's own expiry ({})",
+                    issued.record.server, issued.record.not_after
+                );
+            }
+            let hook = args
+                .deploy_hook
+                .as_deref()
+                .map(|cmd| run_hook(cmd, &issued));
+            if let Some(h) = &hook {
+                if !h.ok {
+                    hook_failed = true;
+                    eprintln!(
+                        "error: deploy hook for {} failed ({}); the renewal is kept",
+                        issued.record.server,
+                        h.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            report.renewed.push(Renewed {
+                server: issued.record.server.clone(),
+                serial: issued.record.serial.clone(),
+                previous_serial: old.serial.clone(),
+                names: issued.record.names.clone(),
+                not_after: issued.record.not_after.clone(),
+                path: issued.dir.display().to_string(),
+                hook,
+            });
+        }
+    }
+    if cli.json {
+        super::print_json(&report)?;
+    } else {
+        for n in &report.not_due {
+            outln!("not due: {} (renew after {})", n.server, n.renew_after);
+        }
+        for s in &report.skipped_revoked {
+            outln!("skipped: {s} is revoked (re-issue it with `fedca issue {s}`)");
+        }
+        if report.renewed.is_empty() && report.failed.is_empty() {
+            outln!("nothing to renew");
+        }
+    }
+    Ok(if hook_failed || !report.failed.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Runs the deploy hook for one renewed server; its output goes to stderr.
+fn run_hook(cmd: &str, issued: &crate::Issued) -> HookOutcome {
+    let dir = issued.dir.display().to_string();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("FEDCA_SERVER", &issued.record.server)
+        .env("FEDCA_SERVER_DIR", &dir)
+        .env("FEDCA_SERIAL", &issued.record.serial)
+        .env("FEDCA_NOT_AFTER", &issued.record.not_after)
+        .env("RENEWED_LINEAGE", &dir)
+        .env("RENEWED_DOMAINS", issued.record.names.join(" "))
+        .stdin(Stdio::null())
+        .stdout(std::io::stderr())
+        .status();
+    match status {
+        Ok(s) if s.success() => HookOutcome {
+            ok: true,
+            exit_code: s.code(),
+            error: None,
+        },
+        Ok(s) => HookOutcome {
+            ok: false,
+            exit_code: s.code(),
+            error: Some(match s.code() {
+                Some(c) => format!("exit status {c}"),
+                None => format!("{s}"),
+            }),
+        },
+        Err(e) => HookOutcome {
+            ok: false,
+            exit_code: None,
+            error: Some(format!("could not run sh: {e}")),
+        },
+    }
+}

@@ -1,0 +1,541 @@
+//! Issue 10, the index half: `revoke`, `crl`, `status` and `renew` through the real
+//! binary, with OpenSSL as the independent checker of the CRL.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{assert_unchanged, fedca, ok, read, require, run, snapshot};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// A CA permitting fed.test with hs1, hs2 and hs3 issued.
+fn federation() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    ok(&["init", "--ca-dir", s(&ca), "--permit", "fed.test"]);
+    ok(&[
+        "issue",
+        "hs1.fed.test",
+        "hs2.fed.test",
+        "hs3.fed.test",
+        "--ca-dir",
+        s(&ca),
+    ]);
+    (tmp, ca)
+}
+
+fn serial_of(ca: &Path, server: &str) -> String {
+    let list = json(&ok(&["list", "--ca-dir", s(ca), "--json"]));
+    list.as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["server"] == server)
+        .unwrap_or_else(|| panic!("{server} not listed"))["serial"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn status_of(ca: &Path, serial: &str) -> String {
+    let list = json(&ok(&["list", "--ca-dir", s(ca), "--json"]));
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["serial"] == serial)
+        .unwrap_or_else(|| panic!("{serial} not listed"))["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `openssl verify -crl_check` of a server's leaf against the root and a CRL.
+fn openssl_verify(ca: &Path, crl: &Path, server: &str) -> std::process::Output {
+    Command::new(require("openssl"))
+        .args(["verify", "-crl_check", "-CRLfile", s(crl), "-CAfile"])
+        .arg(ca.join("root.pem"))
+        .arg(ca.join("servers").join(server).join("cert.pem"))
+        .output()
+        .expect("run openssl")
+}
+
+#[test]
+fn revoked_leaf_is_refused_by_openssl_with_the_crl_and_the_others_accepted() {
+    let (tmp, ca) = federation();
+    let revoked = serial_of(&ca, "hs2.fed.test");
+    let out = ok(&[
+        "revoke",
+        "hs2.fed.test",
+        "--reason",
+        "key-compromise",
+        "--ca-dir",
+        s(&ca),
+    ]);
+    assert!(out.contains(&revoked), "{out}");
+    assert_eq!(status_of(&ca, &revoked), "revoked");
+    let crl = tmp.path().join("crl.pem");
+    let made = json(&ok(&[
+        "crl",
+        "--ca-dir",
+        s(&ca),
+        "--out",
+        s(&crl),
+        "--next-update",
+        "2d",
+        "--json",
+    ]));
+    assert_eq!(made["crl_number"], 1);
+    assert_eq!(made["revoked"][0]["serial"], revoked.as_str());
+
+    let refused = openssl_verify(&ca, &crl, "hs2.fed.test");
+    let err = String::from_utf8_lossy(&refused.stdout).to_string()
+        + &String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success(),
+        "openssl accepted a revoked leaf: {err}"
+    );
+    assert!(err.contains("certificate revoked"), "{err}");
+    for server in ["hs1.fed.test", "hs3.fed.test"] {
+        let accepted = openssl_verify(&ca, &crl, server);
+        assert!(
+            accepted.status.success(),
+            "{server}: {}{}",
+            String::from_utf8_lossy(&accepted.stdout),
+            String::from_utf8_lossy(&accepted.stderr)
+        );
+    }
+
+    // OpenSSL reads the reason code, the CRL number and nextUpdate as fedca wrote them.
+    let text = Command::new(require("openssl"))
+        .args(["crl", "-noout", "-text", "-in", s(&crl)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Key Compromise"), "{text}");
+    assert!(text.contains(&revoked.to_uppercase()), "{text}");
+    assert!(
+        text.contains("X509v3 CRL Number") && text.contains("\n                1\n"),
+        "{text}"
+    );
+    assert!(text.contains("Next Update"), "{text}");
+
+    // `inspect` reads it.
+    let inspected = json(&ok(&["inspect", s(&crl), "--json"]));
+    let inspected = inspected.to_string();
+    assert!(inspected.contains(&revoked), "{inspected}");
+
+    // The CRL number increases with every CRL.
+    let second = json(&ok(&["crl", "--ca-dir", s(&ca), "--json"]));
+    assert_eq!(second["crl_number"], 2);
+    assert!(second["pem"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN X509 CRL-----"));
+    assert_eq!(read(ca.join("crl-number")).trim(), "2");
+}
+
+#[test]
+fn revoke_by_serial_revokes_that_certificate_and_reissue_says_so() {
+    let (_tmp, ca) = federation();
+    let first = serial_of(&ca, "hs1.fed.test");
+    // Renewed once: the old certificate is superseded, the new one current.
+    ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+    let second = serial_of(&ca, "hs1.fed.test");
+    assert_ne!(first, second);
+    // As OpenSSL prints it: upper case with colons.
+    let typed = first
+        .to_uppercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
+    let out = json(&ok(&["revoke", &typed, "--ca-dir", s(&ca), "--json"]));
+    assert_eq!(out["revoked"][0]["serial"], first.as_str());
+    assert_eq!(out["revoked"][0]["reason"], "unspecified");
+    assert_eq!(status_of(&ca, &first), "revoked");
+    assert_eq!(status_of(&ca, &second), "valid");
+    // Revoking it again writes nothing.
+    let before = snapshot(&ca);
+    let again = json(&ok(&["revoke", &first, "--ca-dir", s(&ca), "--json"]));
+    assert_eq!(again["revoked"].as_array().unwrap().len(), 0);
+    assert_eq!(again["already_revoked"][0], first.as_str());
+    assert_unchanged(&before, &snapshot(&ca), "a second revoke");
+
+    // Revoking the server by name revokes its current certificate; re-issuing it is
+    // allowed and says so.
+    ok(&["revoke", "hs1.fed.test", "--ca-dir", s(&ca)]);
+    assert_eq!(status_of(&ca, &second), "revoked");
+    let reissue = run(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+    assert!(reissue.status.success());
+    let note = String::from_utf8_lossy(&reissue.stderr);
+    assert!(
+        note.contains("hs1.fed.test was revoked") && note.contains(&second),
+        "{note}"
+    );
+    let third = serial_of(&ca, "hs1.fed.test");
+    assert_eq!(status_of(&ca, &third), "valid");
+    // The revocation file is append-only: one line per revoked certificate.
+    let lines = read(ca.join("revocations.jsonl"));
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+}
+
+#[test]
+fn revoke_bad_input_exits_2_and_writes_nothing() {
+    let (_tmp, ca) = federation();
+    let before = snapshot(&ca);
+    for (args, needle) in [
+        (vec!["revoke", "nobody.fed.test"], "nobody.fed.test"),
+        (vec!["revoke", "deadbeef"], "deadbeef"),
+        (
+            vec!["revoke", "hs1.fed.test", "--reason", "certificate-hold"],
+            "--reason",
+        ),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--ca-dir", s(&ca)]);
+        let out = run(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a:?}: {err}");
+        assert!(err.contains(needle), "{a:?}: {err}");
+    }
+    assert_unchanged(&before, &snapshot(&ca), "bad revoke input");
+    assert!(!ca.join("revocations.jsonl").exists());
+}
+
+#[test]
+fn status_reports_due_and_revoked_with_list_field_names_and_exit_codes() {
+    let (_tmp, ca) = federation();
+    ok(&["revoke", "hs3.fed.test", "--ca-dir", s(&ca)]);
+    // 90-day leaves issued now: nothing due.
+    let out = run(&["status", "--ca-dir", s(&ca), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(report["ok"], true);
+    let servers = report["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 3);
+    // Every field of `list --json` is there with the same name and value.
+    let list = json(&ok(&["list", "--ca-dir", s(&ca), "--json"]));
+    for entry in list.as_array().unwrap() {
+        let st = servers
+            .iter()
+            .find(|s| s["serial"] == entry["serial"])
+            .unwrap();
+        for (k, v) in entry.as_object().unwrap() {
+            assert_eq!(&st[k], v, "field {k}");
+        }
+    }
+    let hs3 = servers
+        .iter()
+        .find(|s| s["server"] == "hs3.fed.test")
+        .unwrap();
+    assert_eq!(hs3["status"], "revoked");
+    assert_eq!(hs3["due"], false);
+    assert_eq!(report["revoked"][0]["server"], "hs3.fed.test");
+    assert_eq!(
+        report["allowed_servers"],
+        serde_json::json!(["hs1.fed.test", "hs2.fed.test"])
+    );
+    assert_eq!(report["revoked"][0]["serial"], hs3["serial"]);
+    // Default: due after two thirds of the lifetime.
+    let hs1 = servers
+        .iter()
+        .find(|s| s["server"] == "hs1.fed.test")
+        .unwrap();
+    let t = |v: &serde_json::Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let (nb, na) = (t(&hs1["not_before"]), t(&hs1["not_after"]));
+    assert_eq!(t(&hs1["renew_after"]), nb + (na - nb) * 2 / 3);
+
+    // With --within longer than the lifetime everything not revoked is due: exit 1.
+    let out = run(&["status", "--within", "100d", "--ca-dir", s(&ca), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(report["ok"], false);
+    let due: Vec<_> = report["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["due"] == true)
+        .map(|s| s["server"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(due, ["hs1.fed.test", "hs2.fed.test"]);
+    let text = run(&["status", "--within", "100d", "--ca-dir", s(&ca)]);
+    assert_eq!(text.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("2 due for renewal"));
+
+    let bad = run(&["status", "--within", "soon", "--ca-dir", s(&ca)]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--within"));
+}
+
+#[test]
+fn renew_keeps_every_setting_with_a_new_key_and_runs_the_deploy_hook() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    let etc = tmp.path().join("etc-tls");
+    ok(&["init", "--ca-dir", s(&ca), "--permit", "fed.test"]);
+    ok(&[
+        "issue",
+        "hs2.fed.test",
+        "--delegate",
+        "matrix.hs2.fed.test:443",
+        "--alt",
+        "hs2-admin.fed.test",
+        "--key",
+        "ed25519",
+        "--validity",
+        "30d",
+        "--out",
+        s(&etc),
+        "--ca-dir",
+        s(&ca),
+    ]);
+    ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
+    let dir = etc.join("hs2.fed.test");
+    let old_key = read(dir.join("key.pem"));
+    let old = json(&ok(&["list", "--ca-dir", s(&ca), "--json"]))[0].clone();
+
+    // Not due: nothing written.
+    let before = snapshot(&ca);
+    let out = ok(&["renew", "--all", "--ca-dir", s(&ca)]);
+    assert!(out.contains("not due: hs2.fed.test"), "{out}");
+    assert_unchanged(&before, &snapshot(&ca), "renew with nothing due");
+
+    // Within 31 days hs2 (30d) is due, hs1 (90d) is not. The hook sees the server.
+    let log = tmp.path().join("hook.log");
+    let hook = format!(
+        "echo \"$FEDCA_SERVER|$FEDCA_SERVER_DIR|$FEDCA_SERIAL|$RENEWED_LINEAGE|$RENEWED_DOMAINS\" >> {}",
+        s(&log)
+    );
+    let report = json(&ok(&[
+        "renew",
+        "--all",
+        "--within",
+        "31d",
+        "--deploy-hook",
+        &hook,
+        "--ca-dir",
+        s(&ca),
+        "--json",
+    ]));
+    let renewed = report["renewed"].as_array().unwrap();
+    assert_eq!(renewed.len(), 1, "{report}");
+    assert_eq!(renewed[0]["server"], "hs2.fed.test");
+    assert_eq!(renewed[0]["previous_serial"], old["serial"]);
+    assert_eq!(renewed[0]["hook"]["ok"], true);
+    assert_eq!(report["not_due"][0]["server"], "hs1.fed.test");
+    let new_serial = renewed[0]["serial"].as_str().unwrap();
+    assert_eq!(
+        read(&log).trim(),
+        format!(
+            "hs2.fed.test|{0}|{new_serial}|{0}|hs2.fed.test matrix.hs2.fed.test hs2-admin.fed.test",
+            s(&dir)
+        )
+    );
+
+    // Same names, key type, validity and directory; a new key; the old one superseded.
+    let list = json(&ok(&["list", "--ca-dir", s(&ca), "--json"]));
+    let new = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["serial"] == new_serial)
+        .unwrap();
+    assert_eq!(new["names"], old["names"]);
+    assert_eq!(new["path"], old["path"]);
+    assert_eq!(new["status"], "valid");
+    assert_eq!(
+        status_of(&ca, old["serial"].as_str().unwrap()),
+        "superseded"
+    );
+    assert_ne!(read(dir.join("key.pem")), old_key, "renewal keeps the key");
+    let inspected = ok(&["inspect", s(&dir.join("cert.pem"))]);
+    assert!(inspected.contains("ed25519"), "{inspected}");
+    let t = |v: &serde_json::Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let lifetime = t(&new["not_after"]) - t(&new["not_before"]);
+    assert_eq!(
+        lifetime,
+        time::Duration::days(30) + time::Duration::hours(1)
+    );
+    // The pair served is the committed pair, and it verifies for the delegated host.
+    ok(&[
+        "verify",
+        "--name",
+        "matrix.hs2.fed.test",
+        "--ca-dir",
+        s(&ca),
+        s(&dir.join("fullchain.pem")),
+    ]);
+}
+
+#[test]
+fn failing_deploy_hook_exits_1_and_keeps_the_renewal() {
+    let (_tmp, ca) = federation();
+    let old = serial_of(&ca, "hs1.fed.test");
+    let out = run(&[
+        "renew",
+        "hs1.fed.test",
+        "--force",
+        "--deploy-hook",
+        "echo reloading $FEDCA_SERVER; exit 3",
+        "--ca-dir",
+        s(&ca),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("reloading hs1.fed.test"),
+        "hook output on stderr: {err}"
+    );
+    assert!(
+        err.contains("deploy hook for hs1.fed.test failed (exit status 3)"),
+        "{err}"
+    );
+    let new = serial_of(&ca, "hs1.fed.test");
+    assert_ne!(new, old);
+    assert_eq!(status_of(&ca, &new), "valid");
+    assert_eq!(status_of(&ca, &old), "superseded");
+}
+
+#[test]
+fn renew_never_undoes_a_revocation_and_refuses_bad_input() {
+    let (_tmp, ca) = federation();
+    ok(&["revoke", "hs3.fed.test", "--ca-dir", s(&ca)]);
+    let revoked = serial_of(&ca, "hs3.fed.test");
+    let out = ok(&["renew", "--all", "--force", "--ca-dir", s(&ca)]);
+    assert!(out.contains("skipped: hs3.fed.test is revoked"), "{out}");
+    assert_eq!(serial_of(&ca, "hs3.fed.test"), revoked);
+    assert_eq!(status_of(&ca, &revoked), "revoked");
+
+    let before = snapshot(&ca);
+    for (args, needle) in [
+        (vec!["renew", "hs3.fed.test", "--force"], "is revoked"),
+        (vec!["renew", "nobody.fed.test"], "nobody.fed.test"),
+        (vec!["renew", "hs1.fed.test", "not a name!"], "not a name!"),
+        (vec!["renew"], "--all"),
+        (vec!["renew", "--all", "--within", "1x"], "--within"),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--ca-dir", s(&ca)]);
+        let out = run(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a:?}: {err}");
+        assert!(err.contains(needle), "{a:?}: {err}");
+    }
+    assert_unchanged(&before, &snapshot(&ca), "bad renew input");
+}
+
+#[test]
+fn crl_bad_input_exits_2_and_writes_nothing() {
+    let (tmp, ca) = federation();
+    let before = snapshot(&ca);
+    for (args, needle) in [
+        (vec!["crl", "--next-update", "0d"], "--next-update"),
+        (vec!["crl", "--next-update", "2y"], "--next-update"),
+        (vec!["crl", "--out", s(tmp.path())], "--out"),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--ca-dir", s(&ca)]);
+        let out = fedca().args(&a).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a:?}: {err}");
+        assert!(err.contains(needle), "{a:?}: {err}");
+    }
+    assert_unchanged(&before, &snapshot(&ca), "bad crl input");
+}
+
+/// Eight `revoke` processes at once, one server each: every revocation lands (the file
+/// is rewritten whole under the CA lock, so no writer loses another's line).
+#[test]
+fn concurrent_revokes_all_land() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    ok(&["init", "--ca-dir", s(&ca), "--permit", "fed.test"]);
+    let names: Vec<String> = (0..8).map(|i| format!("c{i}.fed.test")).collect();
+    let mut args = vec!["issue".to_string()];
+    args.extend(names.iter().cloned());
+    args.extend(["--ca-dir".into(), s(&ca).into()]);
+    ok(&args);
+    std::thread::scope(|scope| {
+        for n in &names {
+            let ca = &ca;
+            scope.spawn(move || {
+                ok(&["revoke", n, "--ca-dir", s(ca)]);
+            });
+        }
+    });
+    let lines = read(ca.join("revocations.jsonl"));
+    assert_eq!(lines.lines().count(), 8, "{lines}");
+    let list = json(&ok(&["list", "--ca-dir", s(&ca), "--json"]));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] == "revoked"),
+        "{list}"
+    );
+}
+
+/// An expired certificate (its record's dates moved into the past, as time would):
+/// `status` says `expired` and exits 1, and `renew --all` renews it with no --within.
+#[test]
+fn expired_certificates_are_due_and_renewed() {
+    let (_tmp, ca) = federation();
+    let index = ca.join("index.jsonl");
+    let text = read(&index);
+    let mut lines: Vec<serde_json::Value> = text.lines().map(json).collect();
+    lines[0]["not_before"] = "2025-01-01T00:00:00Z".into();
+    lines[0]["not_after"] = "2025-04-01T00:00:00Z".into();
+    let old = lines[0]["serial"].as_str().unwrap().to_string();
+    let rewritten: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&index, rewritten).unwrap();
+
+    let out = run(&["status", "--ca-dir", s(&ca), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    let hs1 = report["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["server"] == "hs1.fed.test")
+        .unwrap();
+    assert_eq!(hs1["status"], "expired");
+    assert_eq!(hs1["due"], true);
+
+    let report = json(&ok(&["renew", "--all", "--ca-dir", s(&ca), "--json"]));
+    let renewed: Vec<_> = report["renewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["server"].as_str().unwrap())
+        .collect();
+    assert_eq!(renewed, ["hs1.fed.test"]);
+    assert_eq!(report["renewed"][0]["previous_serial"], old.as_str());
+    let out = run(&["status", "--ca-dir", s(&ca)]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

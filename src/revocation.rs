@@ -254,7 +254,7 @@ pub fn revoke(dir: &CaDir, target: &str, reason: Reason) -> Result<RevokeOutcome
         } else {
             out.revoked.push(Revocation {
                 serial: r.serial.clone(),
-                revoked_at: crate::ca::rfc3339(now),
+                revoked_at: crate::x509::rfc3339(now),
                 reason,
             });
         }

@@ -133,8 +133,22 @@ pub struct CaDir {
     lock_timeout: Duration,
 }
 
-/// How long [`CaDir::lock`] waits for another process by default.
+/// How long [`CaDir::lock`] waits for another process unless told otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+static LOCK_TIMEOUT_SECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(60);
+
+/// Sets the lock wait of every [`CaDir`] made after this call and of the output-directory
+/// lock of `trust` (the command line sets it from `FEDCA_LOCK_TIMEOUT`; the library
+/// reads no environment).
+pub fn set_default_lock_timeout(timeout: Duration) {
+    LOCK_TIMEOUT_SECS.store(timeout.as_secs(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The lock wait set by [`set_default_lock_timeout`] (60 s unless set).
+pub fn default_lock_timeout() -> Duration {
+    Duration::from_secs(LOCK_TIMEOUT_SECS.load(std::sync::atomic::Ordering::Relaxed))
+}
 
 /// Proof that this process holds the CA directory's lock; released on drop.
 #[derive(Debug)]
@@ -381,7 +395,7 @@ impl CaDir {
         CaDir {
             root: canonical_ca_dir(path.into()),
             insecure_permissions: false,
-            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            lock_timeout: default_lock_timeout(),
         }
     }
 

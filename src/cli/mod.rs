@@ -109,6 +109,7 @@ pub(crate) fn lock_timeout() -> std::time::Duration {
 
 /// Parses the command line and runs the command; `main` maps the error to an exit code.
 pub fn try_main() -> Result<ExitCode> {
+    crate::store::set_default_lock_timeout(lock_timeout());
     let cli = Cli::parse();
     match &cli.command {
         Command::Init(a) => init::run(&cli, a),

@@ -876,7 +876,7 @@ fn write_emission_with(out: &Path, emission: &Emission, sync: bool) -> Result<Ve
         .map_err(|e| Error::io(out, e.into()))?,
     );
     // Two runs into the same directory would sweep each other's staged files.
-    store::wait_for_lock(&root, out, store::DEFAULT_LOCK_TIMEOUT)?;
+    store::wait_for_lock(&root, out, store::default_lock_timeout())?;
     let mut swept = BTreeSet::new();
     let mut written = Vec::with_capacity(emission.files.len());
     for f in &emission.files {

@@ -11,11 +11,12 @@
 //! ```text
 //! DIR/root.pem                          the federation's root
 //! DIR/servers/DIR-NAME/                 cert.pem fullchain.pem key.pem (0600) ca.pem
-//! DIR/synapse/DIR-NAME/                 homeserver-fedca.yaml and the root file it names
+//! DIR/synapse/DIR-NAME/                 the server's bundle: homeserver-fedca.yaml, the
+//!                                       root file, fullchain.pem, key.pem (0600), install.sh
 //! ```
 //!
 //! Merge each `homeserver-fedca.yaml` into that server's `homeserver.yaml`; the
-//! fragment points at the certificate, key and root under DIR.
+//! fragment points at the certificate, key and root in its bundle under DIR.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -71,10 +72,10 @@ pub fn run(dir: &Path) -> BoxResult<Vec<SynapseConfig>> {
     let dir = std::path::absolute(dir)?;
 
     // What the trust emitters take: the roots, the federation, one server at a time.
-    let bundle = trust::TrustBundle::from_pem(fed.root_pem(), "the test federation")?;
+    let bundle = trust::TrustBundle::anchors_from_pem(fed.root_pem(), "the test federation")?;
     let federation = Federation {
         servers: fed.servers().iter().map(|s| s.name().clone()).collect(),
-        extra_addrs: Vec::new(),
+        ..Federation::default()
     };
     let templates = Templates::embedded();
     let mut configs = Vec::new();
@@ -88,13 +89,11 @@ pub fn run(dir: &Path) -> BoxResult<Vec<SynapseConfig>> {
             not_after: s.not_after().format(&Rfc3339)?,
         };
         let out = trust::check_out_dir(&dir.join("synapse").join(s.dir_name()))?;
+        // The output is a bundle for the homeserver (chain, key, roots, fragment,
+        // install.sh); the fragment names the files in it.
         let cx = EmitContext {
-            bundle: &bundle,
             server: Some(&info),
-            federation: &federation,
-            out: &out,
-            templates: &templates,
-            bind: &[],
+            ..EmitContext::new(Target::Synapse, &bundle, &federation, &templates, &out)
         };
         let emission = trust::emit(Target::Synapse, &cx)?;
         trust::write_emission(&out, &emission)?;

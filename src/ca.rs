@@ -206,6 +206,15 @@ impl Ca {
         out: Option<&Path>,
     ) -> Result<Vec<Issued>> {
         let now = OffsetDateTime::now_utc();
+        let current = self
+            .dir
+            .read_index()?
+            .into_iter()
+            .filter(|r| r.state == RecordState::Active);
+        crate::name::refuse_case_duplicates(
+            requests.iter().map(|r| &r.server),
+            current.map(|r| r.server),
+        )?;
         let mut plans = Vec::with_capacity(requests.len());
         let mut seen = BTreeSet::new();
         for (req, (target, path_text)) in requests.iter().zip(targets) {
@@ -502,7 +511,6 @@ fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {
 }
 
 /// Whether an RFC 3339 time is in the past (false when it does not parse).
-#[cfg(feature = "cli")]
 pub(crate) fn is_past(t: &str) -> bool {
     OffsetDateTime::parse(t, &Rfc3339).is_ok_and(|t| t < OffsetDateTime::now_utc())
 }

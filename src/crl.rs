@@ -117,8 +117,8 @@ pub fn generate(ca: &Ca, next_update: Duration) -> Result<Crl> {
     drop(lock);
     Ok(Crl {
         crl_number: number,
-        this_update: crate::ca::rfc3339(now),
-        next_update: crate::ca::rfc3339(next),
+        this_update: crate::x509::rfc3339(now),
+        next_update: crate::x509::rfc3339(next),
         revoked,
         pem,
     })

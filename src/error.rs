@@ -56,7 +56,7 @@ pub enum Error {
     CaExists(PathBuf),
 
     /// The directory holds no CA.
-    #[error("{}: no fedca CA here (create one with `fedca init --ca-dir {}`)", .0.display(), .0.display())]
+    #[error("no fedca CA in {} (fedca looked for its root.pem there); point --ca-dir or FEDCA_CA_DIR at the CA's directory", .0.display())]
     NoCa(PathBuf),
 
     /// A server is not in the CA's index.

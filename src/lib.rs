@@ -61,6 +61,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trust;
+pub mod trust_bundle;
 pub mod validity;
 pub mod verify;
 pub mod x509;

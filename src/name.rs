@@ -201,6 +201,37 @@ pub struct ServerName {
     port: Option<u16>,
 }
 
+/// Refuses a server name that differs from another only in the case of its letters —
+/// among `new` (the names of one `issue` call) or against `existing` (the CA's current
+/// server names). DNS and certificate name matching ignore case, so `HS4.FED.TEST` and
+/// `hs4.fed.test` are one server: issuing both would give it two current certificates
+/// under two names. The error names the first. An identical name (a renewal) passes.
+pub fn refuse_case_duplicates<'a>(
+    new: impl IntoIterator<Item = &'a ServerName>,
+    existing: impl IntoIterator<Item = String>,
+) -> Result<(), NameError> {
+    let mut seen: Vec<(String, &str)> = existing
+        .into_iter()
+        .map(|s| (s, "which this CA already has"))
+        .collect();
+    for name in new {
+        let text = name.to_string();
+        if let Some((first, where_)) = seen
+            .iter()
+            .find(|(s, _)| *s != text && s.eq_ignore_ascii_case(&text))
+        {
+            return Err(NameError::new(
+                &text,
+                format!(
+                    "differs only in case from {first:?}, {where_}; DNS and certificate names ignore case, so they are one server: use {first:?}"
+                ),
+            ));
+        }
+        seen.push((text, "given earlier in this call"));
+    }
+    Ok(())
+}
+
 impl ServerName {
     /// Parses a server name as the Matrix specification defines it (see the module docs
     /// for where fedca is stricter).

@@ -889,8 +889,8 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let federation = crate::trust::Federation::from_index(ca.dir(), addresses)?;
-    let bundle = crate::trust::TrustBundle::from_ca_dir(ca.dir())?;
+    let federation = crate::trust::Federation::from_records(ca.dir(), &records, addresses)?;
+    let bundle = crate::trust::TrustBundle::from_ca_dir(ca.dir().root())?;
     let templates = crate::trust::templates::Templates::embedded();
     let mut files_written = 0;
     let mut written = Vec::new();
@@ -950,12 +950,9 @@ fn write_bundle(
     let mut notes = Vec::new();
     for target in &s.implementation {
         let cx = crate::trust::EmitContext {
-            bundle,
             server: Some(info),
-            federation,
-            out: &s.bundle,
-            templates,
             bind: &s.bind,
+            ..crate::trust::EmitContext::new(*target, bundle, federation, templates, &s.bundle)
         };
         let mut emission = crate::trust::emit(*target, &cx)?;
         emission.files.retain(|f| {

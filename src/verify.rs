@@ -49,13 +49,12 @@
 //! ```
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName as PkiServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use serde::Serialize;
 use x509_parser::prelude::*;
 
@@ -226,76 +225,11 @@ pub struct Verdict {
     pub warnings: Vec<String>,
 }
 
-/// Trusted roots: the only certificates a federation client trusts.
-#[derive(Debug, Clone)]
-pub struct TrustBundle {
-    roots: Vec<CertificateDer<'static>>,
-}
+/// The one set of trusted roots ([`crate::trust_bundle`]); `trust` uses the same type.
+/// The verifier methods below are `verify`'s.
+pub use crate::trust_bundle::TrustBundle;
 
 impl TrustBundle {
-    /// Reads every certificate of PEM text (at least one; each must be usable as a
-    /// trust anchor).
-    pub fn from_pem(pem_text: &str) -> Result<TrustBundle> {
-        Self::from_bytes(pem_text.as_bytes())
-            .map_err(|rule| Error::invalid(Field::TrustBundle, "PEM text", rule))
-    }
-
-    /// Builds a bundle from DER certificates (at least one).
-    pub fn from_der(roots: Vec<CertificateDer<'static>>) -> Result<TrustBundle> {
-        Self::checked(roots).map_err(|rule| Error::invalid(Field::TrustBundle, "DER", rule))
-    }
-
-    /// Reads a PEM or DER file of roots. An unreadable or unusable file is bad input
-    /// (exit code 2).
-    pub fn load(path: &Path) -> Result<TrustBundle> {
-        let bytes = crate::store::read_input(path, Field::TrustFile)?;
-        Self::from_bytes(&bytes)
-            .map_err(|rule| Error::invalid(Field::TrustFile, path.display().to_string(), rule))
-    }
-
-    /// The root of the fedca CA in `dir`.
-    pub fn from_ca_dir(dir: &Path) -> Result<TrustBundle> {
-        let root = dir.join(crate::store::files::ROOT_CERT);
-        if !root.is_file() {
-            return Err(Error::NoCa(dir.to_path_buf()));
-        }
-        Self::load(&root)
-    }
-
-    fn from_bytes(bytes: &[u8]) -> std::result::Result<TrustBundle, String> {
-        let blocks = x509::pem_blocks(bytes)?;
-        let roots: Vec<CertificateDer<'static>> = blocks
-            .into_iter()
-            .filter(|b| b.tag.contains("CERTIFICATE") || b.tag == "DER")
-            .map(|b| CertificateDer::from(b.der))
-            .collect();
-        Self::checked(roots)
-    }
-
-    fn checked(roots: Vec<CertificateDer<'static>>) -> std::result::Result<TrustBundle, String> {
-        if roots.is_empty() {
-            return Err("holds no certificate".into());
-        }
-        for (i, r) in roots.iter().enumerate() {
-            x509::parse_cert(r).map_err(|e| format!("certificate {}: {e}", i + 1))?;
-            webpki::anchor_from_trusted_cert(r)
-                .map_err(|e| format!("certificate {} cannot be a trust anchor: {e}", i + 1))?;
-        }
-        Ok(TrustBundle { roots })
-    }
-
-    /// The roots, DER.
-    pub fn roots(&self) -> &[CertificateDer<'static>] {
-        &self.roots
-    }
-
-    /// The roots as a rustls root store.
-    pub fn root_store(&self) -> RootCertStore {
-        let mut store = RootCertStore::empty();
-        let (_, _) = store.add_parsable_certificates(self.roots.iter().cloned());
-        store
-    }
-
     /// A rustls server-certificate verifier trusting exactly these roots.
     pub fn verifier(&self) -> Result<Verifier> {
         Verifier::new(self)
@@ -348,7 +282,7 @@ impl Verifier {
         .map_err(|e| Error::invalid(Field::TrustBundle, "roots", e.to_string()))?;
         Ok(Verifier {
             inner,
-            roots: bundle.roots.clone(),
+            roots: bundle.roots().to_vec(),
         })
     }
 

@@ -58,16 +58,25 @@ fn synapse_harness_example_writes_servers_and_configs_that_name_them() {
         .zip(["hs1.fed.test", "127.0.0.1_8448", "127.0.0.2_8448"])
     {
         let server_dir = dir.join("servers").join(dir_name);
+        // The fragment names the chain and key of the server's bundle, copies of the
+        // files the federation wrote.
+        let bundle = dir.join("synapse").join(dir_name);
         let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&c.yaml).unwrap();
         assert_eq!(
             yaml["tls_certificate_path"].as_str().unwrap(),
-            server_dir.join("fullchain.pem").to_str().unwrap()
+            bundle.join("fullchain.pem").to_str().unwrap()
         );
         assert_eq!(
             yaml["tls_private_key_path"].as_str().unwrap(),
-            server_dir.join("key.pem").to_str().unwrap()
+            bundle.join("key.pem").to_str().unwrap()
         );
-        let key_mode = std::fs::metadata(server_dir.join("key.pem"))
+        for f in ["fullchain.pem", "key.pem"] {
+            assert_eq!(
+                std::fs::read(bundle.join(f)).unwrap(),
+                std::fs::read(server_dir.join(f)).unwrap()
+            );
+        }
+        let key_mode = std::fs::metadata(bundle.join("key.pem"))
             .unwrap()
             .permissions()
             .mode();

@@ -468,7 +468,7 @@ fn well_known_delegation_with_caching_headers_and_redirect() {
     );
     let hops = r["resolution"]["well_known"]["hops"].as_array().unwrap();
     assert_eq!(hops.len(), 2, "{hops:?}");
-    assert_eq!(hops[0]["status"], 301);
+    assert_eq!(hops[0]["http_status"], 301);
     assert_eq!(hops[1]["url"], "https://hs2.fed.test/delegation.json");
     assert_eq!(hops[1]["sni"], "hs2.fed.test");
     assert_eq!(

@@ -447,6 +447,174 @@ fn synapse_federates_between_dns_names_with_well_known_delegation() {
     let _ = fs::remove_dir_all(dir.join("work"));
 }
 
+/// The uid's user name, for install.sh's `--owner` (the tests run Synapse as themselves).
+fn me() -> String {
+    let out = Command::new("id").arg("-un").output().expect("run id");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn sh(script: &Path) {
+    let out = Command::new("sh").arg(script).output().expect("run sh");
+    assert!(
+        out.status.success(),
+        "{}: {}{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Issue 9, deployed as documented, no hand edits to anything fedca wrote:
+///
+/// * 127.0.0.1:P1 sits behind real nginx (`--tls-at proxy`): nginx loads the bundle's
+///   `nginx-fedca.conf` as it is, from a minimal main config (pid, logs, `include`);
+///   Synapse serves plain HTTP on its client port only;
+/// * 127.0.0.1:P2 serves TLS itself; both homeservers run on one host (127.0.0.1) with
+///   different `--client-port`s, and the fragments' listener lists are used as written;
+/// * each bundle is installed by its own `install.sh` into a scratch root
+///   (`--install-dir` under the scenario directory), the bundles are then deleted, and
+///   Synapse (and nginx) start from the installed paths.
+///
+/// nginx's access log must show the federation requests it forwarded.
+#[test]
+fn synapse_federates_from_installed_bundles_behind_nginx_and_side_by_side() {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .expect(
+            "nginx is required by this test and is not installed: run scripts/install-test-deps",
+        );
+    let _serial = lock();
+    let dir = scenario_dir("installed-nginx");
+    let ca = dir.join("ca");
+    let ports = [free_port(LO1), free_port(LO1)];
+    let clients = [free_port(LO1), free_port(LO1)];
+    assert!(
+        ports[0] != ports[1]
+            && clients[0] != clients[1]
+            && !ports.contains(&clients[0])
+            && !ports.contains(&clients[1])
+    );
+    let names = [
+        format!("127.0.0.1:{}", ports[0]),
+        format!("127.0.0.1:{}", ports[1]),
+    ];
+    fedca(&[
+        "init",
+        "--ca-dir",
+        s(&ca),
+        "--name",
+        "Deployed Federation Root",
+        "--permit",
+        "127.0.0.0/8",
+    ]);
+    fedca(&["issue", &names[0], &names[1], "--ca-dir", s(&ca)]);
+    let owner = me();
+    let mut fragments = Vec::new();
+    for (i, tls_at) in ["proxy", "homeserver"].iter().enumerate() {
+        let bundle = dir.join(format!("bundle-hs{}", i + 1));
+        let install = dir.join(format!("root-hs{}/etc/matrix-synapse/fedca", i + 1));
+        let client = clients[i].to_string();
+        println!(
+            "{}",
+            fedca(&[
+                "trust",
+                "--for",
+                "synapse",
+                "--server",
+                &names[i],
+                "--ca-dir",
+                s(&ca),
+                "--out",
+                s(&bundle),
+                "--install-dir",
+                s(&install),
+                "--owner",
+                &owner,
+                "--tls-at",
+                tls_at,
+                "--client-port",
+                &client,
+            ])
+        );
+        sh(&bundle.join("install.sh"));
+        fs::remove_dir_all(&bundle).unwrap();
+        fragments.push(install);
+    }
+    // nginx: a minimal main config (test plumbing: pid, logs, temp paths under the
+    // scenario directory) that includes the installed snippet as written.
+    let ng = dir.join("nginx");
+    let logs = dir.join("logs");
+    fs::create_dir_all(&ng).unwrap();
+    fs::create_dir_all(&logs).unwrap();
+    let conf = ng.join("nginx.conf");
+    let d = s(&ng);
+    fs::write(
+        &conf,
+        format!(
+            "daemon off;\npid {d}/nginx.pid;\nerror_log {l}/nginx-error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n    access_log {l}/nginx-access.log;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n    include {snippet};\n}}\n",
+            l = s(&logs),
+            snippet = s(&fragments[0].join("nginx-fedca.conf")),
+        ),
+    )
+    .unwrap();
+    let early = logs.join("nginx-early.log");
+    let check = Command::new(&nginx)
+        .args(["-t", "-e", s(&early), "-c", s(&conf)])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "nginx -t refused the installed snippet: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let server_in = |i: usize, fragment: &Path| {
+        let mut v = server(&names[i], LO1, ports[i], fragment);
+        v["client_port"] = clients[i].into();
+        v["listeners"] = "fragment".into();
+        v
+    };
+    let sc = scenario(
+        &dir,
+        "federate",
+        vec![
+            server_in(0, &fragments[0].join("homeserver-fedca.yaml")),
+            server_in(1, &fragments[1].join("homeserver-fedca.yaml")),
+        ],
+    );
+    let mut sc = with_probes(sc, &ca, &names);
+    sc["processes"] = serde_json::json!([{
+        "name": "nginx",
+        "argv": [s(&nginx), "-e", s(&early), "-c", s(&conf)],
+        "ready_tcp": ["127.0.0.1", ports[0]],
+    }]);
+    let (code, out) = harness(&dir, sc);
+    assert_eq!(
+        code,
+        0,
+        "the servers did not federate; see {}",
+        logs.display()
+    );
+    assert!(out.contains("PASS"), "{out}");
+    // `fedca probe` reaches both, the first through nginx.
+    assert_probed(&out, &names, "ip_literal");
+    let access = fs::read_to_string(logs.join("nginx-access.log")).unwrap_or_default();
+    assert!(
+        access.contains("/_matrix/federation/"),
+        "nginx forwarded no federation request:\n{access}"
+    );
+    println!(
+        "nginx forwarded {} federation request(s)",
+        access
+            .lines()
+            .filter(|l| l.contains("/_matrix/federation/"))
+            .count()
+    );
+    let _ = fs::remove_dir_all(dir.join("work"));
+}
+
 /// Adds `fedca probe NAME --json` for each server to the harness's `after` commands.
 fn with_probes(mut sc: serde_json::Value, ca: &Path, names: &[String]) -> serde_json::Value {
     let cmds: Vec<Vec<String>> = names
@@ -503,7 +671,14 @@ fn synapse_config_loader_accepts_every_fragment_as_a_second_config_file() {
         "::1/128",
     ]);
     fedca(&["init", "--ca-dir", s(&next), "--name", "Next Root"]);
-    fedca(&["issue", "127.0.0.1:8448", "[::1]:8449", "--ca-dir", s(&ca)]);
+    fedca(&[
+        "issue",
+        "127.0.0.1:8448",
+        "[::1]:8449",
+        "127.0.0.1:8008",
+        "--ca-dir",
+        s(&ca),
+    ]);
     fedca(&[
         "issue",
         "hs2.fed.test",
@@ -513,8 +688,16 @@ fn synapse_config_loader_accepts_every_fragment_as_a_second_config_file() {
         s(&ca),
     ]);
     let next_root = next.join("root.pem");
-    let cases: [(&str, Vec<&str>); 4] = [
+    // (server, extra arguments, the TLS and plain listeners Synapse must end up with)
+    let cases: [(&str, Vec<&str>); 6] = [
         ("127.0.0.1:8448", vec![]),
+        // 8008 as the federation port: the client listener moves, it is not dropped.
+        ("127.0.0.1:8008", vec!["--client-port", "8009"]),
+        // TLS at a proxy: one plain listener, no TLS listener, no certificate.
+        (
+            "127.0.0.1:8448",
+            vec!["--tls-at", "proxy", "--client-port", "8010"],
+        ),
         ("[::1]:8449", vec![]),
         (
             "hs2.fed.test",
@@ -578,6 +761,7 @@ print("min_tls", c.tls.federation_client_minimum_tls_version)
 print("custom_ca", c.tls.federation_ca_trust_root is not None)
 print("roots", len(c.tls.federation_ca_trust_root._caCerts))
 print("tls_listeners", [(l.port, l.bind_addresses) for l in c.server.listeners if l.tls])
+print("plain_ports", [l.port for l in c.server.listeners if not l.tls])
 print("blocked_127_0_0_1", "127.0.0.1" in c.server.federation_ip_range_blocklist)
 print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist)
 "#;
@@ -595,6 +779,17 @@ print("blocked_127_0_0_9", "127.0.0.9" in c.server.federation_ip_range_blocklist
         assert!(
             run.status.success(),
             "{name} {extra:?}: Synapse refused the config: {text}"
+        );
+        let (tls, plain) = match (*name, extra.first().copied()) {
+            ("127.0.0.1:8008", _) => ("[(8008, ['127.0.0.1'])]", "[8009]"),
+            (_, Some("--tls-at")) => ("[]", "[8010]"),
+            ("127.0.0.1:8448", _) => ("[(8448, ['127.0.0.1'])]", "[8008]"),
+            _ => ("", ""),
+        };
+        assert!(
+            text.contains(&format!("tls_listeners {tls}"))
+                && text.contains(&format!("plain_ports {plain}")),
+            "{name} {extra:?}: listeners: {text}"
         );
         for want in [
             "verify True",

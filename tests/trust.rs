@@ -200,14 +200,22 @@ fn synapse_fragment_has_every_required_key() {
     let y = yaml(&frag);
     let dir = f.server_dir("127.0.0.1_8448");
 
+    // The bundle is self-contained: the chain and key are copied into it, and the
+    // fragment names them there (--install-dir defaults to --out).
     assert_eq!(
         y["tls_certificate_path"].as_str().unwrap(),
-        s(&dir.join("fullchain.pem"))
+        s(&out.join("fullchain.pem"))
     );
     assert_eq!(
         y["tls_private_key_path"].as_str().unwrap(),
-        s(&dir.join("key.pem"))
+        s(&out.join("key.pem"))
     );
+    assert_eq!(
+        read(out.join("fullchain.pem")),
+        read(dir.join("fullchain.pem"))
+    );
+    assert_eq!(read(out.join("key.pem")), read(dir.join("key.pem")));
+    assert_eq!(mode(out.join("key.pem")), 0o600);
     assert_eq!(y["federation_verify_certificates"], Yaml::Bool(true));
     assert_eq!(
         y["federation_client_minimum_tls_version"].as_str(),
@@ -390,7 +398,7 @@ fn dendrite_files() {
     assert_eq!(strs(&fa["allow_networks"]), ["0.0.0.0/0", "::/0"]);
     assert!(y.get("global").is_none(), "not delegated");
 
-    let dir = f.server_dir("127.0.0.2_8449");
+    let dir = out.clone();
     let run = read(out.join("dendrite-run.sh"));
     assert!(
         run.contains(&format!("--tls-cert '{}'", s(&dir.join("fullchain.pem")))),
@@ -452,7 +460,7 @@ fn conduit_family_files() {
         );
         let t = toml_file(out.join(format!("{target}-fedca.toml")));
         let g = t["global"].as_table().unwrap();
-        let dir = f.server_dir("hs2.fed.test");
+        let dir = out.clone();
         let tls = g["tls"].as_table().expect("[global.tls]");
         assert_eq!(
             tls["certs"].as_str(),
@@ -964,14 +972,24 @@ fn ca_private_key_never_appears_in_any_output() {
         } else {
             &[None]
         };
-        for (i, server) in servers.iter().enumerate() {
+        let homeserver = !matches!(target, "pem" | "system" | "kubernetes");
+        let modes: &[&str] = if homeserver {
+            &["homeserver", "proxy"]
+        } else {
+            &[""]
+        };
+        for (i, (server, tls_at)) in servers
+            .iter()
+            .flat_map(|sv| modes.iter().map(move |m| (sv, *m)))
+            .enumerate()
+        {
             let out = f.out(&format!("scan-{target}-{i}"));
-            f.trust(
-                target,
-                *server,
-                &out,
-                &["--also-trust", s(&f.ca.join("root.pem"))],
-            );
+            let root = f.ca.join("root.pem");
+            let mut extra = vec!["--also-trust", s(&root)];
+            if !tls_at.is_empty() {
+                extra.extend(["--tls-at", tls_at]);
+            }
+            f.trust(target, *server, &out, &extra);
             let server_key = server.map(|sv| {
                 let dir = f.ca.join("servers").join(match sv {
                     "127.0.0.1:8448" => "127.0.0.1_8448",
@@ -991,16 +1009,23 @@ fn ca_private_key_never_appears_in_any_output() {
                     );
                 }
                 let text = String::from_utf8_lossy(&bytes);
+                // The server's own key, in the files meant to carry it (0600): the
+                // Kubernetes Secret, and a homeserver bundle's key.pem.
+                let key_file = (target == "kubernetes" && file.ends_with("tls-secret.yaml"))
+                    || file.ends_with("key.pem")
+                    || file.ends_with("haproxy-fedca.pem");
                 assert!(
-                    !text.contains("PRIVATE KEY") || target == "kubernetes",
+                    !text.contains("PRIVATE KEY") || key_file,
                     "{}",
                     file.display()
                 );
+                if key_file {
+                    assert_eq!(mode(&file), 0o600, "{}", file.display());
+                }
                 if let Some(k) = &server_key {
                     let k_b64 = data_encoding::BASE64.encode(k.as_bytes());
                     let in_file = text.contains(k.as_str()) || text.contains(&k_b64);
-                    let allowed = target == "kubernetes" && file.ends_with("tls-secret.yaml");
-                    assert_eq!(in_file, allowed, "{}: server key presence", file.display());
+                    assert_eq!(in_file, key_file, "{}: server key presence", file.display());
                 }
             }
         }
@@ -1048,7 +1073,8 @@ fn output_is_stable_and_json_report_names_the_files() {
         .collect();
     assert!(files.iter().any(|p| p.ends_with("homeserver-fedca.yaml")));
     assert_eq!(v["roots"].as_array().unwrap().len(), 1);
-    assert_eq!(mode(&out), 0o700);
+    // Public: a web server's workers must read .well-known and the certificates.
+    assert_eq!(mode(&out), 0o755);
 }
 
 /// Runs `fedca trust` and returns (exit code, stderr).
@@ -1302,10 +1328,743 @@ fn sigkill_during_trust_out_leaves_no_staged_copies() {
         let text = read(&p);
         if p.extension().is_some_and(|e| e == "yaml") {
             yaml(&p);
+        } else if p.ends_with("key.pem") {
+            assert!(text.contains("PRIVATE KEY"), "{}", p.display());
         } else if p.extension().is_some_and(|e| e == "pem") {
             assert!(!pem_certs(&text).is_empty(), "{}", p.display());
         } else if p.ends_with(".well-known/matrix/server") {
             serde_json::from_str::<serde_json::Value>(&text).unwrap();
         }
+    }
+}
+
+/// The uid and user name running the tests (install.sh's --owner in the tests).
+fn me() -> (u32, String) {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    let name = Command::new("id").arg("-un").output().unwrap();
+    (
+        String::from_utf8_lossy(&uid.stdout).trim().parse().unwrap(),
+        String::from_utf8_lossy(&name.stdout).trim().to_string(),
+    )
+}
+
+/// Every absolute path a fragment names, found by scanning for the install directory.
+fn paths_under(text: &str, dir: &Path) -> Vec<PathBuf> {
+    let d = s(dir);
+    text.match_indices(d)
+        .map(|(i, _)| {
+            let rest = &text[i..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | ','))
+                .unwrap_or(rest.len());
+            PathBuf::from(&rest[..end])
+        })
+        .collect()
+}
+
+/// Item 1 and 4 of issue 9: `--out` is a self-contained bundle for the server (chain,
+/// key 0600, roots, fragments, .well-known, install.sh) for every homeserver target;
+/// `--install-dir` makes the configuration name the paths on the homeserver; install.sh
+/// run into a scratch root puts every file there with its owner and mode, public files
+/// 0644 in 0755 directories; every path the configuration names then exists.
+#[test]
+fn bundle_is_self_contained_and_install_sh_installs_it() {
+    let f = Fixture::new();
+    let (uid, user) = me();
+    for (target, server, fragment) in [
+        ("synapse", "hs2.fed.test", "homeserver-fedca.yaml"),
+        ("dendrite", "127.0.0.2:8449", "dendrite-run.sh"),
+        ("conduwuit", "hs2.fed.test", "conduwuit-fedca.toml"),
+        ("conduit", "[::1]:8450", "conduit-fedca.toml"),
+    ] {
+        let out = f.out(&format!("bundle-{target}"));
+        let scratch = f.out(&format!("scratch-{target}"));
+        let install = scratch.join("etc/fedca-hs");
+        f.trust(
+            target,
+            Some(server),
+            &out,
+            &["--install-dir", s(&install), "--owner", &user],
+        );
+        // Modes in the bundle: directories 0755, keys 0600, scripts 0755, the rest 0644.
+        assert_eq!(mode(&out), 0o755, "{target}");
+        let files = walk(&out);
+        for p in &files {
+            let want = if p.ends_with("key.pem") {
+                0o600
+            } else if p.extension().is_some_and(|e| e == "sh") {
+                0o755
+            } else {
+                0o644
+            };
+            assert_eq!(mode(p), want, "{target}: {}", p.display());
+            let mut d = p.parent().unwrap();
+            while d != out {
+                assert_eq!(mode(d), 0o755, "{target}: {}", d.display());
+                d = d.parent().unwrap();
+            }
+        }
+        let dir = f.server_dir(&match server {
+            "127.0.0.2:8449" => "127.0.0.2_8449".to_string(),
+            "[::1]:8450" => "ipv6_--1_8450".to_string(),
+            x => x.to_string(),
+        });
+        assert_eq!(
+            read(out.join("fullchain.pem")),
+            read(dir.join("fullchain.pem"))
+        );
+        assert_eq!(read(out.join("key.pem")), read(dir.join("key.pem")));
+        if server == "hs2.fed.test" {
+            assert!(out.join(".well-known/matrix/server").is_file(), "{target}");
+        }
+        // The configuration names the homeserver's paths, never the CA's or --out.
+        let text = read(out.join(fragment));
+        assert!(!text.contains(s(&f.ca)), "{target}: names the CA directory");
+        assert!(!text.contains(s(&out)), "{target}: names --out");
+        let named = paths_under(&text, &install);
+        assert!(named.len() >= 2, "{target}: {named:?}");
+
+        let run = Command::new("sh")
+            .arg(out.join("install.sh"))
+            .current_dir(&f.root)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{target}: install.sh: {}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        for p in &named {
+            assert!(p.is_file(), "{target}: {} not installed", p.display());
+        }
+        for p in &files {
+            let rel = p.strip_prefix(&out).unwrap();
+            let installed = install.join(rel);
+            if rel == Path::new("install.sh") {
+                continue;
+            }
+            assert_eq!(
+                fs::read(&installed).unwrap(),
+                fs::read(p).unwrap(),
+                "{target}"
+            );
+            assert_eq!(
+                mode(&installed),
+                mode(p),
+                "{target}: {}",
+                installed.display()
+            );
+            assert_eq!(
+                std::os::unix::fs::MetadataExt::uid(&fs::metadata(&installed).unwrap()),
+                uid
+            );
+        }
+        assert_eq!(mode(&install), 0o755);
+        if server == "hs2.fed.test" {
+            assert_eq!(mode(install.join(".well-known/matrix")), 0o755);
+        }
+    }
+}
+
+#[test]
+fn install_sh_refuses_an_owner_that_does_not_exist() {
+    let f = Fixture::new();
+    let out = f.out("no-owner");
+    let install = f.out("scratch/etc/x");
+    f.trust(
+        "synapse",
+        Some("127.0.0.1:8448"),
+        &out,
+        &[
+            "--install-dir",
+            s(&install),
+            "--owner",
+            "no-such-user-fedca",
+        ],
+    );
+    let run = Command::new("sh")
+        .arg(out.join("install.sh"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("no-such-user-fedca") && err.contains("--owner"),
+        "{err}"
+    );
+    assert!(!install.exists(), "nothing installed");
+}
+
+/// The Synapse listeners for every port combination (issue 9, item 3).
+fn synapse_listeners(f: &Fixture, server: &str, extra: &[&str]) -> Vec<(u64, bool, Vec<String>)> {
+    let out = f.out(&format!("listeners-{}", extra.join("_").replace('-', "")));
+    let _ = fs::remove_dir_all(&out);
+    f.trust("synapse", Some(server), &out, extra);
+    let y = yaml(out.join("homeserver-fedca.yaml"));
+    y["listeners"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["port"].as_u64().unwrap(),
+                l["tls"].as_bool().unwrap(),
+                strs(&l["resources"][0]["names"]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn client_port_gives_a_correct_listener_list_for_every_port_combination() {
+    let f = Fixture::new();
+    ok(&["issue", "127.0.0.3:8008", "--ca-dir", s(&f.ca)]);
+    let cf = || vec!["client".to_string(), "federation".to_string()];
+    let fed = || vec!["federation".to_string()];
+    // Default: TLS federation on the name's port, plain client on 8008.
+    assert_eq!(
+        synapse_listeners(&f, "127.0.0.1:8448", &[]),
+        [(8448, true, fed()), (8008, false, cf())]
+    );
+    assert_eq!(
+        synapse_listeners(&f, "127.0.0.1:8448", &["--client-port", "8018"]),
+        [(8448, true, fed()), (8018, false, cf())]
+    );
+    // 8008 as the federation port: the client listener is not dropped, it moves.
+    assert_eq!(
+        synapse_listeners(&f, "127.0.0.3:8008", &["--client-port", "8009"]),
+        [(8008, true, fed()), (8009, false, cf())]
+    );
+    // TLS at the proxy: one plain listener for both APIs.
+    assert_eq!(
+        synapse_listeners(
+            &f,
+            "127.0.0.3:8008",
+            &["--tls-at", "proxy", "--client-port", "8010"]
+        ),
+        [(8010, false, cf())]
+    );
+    // A client port equal to the federation port (given or by default) is refused.
+    for extra in [&[][..], &["--client-port", "8008"], &["--tls-at", "proxy"]] {
+        let out = f.out("clash");
+        let mut args = vec![
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            "127.0.0.3:8008",
+            "--ca-dir",
+            s(&f.ca),
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(extra);
+        let r = fedca(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(
+            err.contains("--client-port") && err.contains("8008"),
+            "{err}"
+        );
+        assert!(!out.exists(), "nothing written");
+    }
+    ok(&[
+        "trust",
+        "--for",
+        "synapse",
+        "--server",
+        "127.0.0.1:8448",
+        "--ca-dir",
+        s(&f.ca),
+        "--out",
+        s(&f.out("proxied")),
+        "--tls-at",
+        "proxy",
+    ]);
+    let y = yaml(f.out("proxied").join("homeserver-fedca.yaml"));
+    assert!(
+        y.get("tls_certificate_path").is_none(),
+        "no TLS at the homeserver"
+    );
+    assert!(y.get("tls_private_key_path").is_none());
+}
+
+/// The nginx, Caddy and haproxy snippets of `--tls-at proxy` pass each server's own
+/// configuration check (`nginx -t`, `caddy validate`, `haproxy -c`), for an IPv4
+/// literal, an IPv6 literal and a delegated DNS name (with its .well-known on 443).
+/// Federating through nginx is proven with Synapse in tests/synapse_federation.rs.
+#[test]
+fn proxy_snippets_pass_nginx_caddy_and_haproxy_checks() {
+    let nginx = common::require("nginx");
+    let caddy = common::require("caddy");
+    let haproxy = common::require("haproxy");
+    let f = Fixture::new();
+    for (i, server) in ["127.0.0.1:8448", "[::1]:8450", "hs2.fed.test"]
+        .iter()
+        .enumerate()
+    {
+        let out = f.out(&format!("proxy-{i}"));
+        f.trust(
+            "synapse",
+            Some(server),
+            &out,
+            &["--tls-at", "proxy", "--client-port", "8123"],
+        );
+        for name in ["nginx-fedca.conf", "Caddyfile-fedca", "haproxy-fedca.cfg"] {
+            assert_eq!(mode(out.join(name)), 0o644);
+            assert!(
+                read(out.join(name)).contains("127.0.0.1:8123"),
+                "{name}: upstream"
+            );
+        }
+        assert_eq!(mode(out.join("haproxy-fedca.pem")), 0o600);
+        let check = |what: &str, mut c: Command| {
+            let r = c.output().unwrap();
+            assert!(
+                r.status.success(),
+                "{server}: {what} refused the snippet:\n{}{}",
+                String::from_utf8_lossy(&r.stdout),
+                String::from_utf8_lossy(&r.stderr)
+            );
+        };
+        // nginx: the snippet in the http context of a minimal main config.
+        let main = out.join("test-nginx.conf");
+        fs::write(
+            &main,
+            format!(
+                "pid {}/nginx.pid;\nevents {{}}\nhttp {{ access_log off; include {}; }}\n",
+                s(&out),
+                s(&out.join("nginx-fedca.conf"))
+            ),
+        )
+        .unwrap();
+        let mut c = Command::new(&nginx);
+        c.args(["-t", "-e", s(&out.join("nginx-error.log")), "-c", s(&main)]);
+        check("nginx -t", c);
+        let mut c = Command::new(&caddy);
+        c.args(["validate", "--adapter", "caddyfile", "--config"])
+            .arg(out.join("Caddyfile-fedca"))
+            .env("HOME", &out)
+            .env("XDG_DATA_HOME", out.join("caddy-data"))
+            .env("XDG_CONFIG_HOME", out.join("caddy-config"));
+        check("caddy validate", c);
+        let cfg = out.join("test-haproxy.cfg");
+        fs::write(
+            &cfg,
+            format!(
+                "global\n    log stdout local0\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\n{}",
+                read(out.join("haproxy-fedca.cfg"))
+            ),
+        )
+        .unwrap();
+        let mut c = Command::new(&haproxy);
+        c.args(["-c", "-f", s(&cfg)]);
+        check("haproxy -c", c);
+    }
+}
+
+#[test]
+fn deployment_options_refuse_bad_input_and_write_nothing() {
+    let f = Fixture::new();
+    let out = f.out("bad");
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &[
+                "--for",
+                "synapse",
+                "--server",
+                "127.0.0.1:8448",
+                "--tls-at",
+                "proxy",
+                "--install-dir",
+                "/etc/my fedca",
+            ],
+            "--install-dir",
+        ),
+        (
+            &[
+                "--for",
+                "synapse",
+                "--server",
+                "127.0.0.1:8448",
+                "--install-dir",
+                "etc/x",
+            ],
+            "--install-dir",
+        ),
+        (
+            &[
+                "--for",
+                "synapse",
+                "--server",
+                "127.0.0.1:8448",
+                "--tls-at",
+                "edge",
+            ],
+            "--tls-at",
+        ),
+        (
+            &[
+                "--for",
+                "synapse",
+                "--server",
+                "127.0.0.1:8448",
+                "--owner",
+                "a b",
+            ],
+            "--owner",
+        ),
+        (
+            &[
+                "--for",
+                "synapse",
+                "--server",
+                "127.0.0.1:8448",
+                "--client-port",
+                "0",
+            ],
+            "--client-port",
+        ),
+        (
+            &["--for", "pem", "--install-dir", "/etc/x"],
+            "--install-dir",
+        ),
+        (&["--for", "pem", "--tls-at", "proxy"], "--tls-at"),
+        (
+            &[
+                "--for",
+                "kubernetes",
+                "--server",
+                "hs1.fed.test",
+                "--owner",
+                "root",
+            ],
+            "--owner",
+        ),
+    ];
+    for (extra, flag) in cases {
+        let mut args = vec!["trust", "--ca-dir", s(&f.ca), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let r = fedca(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(flag), "{extra:?}: {err}");
+        assert!(!out.exists(), "{extra:?}: wrote something");
+    }
+}
+
+/// Issue 9, item 5: `--carve-out permitted` opens the CA's permitted IP ranges whole
+/// (a new server inside them needs no re-run), `issued` (the default) exactly the
+/// issued addresses; the fragment says which, and what to re-run. A CA without IP
+/// ranges is refused for `permitted`.
+#[test]
+fn carve_out_choice_between_issued_addresses_and_permitted_ranges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(tmp.path()).unwrap();
+    let ca = root.join("ca");
+    ok(&[
+        "init",
+        "--ca-dir",
+        s(&ca),
+        "--permit",
+        "10.20.0.0/16",
+        "--permit",
+        "fd00::/8",
+        "--permit",
+        "fed.test",
+    ]);
+    ok(&[
+        "issue",
+        "10.20.0.7:8448",
+        "hs1.fed.test",
+        "--ca-dir",
+        s(&ca),
+    ]);
+    let trust = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "trust",
+            "--for",
+            "synapse",
+            "--server",
+            "10.20.0.7:8448",
+            "--ca-dir",
+            s(&ca),
+            "--out",
+        ];
+        let o = root.join(out);
+        let o_s = s(&o).to_string();
+        args.push(&o_s);
+        args.extend_from_slice(extra);
+        ok(&args);
+        (
+            yaml(o.join("homeserver-fedca.yaml")),
+            read(o.join("homeserver-fedca.yaml")),
+        )
+    };
+    let (issued, text) = trust("issued", &[]);
+    let bl = strs(&issued["ip_range_blacklist"]);
+    assert!(!blocked(&bl, "10.20.0.7"));
+    assert!(
+        blocked(&bl, "10.20.0.8"),
+        "a server not issued stays blocked"
+    );
+    assert!(text.contains("re-run `fedca trust`"), "{text}");
+    let (permitted, text) = trust("permitted", &["--carve-out", "permitted"]);
+    let bl = strs(&permitted["ip_range_blacklist"]);
+    for a in ["10.20.0.7", "10.20.0.8", "10.20.255.1", "fd00::1"] {
+        assert!(!blocked(&bl, a), "{a} is in a permitted range");
+    }
+    for a in ["10.21.0.1", "127.0.0.1", "192.168.1.1", "fe80::1"] {
+        assert!(blocked(&bl, a), "{a} stays blocked");
+    }
+    // DNS names resolving into the ranges are allowed too.
+    let wl = strs(&permitted["ip_range_whitelist"]);
+    assert!(wl.contains(&"10.20.0.0/16".to_string()), "{wl:?}");
+    assert!(
+        text.contains("--carve-out permitted") && text.contains("every address"),
+        "{text}"
+    );
+
+    // A CA without IP ranges cannot open them.
+    let f = Fixture::new();
+    let out = f.out("carve");
+    let r = fedca(&[
+        "trust",
+        "--for",
+        "synapse",
+        "--server",
+        "127.0.0.1:8448",
+        "--ca-dir",
+        s(&f.ca),
+        "--out",
+        s(&out),
+        "--carve-out",
+        "permitted",
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--carve-out"));
+    assert!(!out.exists());
+}
+
+/// Issue 9, items 6 and 8: `trust` for a server the CA never issued and cannot issue
+/// (outside its constraints) says so instead of suggesting `fedca issue`; an onion
+/// server's listener binds loopback (Tor forwards there), not every interface.
+#[test]
+fn unknown_server_outside_constraints_and_onion_bind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    ok(&[
+        "init",
+        "--ca-dir",
+        s(&ca),
+        "--permit",
+        "fed.test",
+        "--permit",
+        "10.0.0.0/8",
+        "--permit",
+        "fd00::/8",
+        "--permit",
+        "onion",
+    ]);
+    let r = fedca(&[
+        "trust",
+        "--for",
+        "synapse",
+        "--server",
+        "127.0.0.1:8448",
+        "--ca-dir",
+        s(&ca),
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot issue") && err.contains("10.0.0.0/8"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("fedca issue 127.0.0.1"),
+        "suggests a fix that fails: {err}"
+    );
+    let r = fedca(&[
+        "trust",
+        "--for",
+        "synapse",
+        "--server",
+        "hs9.fed.test",
+        "--ca-dir",
+        s(&ca),
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("fedca issue hs9.fed.test"));
+
+    let onion = common::onion(7);
+    ok(&["issue", &onion, "--ca-dir", s(&ca)]);
+    let out = tmp.path().join("onion");
+    ok(&[
+        "trust",
+        "--for",
+        "synapse",
+        "--server",
+        &onion,
+        "--ca-dir",
+        s(&ca),
+        "--out",
+        s(&out),
+    ]);
+    let y = yaml(out.join("homeserver-fedca.yaml"));
+    assert_eq!(strs(&y["listeners"][0]["bind_addresses"]), ["127.0.0.1"]);
+}
+
+/// Issue 9, item 9: a wrong --ca-dir says where fedca looked and points at --ca-dir /
+/// FEDCA_CA_DIR, without inviting a second CA (`fedca init`).
+#[test]
+fn wrong_ca_dir_says_where_fedca_looked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nowhere = tmp.path().join("not-a-ca");
+    for args in [
+        vec!["list", "--ca-dir", s(&nowhere)],
+        vec![
+            "trust",
+            "--for",
+            "pem",
+            "--ca-dir",
+            s(&nowhere),
+            "--out",
+            "x",
+        ],
+    ] {
+        let r = fedca(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(s(&nowhere)) && err.contains("--ca-dir") && err.contains("FEDCA_CA_DIR"),
+            "{err}"
+        );
+        assert!(!err.contains("fedca init"), "{err}");
+    }
+}
+
+/// Caddy and haproxy, started with the bundle's snippet as written (haproxy after a
+/// minimal global/defaults section), serve the server's certificate on its IP-literal
+/// federation port — with no SNI, as homeservers connect to IP literals — verified by
+/// `openssl s_client` against the federation's root, and forward the request to the
+/// homeserver's client port (a stand-in upstream here). nginx is proven with Synapse in
+/// tests/synapse_federation.rs.
+#[test]
+fn caddy_and_haproxy_serve_the_certificate_and_forward_to_the_client_port() {
+    use std::io::{Read, Write};
+    let caddy = common::require("caddy");
+    let haproxy = common::require("haproxy");
+    common::require("openssl");
+    let f = Fixture::new();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    // The stand-in homeserver: answers every request with a marker.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client_port = upstream.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in upstream.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(
+                b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 17\r\n\r\nfedca-upstream-ok",
+            );
+        }
+    });
+    for proxy in ["caddy", "haproxy"] {
+        let port = free();
+        let name = format!("127.0.0.1:{port}");
+        ok(&["issue", &name, "--ca-dir", s(&f.ca)]);
+        let out = f.out(&format!("live-{proxy}"));
+        let cp = client_port.to_string();
+        f.trust(
+            "synapse",
+            Some(&name),
+            &out,
+            &["--tls-at", "proxy", "--client-port", &cp],
+        );
+        let mut cmd = if proxy == "caddy" {
+            let mut c = Command::new(&caddy);
+            c.args(["run", "--adapter", "caddyfile", "--config"])
+                .arg(out.join("Caddyfile-fedca"))
+                .env("HOME", &out)
+                .env("XDG_DATA_HOME", out.join("caddy-data"))
+                .env("XDG_CONFIG_HOME", out.join("caddy-config"));
+            c
+        } else {
+            let cfg = out.join("test-haproxy.cfg");
+            fs::write(
+                &cfg,
+                format!(
+                    "global\n    log stdout local0\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\n{}",
+                    read(out.join("haproxy-fedca.cfg"))
+                ),
+            )
+            .unwrap();
+            let mut c = Command::new(&haproxy);
+            c.args(["-db", "-f", s(&cfg)]);
+            c
+        };
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready when the federation port accepts (bounded: 20 s).
+        let mut ready = false;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let result = ready.then(|| {
+            let mut s_client = Command::new("openssl")
+                .args(["s_client", "-quiet", "-verify_return_error", "-verify_ip", "127.0.0.1"])
+                .arg("-CAfile")
+                .arg(f.ca.join("root.pem"))
+                .args(["-connect", &format!("127.0.0.1:{port}")])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            s_client
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(
+                    format!("GET /_matrix/federation/v1/version HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .unwrap();
+            s_client.wait_with_output().unwrap()
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(ready, "{proxy} did not listen on 127.0.0.1:{port}");
+        let r = result.unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert!(r.status.success(), "{proxy}: openssl s_client: {text}");
+        assert!(text.contains("verify return:1"), "{proxy}: {text}");
+        assert!(
+            text.contains("fedca-upstream-ok"),
+            "{proxy}: not forwarded: {text}"
+        );
     }
 }

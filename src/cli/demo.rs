@@ -65,12 +65,20 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         ..InitOptions::default()
     };
     let (ca, _) = Ca::init(&dir, &opts)?;
+    // A temporary CA is gone when the demo ends: name it only when it is kept.
+    let kept = args.keep.as_ref().map(|_| dir.display().to_string());
     if !cli.json {
-        outln!(
-            "root: {} (permits {})",
-            dir.join(files::ROOT_CERT).display(),
-            ca.authority().constraints()
-        );
+        match &kept {
+            Some(d) => outln!(
+                "root: {} (permits {})",
+                std::path::Path::new(d).join(files::ROOT_CERT).display(),
+                ca.authority().constraints()
+            ),
+            None => outln!(
+                "root: a temporary CA, removed when the demo ends (--keep DIR keeps it); permits {}",
+                ca.authority().constraints()
+            ),
+        }
     }
     let mut requests = Vec::new();
     for (name, delegate) in example(&onion) {
@@ -82,6 +90,8 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let roots = ca.authority().cert_pem().to_string();
     let mut failures = 0;
     let mut rows = Vec::new();
+    // (label, server, name, detail) per line of the table.
+    let mut lines: Vec<(&str, String, String, String)> = Vec::new();
     for i in &issued {
         let chain = read(&i.dir.join(files::FULLCHAIN))?;
         let key = read(&i.dir.join(files::KEY))?;
@@ -102,17 +112,15 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             };
             failures += usize::from(!ok);
             rows.push(serde_json::json!({"server": i.record.server, "name": name, "ok": ok, "detail": detail}));
-            if !cli.json {
-                outln!(
-                    "{:<4} {:<24} as {:<28} {}",
-                    if ok { "ok" } else { "FAIL" },
-                    short(&i.record.server),
-                    short(name),
-                    detail
-                );
-            }
+            lines.push((
+                if ok { "ok" } else { "FAIL" },
+                short(&i.record.server),
+                short(name),
+                detail,
+            ));
         }
     }
+    let succeeded = rows.len() - failures;
     // A certificate must not be accepted for another server's name.
     let first = &issued[0];
     let chain = read(&first.dir.join(files::FULLCHAIN))?;
@@ -127,17 +135,41 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         .unwrap_or_else(|| "accepted!".into());
     if cli.json {
         super::print_json(
-            &serde_json::json!({"ca_dir": dir.display().to_string(), "handshakes": rows, "wrong_name_refused": refused_ok, "refusal": refusal}),
+            &serde_json::json!({"ca_dir": kept, "handshakes": rows, "wrong_name_refused": refused_ok, "refusal": refusal}),
         )?;
     } else {
-        outln!(
-            "{:<4} {:<24} as {:<28} refused: {}",
-            if refused_ok { "ok" } else { "FAIL" },
+        lines.push((
+            if refused_ok {
+                "refused as expected"
+            } else {
+                "FAIL"
+            },
             short(&first.record.server),
-            "hs9.fed.test",
-            refusal
+            "hs9.fed.test".into(),
+            if refused_ok {
+                refusal
+            } else {
+                "accepted for a name the certificate does not hold".into()
+            },
+        ));
+        let w = |f: fn(&(&str, String, String, String)) -> usize| {
+            lines.iter().map(f).max().unwrap_or(0)
+        };
+        let (w0, w1, w2) = (
+            w(|l| l.0.chars().count()),
+            w(|l| l.1.chars().count()),
+            w(|l| l.2.chars().count()),
         );
-        outln!("{} handshakes, {} failed", rows.len() + 1, failures);
+        for (label, server, name, detail) in &lines {
+            outln!("{label:<w0$}  {server:<w1$}  as {name:<w2$}  {detail}");
+        }
+        outln!(
+            "{} handshakes: {} succeeded, {} refused as expected, {} failed",
+            rows.len() + 1,
+            succeeded,
+            usize::from(refused_ok),
+            failures
+        );
     }
     Ok(if failures == 0 {
         ExitCode::SUCCESS

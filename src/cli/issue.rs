@@ -58,6 +58,18 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     for (server, serial) in crate::revocation::revoked_among(ca.dir(), &servers)? {
         eprintln!("note: {server} was revoked (serial {serial}); issuing it a new certificate lets it federate again once `fedca trust` is re-run on the others");
     }
+    // The current certificate of each server, to say which one a renewal supersedes.
+    let current: std::collections::BTreeMap<String, String> = ca
+        .list()?
+        .into_iter()
+        .filter(|e| {
+            !matches!(
+                e.status,
+                crate::ca::CertStatus::Superseded | crate::ca::CertStatus::Revoked
+            )
+        })
+        .map(|e| (e.server.to_string(), e.serial.to_string()))
+        .collect();
     let plain = args.alt.is_empty()
         && args.delegate.is_none()
         && args.validity.is_none()
@@ -100,17 +112,49 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         }
         ca.issue(&requests, args.out.as_deref())?
     };
+    let supersedes = |i: &crate::ca::Issued| current.get(&i.record.server.to_string()).cloned();
     if cli.json {
-        let records: Vec<_> = issued.iter().map(|i| &i.record).collect();
+        // The JSON vocabulary of every command (docs/json.md): a certificate's `status`
+        // as `fedca list` reports it, not the index's stored `state`.
+        let statuses: std::collections::BTreeMap<String, serde_json::Value> = ca
+            .list()?
+            .into_iter()
+            .map(|e| {
+                (
+                    e.serial.to_string(),
+                    serde_json::to_value(e.status).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut records = Vec::with_capacity(issued.len());
+        for i in &issued {
+            let mut v = serde_json::to_value(&i.record)
+                .map_err(|e| Error::Internal(format!("issue report: {e}")))?;
+            if let Some(o) = v.as_object_mut() {
+                o.remove("state");
+                o.insert(
+                    "status".into(),
+                    statuses
+                        .get(&i.record.serial.to_string())
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                o.insert("supersedes".into(), supersedes(i).into());
+            }
+            records.push(v);
+        }
         super::print_json(&records)?;
     } else {
         for i in &issued {
             outln!(
-                "issued {}  names {}  valid until {}  serial {}\n  -> {}",
+                "issued {}  names {}  valid until {}  serial {}{}\n  -> {}",
                 i.record.server,
                 i.record.names.join(","),
                 i.record.not_after,
                 i.record.serial,
+                supersedes(i)
+                    .map(|s| format!(" (supersedes serial {s})"))
+                    .unwrap_or_default(),
                 i.dir.display()
             );
         }

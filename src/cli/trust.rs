@@ -12,10 +12,10 @@ use crate::cidr::IpNet;
 use crate::error::{Error, Result};
 use crate::name::ServerName;
 use crate::store::CaDir;
+use crate::trust::deploy::{CarveOut, Owner, TlsAt, DEFAULT_CLIENT_PORT};
+use crate::trust::plan::TrustRequest;
 use crate::trust::templates::Templates;
-use crate::trust::{
-    self, system, Emission, EmitContext, Federation, ServerInfo, Target, TrustBundle,
-};
+use crate::trust::{self, system, Target};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -57,9 +57,33 @@ pub struct Args {
     /// The server to configure (its server name, as issued).
     #[arg(long, value_name = "NAME")]
     server: Option<String>,
-    /// The directory to write into (created 0700 if missing).
+    /// The directory to write into: a self-contained bundle for the server (created
+    /// 0755 if missing; keys 0600, everything else 0644).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Where the files will live on the homeserver (absolute); the configuration's
+    /// paths point there and install.sh puts the files there [default: --out].
+    #[arg(long, value_name = "DIR")]
+    install_dir: Option<PathBuf>,
+    /// Where federation TLS ends: homeserver (it serves TLS itself) or proxy (nginx,
+    /// Caddy or haproxy does; their snippets are written too).
+    #[arg(long, value_name = "WHERE", default_value = "homeserver")]
+    tls_at: String,
+    /// The homeserver's plain-HTTP client listener port, on localhost (the proxy's
+    /// upstream with --tls-at proxy); give each homeserver on a host its own.
+    #[arg(long, value_name = "PORT", default_value_t = crate::trust::deploy::DEFAULT_CLIENT_PORT)]
+    client_port: u16,
+    /// Who owns the installed files on the homeserver, USER[:GROUP] [default:
+    /// matrix-synapse for Synapse, the project's name for the others, root with
+    /// --tls-at proxy].
+    #[arg(long, value_name = "USER")]
+    owner: Option<String>,
+    /// What the homeserver's IP blocklist is opened for: issued (exactly the issued
+    /// servers' addresses; re-run trust everywhere when a server is added) or permitted
+    /// (the CA's permitted IP ranges whole; new servers inside them need no change, but
+    /// the homeserver may reach every address in them).
+    #[arg(long, value_name = "WHICH", default_value = "issued")]
+    carve_out: String,
     /// Replace embedded templates with the *.j2 files of this directory, by file name.
     #[arg(long, value_name = "DIR")]
     templates: Option<PathBuf>,
@@ -81,30 +105,6 @@ pub struct Args {
     also_trust: Vec<PathBuf>,
 }
 
-/// Refuses an output directory that is the CA directory or inside a server's files:
-/// `fedca issue` replaces a server directory whole, and would refuse (or drop) files
-/// written there.
-fn check_not_in_ca(dir: &CaDir, out: &std::path::Path) -> Result<()> {
-    let root = crate::store::canonical_lenient(dir.root())?;
-    let out = &crate::store::canonical_lenient(out)?;
-    let inside_server = dir
-        .read_index()?
-        .iter()
-        .filter_map(|r| crate::store::canonical_lenient(&dir.resolve_record_path(&r.path)).ok())
-        .find(|p| out.starts_with(p));
-    let place = match inside_server {
-        Some(p) => format!("inside the server files at {}", p.display()),
-        None if *out == root => "the CA directory itself".into(),
-        None if out.starts_with(&root) => format!("inside the CA directory {}", root.display()),
-        None => return Ok(()),
-    };
-    Err(Error::invalid(
-        "--out",
-        out.display().to_string(),
-        format!("is {place}; `fedca issue` replaces server directories whole, so write the configuration somewhere else"),
-    ))
-}
-
 #[derive(Serialize)]
 struct Report<'a> {
     target: Target,
@@ -123,7 +123,8 @@ struct FileReport {
     what: String,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
+/// Checks every argument, in the order a person would fix them, before the CA is read.
+fn request(args: &Args) -> Result<TrustRequest> {
     // Check every argument before reading the CA, in the order a person would fix them.
     let target: Target = args.target.parse()?;
     if args.install && target != Target::System {
@@ -137,7 +138,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         // Refuse before reading anything: the CA directory may not be readable either.
         system::check_root()?;
     }
-    let server_name = match (&args.server, target.needs_server()) {
+    let server = match (&args.server, target.needs_server()) {
         (Some(s), true) => Some(ServerName::parse(s)?),
         (None, true) => {
             return Err(Error::invalid(
@@ -157,23 +158,47 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         }
         (None, false) => None,
     };
+    let tls_at: TlsAt = args.tls_at.parse()?;
+    let carve_out: CarveOut = args.carve_out.parse()?;
     if !target.is_homeserver() {
-        if let Some(a) = args.federation_addr.first() {
-            return Err(Error::invalid(
-                "--federation-addr",
-                a.clone(),
+        let not_for = |flag: &str, value: String| {
+            Err(Error::invalid(
+                flag,
+                value,
                 format!("does not apply to --for {target}"),
-            ));
+            ))
+        };
+        if let Some(a) = args.federation_addr.first() {
+            return not_for("--federation-addr", a.clone());
         }
         if let Some(a) = args.bind.first() {
-            return Err(Error::invalid(
-                "--bind",
-                a.clone(),
-                format!("does not apply to --for {target}"),
-            ));
+            return not_for("--bind", a.clone());
+        }
+        if let Some(d) = &args.install_dir {
+            return not_for("--install-dir", d.display().to_string());
+        }
+        if tls_at != TlsAt::Homeserver {
+            return not_for("--tls-at", args.tls_at.clone());
+        }
+        if args.client_port != DEFAULT_CLIENT_PORT {
+            return not_for("--client-port", args.client_port.to_string());
+        }
+        if let Some(o) = &args.owner {
+            return not_for("--owner", o.clone());
+        }
+        if args.carve_out != "issued" {
+            return not_for("--carve-out", args.carve_out.clone());
         }
     }
-    let extra_addrs = args
+    if args.client_port == 0 {
+        return Err(Error::invalid(
+            "--client-port",
+            "0",
+            "is not a port (1-65535)",
+        ));
+    }
+    let owner = args.owner.as_deref().map(Owner::parse).transpose()?;
+    let federation_addrs = args
         .federation_addr
         .iter()
         .map(|a| IpNet::parse(a, "--federation-addr"))
@@ -190,73 +215,58 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 .map_err(|_| Error::invalid("--bind", b.clone(), "is not an IP address"))
         })
         .collect::<Result<Vec<_>>>()?;
-    let out = match (&args.out, args.install) {
-        (Some(o), _) => Some(trust::check_out_dir(o)?),
-        (None, true) => None,
-        (None, false) => {
-            return Err(Error::invalid(
-                "--out",
-                "(not given)",
-                format!("is required with --for {target}: the directory to write into"),
-            ))
-        }
-    };
+    if args.out.is_none() && !args.install {
+        return Err(Error::invalid(
+            "--out",
+            "(not given)",
+            format!("is required with --for {target}: the directory to write into"),
+        ));
+    }
     let templates = match &args.templates {
         Some(d) => Templates::with_overrides(d)?,
         None => Templates::embedded(),
     };
-
-    let dir = CaDir::open(&cli.ca_dir)?;
-    templates.refuse_ca_files(dir.root())?;
-    let mut bundle = TrustBundle::from_ca_dir(&dir)?;
+    let mut also_trust = Vec::new();
     for f in &args.also_trust {
         let bytes = crate::store::read_input(f, "--also-trust")?;
         let text = String::from_utf8(bytes).map_err(|_| {
             Error::invalid("--also-trust", f.display().to_string(), "is not PEM text")
         })?;
-        bundle.extend(TrustBundle::from_pem(&text, &f.display().to_string())?);
+        also_trust.push((text, f.display().to_string()));
     }
-    let server = server_name
-        .as_ref()
-        .map(|n| ServerInfo::lookup(&dir, n))
-        .transpose()?;
-    let federation = Federation::from_index(&dir, extra_addrs)?;
-    if let Some(out) = &out {
-        check_not_in_ca(&dir, out)?;
-    }
+    Ok(TrustRequest {
+        target,
+        server,
+        out: args.out.clone(),
+        install_dir: args.install_dir.clone(),
+        templates,
+        federation_addrs,
+        bind,
+        also_trust,
+        tls_at,
+        client_port: args.client_port,
+        owner,
+        carve_out,
+    })
+}
 
-    let mut emission = Emission::default();
-    if let Some(out) = &out {
-        let cx = EmitContext {
-            bundle: &bundle,
-            server: server.as_ref(),
-            federation: &federation,
-            out,
-            templates: &templates,
-            bind: &bind,
-        };
-        emission = trust::emit(target, &cx)?;
-        trust::write_emission(out, &emission)?;
-    }
+pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
+    let request = request(args)?;
+    let dir = CaDir::open(&cli.ca_dir)?;
+    let plan = trust::plan::plan(&dir, &request)?;
+    plan.write()?;
     let install = if args.install {
-        Some(system::install(&bundle, &templates)?)
+        Some(system::install(&plan.bundle, &request.templates)?)
     } else {
         None
     };
-    if let Some(s) = &server {
-        if crate::ca::is_past(&s.not_after) {
-            emission.notes.push(format!(
-                "{}'s certificate expired at {}; renew it with `fedca issue {}`",
-                s.name, s.not_after, s.name
-            ));
-        }
-    }
+    let (bundle, emission, out, server) = (&plan.bundle, &plan.emission, &plan.out, &plan.server);
 
     let report = Report {
-        target,
+        target: request.target,
         server: server.as_ref().map(|s| s.name.to_string()),
         out: out.as_ref().map(|o| o.display().to_string()),
-        roots: bundle.roots().iter().collect(),
+        roots: bundle.trusted().iter().collect(),
         files: emission
             .files
             .iter()
@@ -278,6 +288,16 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         super::print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
+    print_human(&report, request.target, bundle)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human-readable report.
+fn print_human(
+    report: &Report<'_>,
+    target: Target,
+    bundle: &crate::trust::TrustBundle,
+) -> Result<()> {
     if let Some(o) = &report.out {
         outln!(
             "wrote {} file(s) for {}{} into {o}",
@@ -294,7 +314,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         }
     }
     outln!("trusted roots:");
-    for r in bundle.roots() {
+    for r in bundle.trusted() {
         outln!(
             "  {}  SHA-256 {}  until {}",
             r.subject,
@@ -330,5 +350,5 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     for n in report.notes {
         outln!("next: {n}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -62,7 +62,8 @@ pub struct Hop {
     pub host_header: String,
     /// The SNI sent (`None` for an IP literal).
     pub sni: Option<String>,
-    /// The HTTP status.
+    /// The HTTP status (`http_status` in JSON: `status` is a certificate's, docs/json.md).
+    #[serde(rename = "http_status")]
     pub status: Option<u16>,
     /// The Location of a redirect.
     pub location: Option<String>,
@@ -75,7 +76,8 @@ pub struct WellKnown {
     pub url: String,
     /// Every request made, redirects included.
     pub hops: Vec<Hop>,
-    /// The final HTTP status.
+    /// The final HTTP status (`http_status` in JSON: `status` is a certificate's).
+    #[serde(rename = "http_status")]
     pub status: Option<u16>,
     /// The final answer's Cache-Control header (homeservers cache the answer, 24 h by
     /// default and 48 h at most; failures up to 1 h).

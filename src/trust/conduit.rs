@@ -20,28 +20,9 @@ use crate::error::Result;
 use crate::store;
 
 /// The default `ip_range_denylist` of conduwuit, continuwuity and tuwunel
-/// (`default_ip_range_denylist` in `src/core/config/mod.rs`).
-pub const DEFAULT_IP_RANGE_DENYLIST: [&str; 19] = [
-    "127.0.0.0/8",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "192.0.0.0/24",
-    "169.254.0.0/16",
-    "192.88.99.0/24",
-    "198.18.0.0/15",
-    "192.0.2.0/24",
-    "198.51.100.0/24",
-    "203.0.113.0/24",
-    "224.0.0.0/4",
-    "::1/128",
-    "fe80::/10",
-    "fc00::/7",
-    "2001:db8::/32",
-    "ff00::/8",
-    "fec0::/10",
-];
+/// (`default_ip_range_denylist` in `src/core/config/mod.rs`): the same ranges as
+/// Synapse's, the shared table [`super::blocklist::MATRIX_DEFAULT_BLOCKLIST`].
+pub const DEFAULT_IP_RANGE_DENYLIST: [&str; 19] = super::blocklist::MATRIX_DEFAULT_BLOCKLIST;
 
 /// The roots bundle for `SSL_CERT_FILE`.
 pub use super::BUNDLE;
@@ -63,7 +44,13 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
     let has_denylist = target != Target::Conduit;
     let open = cx.federation.addresses();
     let deny = OpenedBlocklist::compute(&nets(&DEFAULT_IP_RANGE_DENYLIST), &open)?;
-    let addresses: Vec<String> = if cx.bind.is_empty() {
+    let proxied = cx.tls_at == super::deploy::TlsAt::Proxy;
+    if proxied {
+        super::deploy::check_ports(cx, s)?;
+    }
+    let addresses: Vec<String> = if proxied {
+        vec!["127.0.0.1".into()]
+    } else if cx.bind.is_empty() {
         vec![s
             .literal_bind()
             .map(|a| a.to_string())
@@ -80,11 +67,18 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
         "has_denylist": has_denylist,
     });
     context["addresses"] = addresses.into();
+    context["tls"] = (!proxied).into();
+    context["listen_port"] = if proxied {
+        cx.client_port
+    } else {
+        s.federation_port()
+    }
+    .into();
     context["deny"] = serde_json::to_value(&deny).unwrap_or_default();
-    context["bundle"] = cx.out.join(BUNDLE).display().to_string().into();
+    context["bundle"] = cx.install_dir.join(BUNDLE).display().to_string().into();
     context["dns_hosts"] = cx.federation.dns_hosts().into();
     context["unresolved_dns"] =
-        (cx.federation.extra_addrs.is_empty() && !cx.federation.dns_hosts().is_empty()).into();
+        (cx.federation.dns_addresses().is_empty() && !cx.federation.dns_hosts().is_empty()).into();
 
     let name = fragment(target);
     let mut emission = Emission::default();

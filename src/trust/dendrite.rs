@@ -50,21 +50,24 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     let ipv6 = open.iter().any(|a| a.is_ipv6());
     let bind = cx.bind.first().copied().or(s.literal_bind());
     let port = s.federation_port();
+    super::deploy::check_ports(cx, s)?;
     let https_bind = match bind {
         Some(std::net::IpAddr::V6(a)) => format!("[{a}]:{port}"),
         Some(a) => format!("{a}:{port}"),
         None => format!(":{port}"),
     };
-    let bundle_path = cx.out.join(BUNDLE).display().to_string();
+    let bundle_path = cx.install_dir.join(BUNDLE).display().to_string();
     let mut context = cx.base(Target::Dendrite, None);
     context["server"] = cx.server_json(s);
     context["deny"] = serde_json::to_value(&deny).unwrap_or_default();
     context["allow_ipv6"] = ipv6.into();
     context["https_bind"] = https_bind.into();
+    context["tls"] = (cx.tls_at == super::deploy::TlsAt::Homeserver).into();
+    context["http_bind"] = format!("127.0.0.1:{}", cx.client_port).into();
     context["bundle"] = bundle_path.into();
     context["dns_hosts"] = cx.federation.dns_hosts().into();
     context["unresolved_dns"] =
-        (cx.federation.extra_addrs.is_empty() && !cx.federation.dns_hosts().is_empty()).into();
+        (cx.federation.dns_addresses().is_empty() && !cx.federation.dns_hosts().is_empty()).into();
 
     let mut emission = Emission::default();
     emission.files.push(EmittedFile::new(

@@ -17,7 +17,7 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
         BUNDLE,
         cx.render("roots-bundle.pem.j2", &context)?,
         store::PUBLIC_MODE,
-        format!("the {} trusted root(s), PEM", cx.bundle.roots().len()),
+        format!("the {} trusted root(s), PEM", cx.bundle.trusted().len()),
     ));
     Ok(emission)
 }

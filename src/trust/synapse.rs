@@ -23,30 +23,11 @@ use crate::cidr::IpNet;
 use crate::error::Result;
 use crate::store;
 
-/// Synapse's `DEFAULT_IP_RANGE_BLOCKLIST`, copied from `synapse/config/server.py` of
-/// matrix-synapse 1.163.2 (the default of `ip_range_blacklist`). Synapse also always
-/// blocks `0.0.0.0` and `::`.
-pub const DEFAULT_IP_RANGE_BLOCKLIST: [&str; 19] = [
-    "127.0.0.0/8",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "192.0.0.0/24",
-    "169.254.0.0/16",
-    "192.88.99.0/24",
-    "198.18.0.0/15",
-    "192.0.2.0/24",
-    "198.51.100.0/24",
-    "203.0.113.0/24",
-    "224.0.0.0/4",
-    "::1/128",
-    "fe80::/10",
-    "fc00::/7",
-    "2001:db8::/32",
-    "ff00::/8",
-    "fec0::/10",
-];
+/// Synapse's `DEFAULT_IP_RANGE_BLOCKLIST` (`synapse/config/server.py` of matrix-synapse
+/// 1.163.2, the default of `ip_range_blacklist`): the shared table
+/// [`super::blocklist::MATRIX_DEFAULT_BLOCKLIST`]. Synapse also always blocks `0.0.0.0`
+/// and `::`.
+pub const DEFAULT_IP_RANGE_BLOCKLIST: [&str; 19] = super::blocklist::MATRIX_DEFAULT_BLOCKLIST;
 
 /// The Synapse release [`DEFAULT_IP_RANGE_BLOCKLIST`] was copied from.
 pub const BLOCKLIST_SOURCE_VERSION: &str = "1.163.2";
@@ -79,25 +60,26 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     // name resolve to them (the blacklist no longer holds them either).
     let whitelist: Vec<IpNet> = cx
         .federation
-        .extra_addrs
-        .iter()
-        .copied()
+        .dns_addresses()
+        .into_iter()
         .filter(|a| defaults.iter().any(|d| d.overlaps(a)))
         .collect();
     let dns_hosts = cx.federation.dns_hosts();
-    let unresolved = cx.federation.extra_addrs.is_empty() && !dns_hosts.is_empty();
+    let unresolved = cx.federation.dns_addresses().is_empty() && !dns_hosts.is_empty();
     let bind: Vec<String> = if cx.bind.is_empty() {
         default_bind(s.literal_bind())
     } else {
         cx.bind.iter().map(ToString::to_string).collect()
     };
     let port = s.federation_port();
+    super::deploy::check_ports(cx, s)?;
     let mut context = cx.base(Target::Synapse, Some(&|r| root_file(&r.id)));
     context["server"] = cx.server_json(s);
     context["listener"] = serde_json::json!({
         "port": port,
         "bind_addresses": bind,
-        "client_listener": port != 8008,
+        "tls": cx.tls_at == super::deploy::TlsAt::Homeserver,
+        "client_port": cx.client_port,
     });
     context["blocklist"] = serde_json::to_value(&blocklist).unwrap_or_default();
     context["blocklist_version"] = BLOCKLIST_SOURCE_VERSION.into();
@@ -112,6 +94,7 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     context["dns_hosts"] = dns_hosts.clone().into();
     context["unresolved_dns"] = unresolved.into();
     context["well_known"] = s.delegate.is_some().into();
+    context["carve_out_permitted"] = cx.federation.permitted_ranges.is_some().into();
 
     let mut emission = Emission::default();
     emission.files.push(EmittedFile::new(
@@ -120,7 +103,7 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
         store::PUBLIC_MODE,
         "homeserver.yaml fragment: merge its top-level keys into homeserver.yaml",
     ));
-    for root in cx.bundle.roots() {
+    for root in cx.bundle.trusted() {
         let ctx = serde_json::json!({ "root": root });
         emission.files.push(EmittedFile::new(
             root_file(&root.id),

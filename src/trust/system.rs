@@ -101,7 +101,7 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
 
 fn anchors_json(bundle: &TrustBundle) -> serde_json::Value {
     bundle
-        .roots()
+        .trusted()
         .iter()
         .map(|r| serde_json::json!({"name": anchor_file(&r.id), "subject": r.subject, "sha256": r.sha256}))
         .collect::<Vec<_>>()
@@ -114,7 +114,7 @@ fn render_anchors(
     templates: &Templates,
 ) -> Result<Vec<((String, String), String)>> {
     bundle
-        .roots()
+        .trusted()
         .iter()
         .map(|r| {
             let ctx = minijinja::Value::from_serialize(serde_json::json!({ "root": r }));

@@ -47,6 +47,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("trust.env.j2", include_str!("../../templates/trust.env.j2")),
     (
+        "install.sh.j2",
+        include_str!("../../templates/install.sh.j2"),
+    ),
+    (
+        "nginx-fedca.conf.j2",
+        include_str!("../../templates/nginx-fedca.conf.j2"),
+    ),
+    (
+        "Caddyfile-fedca.j2",
+        include_str!("../../templates/Caddyfile-fedca.j2"),
+    ),
+    (
+        "haproxy-fedca.cfg.j2",
+        include_str!("../../templates/haproxy-fedca.cfg.j2"),
+    ),
+    (
         "install-trust.sh.j2",
         include_str!("../../templates/install-trust.sh.j2"),
     ),

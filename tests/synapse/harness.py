@@ -176,6 +176,20 @@ def load_scenario(path):
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         raise ScenarioError("scenario: 'timeout' must be a positive integer (seconds)")
     sc["timeout"] = timeout
+    procs = sc.setdefault("processes", [])
+    if not isinstance(procs, list):
+        raise ScenarioError("scenario: 'processes' must be a list")
+    for i, p in enumerate(procs):
+        where = "processes[%d]" % i
+        if not isinstance(p, dict):
+            raise ScenarioError("%s must be an object" % where)
+        _req(p, "name", str, where)
+        argv = _req(p, "argv", list, where)
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise ScenarioError("%s: argv must be a non-empty list of strings" % where)
+        ready = _req(p, "ready_tcp", list, where)
+        if len(ready) != 2 or not isinstance(ready[0], str) or not isinstance(ready[1], int):
+            raise ScenarioError("%s: ready_tcp must be [address, port]" % where)
     after = sc.get("after") or []
     if not (isinstance(after, list) and all(
             isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in after)):
@@ -215,6 +229,9 @@ def load_scenario(path):
         frag = _req(s, "fragment", str, where)
         if not os.path.isfile(frag):
             raise ScenarioError("%s: fragment %s does not exist" % (where, frag))
+        lmode = s.setdefault("listeners", "harness")
+        if lmode not in ("harness", "fragment"):
+            raise ScenarioError("%s: listeners must be 'harness' or 'fragment'" % where)
         wk = s.get("well_known")
         if wk is not None:
             if not isinstance(wk, dict):
@@ -500,9 +517,17 @@ class Homeserver:
                                  % (self.name, frag["server_name"]))
 
         cfg = deep_merge(cfg, frag)
+        verbatim = self.spec["listeners"] == "fragment"
+        frag_tls = any(isinstance(l, dict) and l.get("tls")
+                       for l in (frag.get("listeners") or []))
 
         # Paths in the fragment are taken relative to the fragment's directory.
         for k in ("tls_certificate_path", "tls_private_key_path"):
+            if verbatim and not frag_tls and k not in frag:
+                # TLS ends at a proxy: the fragment sets no certificate, and the
+                # generated config must not bring one in either.
+                cfg.pop(k, None)
+                continue
             if k not in cfg:
                 raise HarnessFailure("%s: fragment %s does not set %s"
                                      % (self.name, self.spec["fragment"], k))
@@ -511,11 +536,27 @@ class Homeserver:
             cfg["federation_custom_ca_list"] = [
                 _abs_from(p, frag_dir) for p in cfg["federation_custom_ca_list"]]
 
-        # Listeners: the fragment's TLS listeners replace the generated ones, moved to
-        # this server's federation port and bind address; the harness adds a plain-HTTP
-        # client listener for its own client-API calls.
+        # Listeners, "fragment" mode: the fragment's listeners exactly as written; the
+        # harness calls the client API on the fragment's plain listener on client_port.
+        # "harness" mode: the fragment's TLS listeners replace the generated ones, moved
+        # to this server's federation port and bind address; the harness adds a
+        # plain-HTTP client listener for its own client-API calls.
         listeners = []
         frag_listeners = frag.get("listeners")
+        if verbatim:
+            if not any(isinstance(l, dict) and not l.get("tls")
+                       and l.get("port") == self.client_port
+                       and any("client" in (r.get("names") or [])
+                               for r in (l.get("resources") or []))
+                       for l in (frag_listeners or [])):
+                raise HarnessFailure("%s: fragment %s has no plain client listener on "
+                                     "client_port %d" % (self.name, self.spec["fragment"],
+                                                         self.client_port))
+            log("%s: using the fragment's listeners as written: %s"
+                % (self.name, [(l.get("port"), l.get("bind_addresses"), bool(l.get("tls")))
+                               for l in frag_listeners]))
+            frag_listeners = None
+            listeners = list(frag.get("listeners"))
         if isinstance(frag_listeners, list):
             for l in frag_listeners:
                 if not isinstance(l, dict):
@@ -542,11 +583,12 @@ class Homeserver:
                 "tls": True, "x_forwarded": False,
                 "resources": [{"names": ["federation"], "compress": False}],
             })
-        listeners.append({
-            "port": self.client_port, "bind_addresses": [self.bind], "type": "http",
-            "tls": False, "x_forwarded": False,
-            "resources": [{"names": ["client"], "compress": False}],
-        })
+        if not verbatim:
+            listeners.append({
+                "port": self.client_port, "bind_addresses": [self.bind], "type": "http",
+                "tls": False, "x_forwarded": False,
+                "resources": [{"names": ["client"], "compress": False}],
+            })
         cfg["listeners"] = listeners
 
         # Test plumbing the harness owns.
@@ -737,6 +779,61 @@ def q(s):
     return urllib.parse.quote(s, safe="")
 
 
+class Helper:
+    """A process the scenario needs besides the homeservers (e.g. nginx in front of one):
+    started before them with its argv as given, ready when its TCP port accepts, stopped
+    (its whole process group) at the end. Output goes to log_dir/<name>.log."""
+
+    def __init__(self, spec, log_dir):
+        self.spec = spec
+        self.name = spec["name"]
+        self.log_path = os.path.join(log_dir, "%s.log" % slug(self.name))
+        self.proc = None
+
+    def start(self):
+        out = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(self.spec["argv"], stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, preexec_fn=_child_setup)
+        except OSError as e:
+            raise HarnessFailure("%s: cannot start %s: %s" % (self.name, self.spec["argv"], e))
+        finally:
+            out.close()
+        log("%s: started pid %d: %s" % (self.name, self.proc.pid, " ".join(self.spec["argv"])))
+
+    def wait_ready(self, deadline):
+        host, port = self.spec["ready_tcp"]
+        while True:
+            if self.proc.poll() is not None:
+                with open(self.log_path, errors="replace") as f:
+                    tail = f.read()[-2000:]
+                raise HarnessFailure("%s exited with status %s during startup\n%s"
+                                     % (self.name, self.proc.returncode, tail))
+            try:
+                with socket.create_connection((host, port), timeout=2):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise HarnessFailure("%s: %s:%d not accepting after startup timeout"
+                                     % (self.name, host, port))
+            time.sleep(0.1)
+        log("%s: ready on %s:%d" % (self.name, host, port))
+
+    def stop(self):
+        p = self.proc
+        if p is None or p.poll() is not None:
+            return
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=15)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -771,6 +868,7 @@ def run(sc, timings):
     rundir = tempfile.mkdtemp(prefix="run-", dir=sc["workdir"])
     log("run directory %s, logs in %s" % (rundir, sc["log_dir"]))
     servers = [Homeserver(s, sc, rundir) for s in sc["servers"]]
+    helpers = [Helper(p, sc["log_dir"]) for p in sc["processes"]]
     wellknowns = []
     dns = None
     try:
@@ -784,6 +882,8 @@ def run(sc, timings):
         timings["config"] = time.monotonic() - t
 
         t = time.monotonic()
+        for h in helpers:
+            h.start()
         for hs in servers:
             hs.start()
         for s, hs in zip(sc["servers"], servers):
@@ -798,6 +898,8 @@ def run(sc, timings):
                 wellknowns.append(wk)
                 wk.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
+        for h in helpers:
+            h.wait_ready(deadline)
         for hs in servers:
             hs.wait_ready(deadline)
         timings["startup"] = time.monotonic() - t
@@ -878,6 +980,11 @@ def run(sc, timings):
                 hs.stop()
             except BaseException as e:
                 log("%s: error while stopping: %r" % (hs.name, e))
+        for h in helpers:
+            try:
+                h.stop()
+            except BaseException as e:
+                log("%s: error while stopping: %r" % (h.name, e))
         if dns is not None:
             dns.stop()
 

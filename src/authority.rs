@@ -450,6 +450,120 @@ pub struct Policy {
     pub leaf_validity: Validity,
     /// The root's permitted subtrees (empty: unconstrained).
     pub permitted: Constraints,
+    /// Whether the CA issues through an intermediate (`intermediate.pem`), so that the
+    /// root key can be kept offline. Absent in CAs made before it existed: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub intermediate: bool,
+}
+
+/// A passphrase protecting the CA's private keys. The library takes it as a value; only
+/// the command line reads it (from `FEDCA_PASSPHRASE_FILE` or a terminal prompt). Its
+/// `Debug` never shows it, and it is overwritten when dropped.
+#[derive(Clone)]
+pub struct Passphrase(Vec<u8>);
+
+impl Passphrase {
+    /// Wraps passphrase bytes. An empty passphrase is refused.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Passphrase> {
+        let bytes = bytes.into();
+        if bytes.is_empty() {
+            return Err(Error::invalid(
+                "passphrase",
+                "",
+                "is empty; an encrypted key needs a passphrase",
+            ));
+        }
+        Ok(Passphrase(bytes))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passphrase(..)")
+    }
+}
+
+impl Drop for Passphrase {
+    fn drop(&mut self) {
+        self.0.fill(0);
+    }
+}
+
+/// PBKDF2-HMAC-SHA256 iterations of an encrypted key: OWASP's 2023 figure.
+pub const PBKDF2_ITERATIONS: u32 = 600_000;
+
+/// The PEM label of an encrypted PKCS#8 key.
+const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
+
+/// A private key as fedca writes it: PKCS#8 PEM, encrypted (PBES2: PBKDF2-HMAC-SHA256
+/// at [`PBKDF2_ITERATIONS`], AES-256-CBC) when a passphrase is given, which
+/// `openssl pkey -passin` reads with the same passphrase.
+pub fn key_to_pem(key: &KeyPair, passphrase: Option<&Passphrase>) -> Result<String> {
+    let Some(pass) = passphrase else {
+        return Ok(key.serialize_pem());
+    };
+    use ring::rand::SecureRandom;
+    let rng = ring::rand::SystemRandom::new();
+    let mut salt = [0u8; 16];
+    let mut iv = [0u8; 16];
+    rng.fill(&mut salt)
+        .and_then(|_| rng.fill(&mut iv))
+        .crypto("drawing a salt")?;
+    let params =
+        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(PBKDF2_ITERATIONS, &salt, &iv)
+            .crypto("encrypting the key")?;
+    let der = key.serialize_der();
+    let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).crypto("encrypting the key")?;
+    let doc = info
+        .encrypt_with_params(params, pass.bytes())
+        .crypto("encrypting the key")?;
+    Ok(pem::encode(&pem::Pem::new(ENCRYPTED_LABEL, doc.as_bytes())))
+}
+
+/// Whether a key file's text is an encrypted PKCS#8 key.
+pub fn is_encrypted_pem(text: &str) -> bool {
+    text.trim_start()
+        .starts_with(&format!("-----BEGIN {ENCRYPTED_LABEL}-----"))
+}
+
+/// Reads a key written by [`key_to_pem`] (or any PKCS#8 key fedca can use). `path`
+/// names the file in errors. An encrypted key without a passphrase, or with the wrong
+/// one, is a runtime error (exit 1) that says so.
+pub fn key_from_pem(
+    text: &str,
+    passphrase: Option<&Passphrase>,
+    path: &std::path::Path,
+) -> Result<KeyPair> {
+    if !is_encrypted_pem(text) {
+        return KeyPair::from_pem(text)
+            .map_err(|e| Error::corrupt(path, format!("not a PKCS#8 key fedca can use: {e}")));
+    }
+    let Some(pass) = passphrase else {
+        return Err(Error::Crypto(format!(
+            "{} is encrypted and no passphrase was given (set FEDCA_PASSPHRASE_FILE or run on a terminal)",
+            path.display()
+        )));
+    };
+    let block =
+        pem::parse(text).map_err(|e| Error::corrupt(path, format!("not a PEM key: {e}")))?;
+    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(block.contents())
+        .map_err(|e| Error::corrupt(path, format!("not an encrypted PKCS#8 key: {e}")))?;
+    let doc = info.decrypt(pass.bytes()).map_err(|_| {
+        Error::Crypto(format!(
+            "wrong passphrase for {} (or the file is damaged); nothing was changed",
+            path.display()
+        ))
+    })?;
+    KeyPair::try_from(doc.as_bytes()).map_err(|_| {
+        Error::Crypto(format!(
+            "wrong passphrase for {} (or the file is damaged); nothing was changed",
+            path.display()
+        ))
+    })
 }
 
 /// What `fedca init` needs.
@@ -467,6 +581,11 @@ pub struct InitOptions {
     pub permitted: Constraints,
     /// Replace an existing CA.
     pub force: bool,
+    /// Issue through an intermediate signed by the root (path length 0, the root's
+    /// name constraints), so the root key can go offline (`fedca root remove-key`).
+    pub intermediate: bool,
+    /// Encrypt the CA's private keys with this passphrase.
+    pub passphrase: Option<Passphrase>,
 }
 
 impl Default for InitOptions {
@@ -478,6 +597,8 @@ impl Default for InitOptions {
             leaf_validity: Validity::days(90),
             permitted: Constraints::default(),
             force: false,
+            intermediate: false,
+            passphrase: None,
         }
     }
 }
@@ -487,9 +608,20 @@ pub struct Authority {
     policy: Policy,
     cert_pem: String,
     cert_der: Vec<u8>,
-    key: KeyPair,
+    /// The root key: loaded only when the root signs leaves itself (no intermediate).
+    key: Option<KeyPair>,
+    intermediate: Option<Intermediate>,
+    /// During a root rotation: the issuing certificate's key certified by the old root.
+    cross_pem: Option<String>,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
+}
+
+/// The intermediate that signs leaves when the root key is kept offline.
+struct Intermediate {
+    cert_pem: String,
+    cert_der: Vec<u8>,
+    key: KeyPair,
 }
 
 impl fmt::Debug for Authority {
@@ -553,6 +685,13 @@ impl Authority {
         }
 
         let (policy, cert, key) = build_root(opts, not_before, not_after)?;
+        let intermediate = if opts.intermediate {
+            Some(build_intermediate(
+                opts, &cert, &key, not_before, not_after,
+            )?)
+        } else {
+            None
+        };
 
         // Build the whole directory beside its final place, then rename it in.
         let parent = match root.parent() {
@@ -619,9 +758,21 @@ impl Authority {
         )?;
         store::write_atomic(
             &staging.path().join(files::ROOT_KEY),
-            key.serialize_pem().as_bytes(),
+            key_to_pem(&key, opts.passphrase.as_ref())?.as_bytes(),
             KEY_MODE,
         )?;
+        if let Some((icert, ikey)) = &intermediate {
+            store::write_atomic(
+                &staging.path().join(files::INTERMEDIATE_CERT),
+                icert.pem().as_bytes(),
+                PUBLIC_MODE,
+            )?;
+            store::write_atomic(
+                &staging.path().join(files::INTERMEDIATE_KEY),
+                key_to_pem(ikey, opts.passphrase.as_ref())?.as_bytes(),
+                KEY_MODE,
+            )?;
+        }
         store::write_atomic(&staging.path().join(files::INDEX), b"", PUBLIC_MODE)?;
         store::create_dir_private(&staging.path().join(files::SERVERS))?;
         store::create_dir_private(&staging.path().join(files::CERTS))?;
@@ -662,7 +813,7 @@ impl Authority {
         store::sync_dir(root)?;
         store::sync_dir(&parent)?;
 
-        let authority = Authority::load(dir)?;
+        let authority = Authority::load_with(dir, opts.passphrase.as_ref())?;
         Ok((authority, replaced))
     }
 
@@ -680,7 +831,18 @@ impl Authority {
         }
         let now = OffsetDateTime::now_utc();
         let not_before = now - validity::BACKDATE;
-        let (policy, cert, key) = build_root(opts, not_before, now + opts.validity.duration())?;
+        let not_after = now + opts.validity.duration();
+        let (policy, cert, key) = build_root(opts, not_before, not_after)?;
+        let intermediate = if opts.intermediate {
+            let (icert, ikey) = build_intermediate(opts, &cert, &key, not_before, not_after)?;
+            Some(Intermediate {
+                cert_pem: icert.pem(),
+                cert_der: icert.der().to_vec(),
+                key: ikey,
+            })
+        } else {
+            None
+        };
         let cert_der = cert.der().to_vec();
         // The times as the certificate encodes them (whole seconds), as `load` reads them.
         let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
@@ -691,12 +853,40 @@ impl Authority {
             not_before: x509.validity().not_before.to_datetime(),
             not_after: x509.validity().not_after.to_datetime(),
             cert_der,
-            key,
+            key: Some(key),
+            intermediate,
+            cross_pem: None,
         })
     }
 
-    /// Loads the CA in `dir`.
+    /// Loads the CA in `dir`, whose keys are not encrypted.
     pub fn load(dir: &CaDir) -> Result<Authority> {
+        Authority::load_with(dir, None)
+    }
+
+    /// Whether the CA in `dir` keeps the key it signs with encrypted, so that loading it
+    /// needs a passphrase ([`Authority::load_with`]).
+    pub fn needs_passphrase(dir: &CaDir) -> Result<bool> {
+        let name = if dir.path(files::INTERMEDIATE_CERT).exists() {
+            files::INTERMEDIATE_KEY
+        } else {
+            files::ROOT_KEY
+        };
+        match std::fs::read_to_string(dir.path(name)) {
+            Ok(text) => Ok(is_encrypted_pem(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(&dir.path(name), e)),
+        }
+    }
+
+    /// Loads the CA in `dir`, decrypting its signing key with `passphrase` when it is
+    /// encrypted. With an intermediate, only the intermediate's key is read: the root
+    /// key may be offline.
+    pub fn load_with(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Authority> {
+        if dir.path(files::ROTATION_STAGING).exists() {
+            // A rotation was interrupted: taking the lock finishes or undoes it.
+            drop(dir.lock()?);
+        }
         if !dir.exists() {
             return Err(Error::NoCa(dir.root().to_path_buf()));
         }
@@ -707,29 +897,99 @@ impl Authority {
         let cert_path = dir.path(files::ROOT_CERT);
         let cert_der = crate::x509::first_certificate(cert_pem.as_bytes())
             .map_err(|e| Error::corrupt(&cert_path, format!("not a PEM certificate: {e}")))?;
-        let key_path = dir.path(files::ROOT_KEY);
         dir.check_permissions(true)?;
-        let key = KeyPair::from_pem(&dir.read(files::ROOT_KEY)?).map_err(|e| {
-            Error::corrupt(&key_path, format!("not a PKCS#8 key fedca can use: {e}"))
-        })?;
         let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
             .map_err(|e| Error::corrupt(&cert_path, format!("not a certificate: {e}")))?;
-        if x509.public_key().raw != rcgen::PublicKeyData::subject_public_key_info(&key).as_slice() {
-            return Err(Error::corrupt(
-                &key_path,
-                "this key does not match root.pem",
-            ));
-        }
-        let not_before = x509.validity().not_before.to_datetime();
-        let not_after = x509.validity().not_after.to_datetime();
+        let mut not_before = x509.validity().not_before.to_datetime();
+        let mut not_after = x509.validity().not_after.to_datetime();
+        let (key, intermediate) = if policy.intermediate {
+            let icert_path = dir.path(files::INTERMEDIATE_CERT);
+            let icert_pem = dir.read(files::INTERMEDIATE_CERT)?;
+            let icert_der = pem::parse(&icert_pem)
+                .map_err(|e| Error::corrupt(&icert_path, format!("not a PEM certificate: {e}")))?
+                .contents()
+                .to_vec();
+            let (_, ix509) = x509_parser::parse_x509_certificate(&icert_der)
+                .map_err(|e| Error::corrupt(&icert_path, format!("not a certificate: {e}")))?;
+            let ikey = load_key_matching(dir, files::INTERMEDIATE_KEY, &ix509, passphrase)?;
+            not_before = not_before.max(ix509.validity().not_before.to_datetime());
+            not_after = not_after.min(ix509.validity().not_after.to_datetime());
+            let inter = Intermediate {
+                cert_pem: icert_pem,
+                cert_der: icert_der,
+                key: ikey,
+            };
+            (None, Some(inter))
+        } else {
+            if !dir.path(files::ROOT_KEY).exists() {
+                return Err(root_key_missing(
+                    dir,
+                    "sign certificates (this CA has no intermediate)",
+                ));
+            }
+            let key = load_key_matching(dir, files::ROOT_KEY, &x509, passphrase)?;
+            (Some(key), None)
+        };
+        let cross_pem = match std::fs::read_to_string(dir.path(files::CROSS_CERT)) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&dir.path(files::CROSS_CERT), e)),
+        };
         Ok(Authority {
             policy,
             cert_pem,
             cert_der,
             key,
+            intermediate,
+            cross_pem,
             not_before,
             not_after,
         })
+    }
+
+    /// The intermediate certificate (PEM), when the CA issues through one.
+    pub fn intermediate_pem(&self) -> Option<&str> {
+        self.intermediate.as_ref().map(|i| i.cert_pem.as_str())
+    }
+
+    /// The certificates between a leaf and the root, PEM, concatenated: what follows the
+    /// leaf in `fullchain.pem` (empty when the root signs leaves itself).
+    ///
+    /// During a root rotation the cross-certificate comes first (the issuing key
+    /// certified by the old root, for verifiers that trust only the old root; OpenSSL
+    /// takes the first matching issuer), then the intermediate.
+    pub fn chain_pem(&self) -> String {
+        format!(
+            "{}{}",
+            self.cross_pem.as_deref().unwrap_or(""),
+            self.intermediate_pem().unwrap_or("")
+        )
+    }
+
+    /// The DER certificates between a leaf and the root, as [`Authority::chain_pem`].
+    pub fn chain_der(&self) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = self
+            .cross_pem
+            .iter()
+            .filter_map(|p| pem::parse(p).ok())
+            .map(|p| p.into_contents())
+            .collect();
+        out.extend(self.intermediate.iter().map(|i| i.cert_der.clone()));
+        out
+    }
+
+    /// The certificate that signs leaves and CRLs (DER): the intermediate when there is
+    /// one, else the root.
+    pub fn issuing_cert_der(&self) -> Vec<u8> {
+        match &self.intermediate {
+            Some(i) => i.cert_der.clone(),
+            None => self.cert_der.clone(),
+        }
+    }
+
+    /// Whether a root rotation is in progress (`rotate-root` ran, `--finish` not yet).
+    pub fn rotating(&self) -> bool {
+        self.cross_pem.is_some()
     }
 
     /// The policy.
@@ -762,10 +1022,100 @@ impl Authority {
         &self.policy.permitted
     }
 
+    /// The issuer of leaves: the intermediate when there is one, else the root.
     pub(crate) fn issuer(&self) -> Result<rcgen::Issuer<'static, &KeyPair>> {
-        rcgen::Issuer::from_ca_cert_der(&self.cert_der.clone().into(), &self.key)
-            .crypto("loading the root as issuer")
+        match (&self.intermediate, &self.key) {
+            (Some(i), _) => rcgen::Issuer::from_ca_cert_der(&i.cert_der.clone().into(), &i.key)
+                .crypto("loading the intermediate as issuer"),
+            (None, Some(key)) => {
+                rcgen::Issuer::from_ca_cert_der(&self.cert_der.clone().into(), key)
+                    .crypto("loading the root as issuer")
+            }
+            (None, None) => Err(Error::Internal(
+                "a CA without an intermediate was loaded without its root key".into(),
+            )),
+        }
     }
+}
+
+/// The error of an operation that needs the root key when it is offline.
+pub fn root_key_missing(dir: &CaDir, what: &str) -> Error {
+    Error::invalid(
+        "root key",
+        dir.path(files::ROOT_KEY).display().to_string(),
+        format!(
+            "is not in the CA directory (it was removed to keep it offline), and is needed to {what}; bring it back with `fedca root import-key FILE --ca-dir {}`",
+            dir.root().display()
+        ),
+    )
+}
+
+/// Reads the key `name` of `dir` (decrypting it with `passphrase` when encrypted) and
+/// checks it is the key of `cert`.
+pub(crate) fn load_key_matching(
+    dir: &CaDir,
+    name: &str,
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+    passphrase: Option<&Passphrase>,
+) -> Result<KeyPair> {
+    let path = dir.path(name);
+    let key = key_from_pem(&dir.read(name)?, passphrase, &path)?;
+    check_key_matches(&key, cert, &path)?;
+    Ok(key)
+}
+
+/// Checks that `key` is the key certified by `cert`.
+pub(crate) fn check_key_matches(
+    key: &KeyPair,
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+    path: &std::path::Path,
+) -> Result<()> {
+    if cert.public_key().raw != rcgen::PublicKeyData::subject_public_key_info(key).as_slice() {
+        return Err(Error::corrupt(
+            path,
+            "this key does not match its certificate",
+        ));
+    }
+    Ok(())
+}
+
+/// The intermediate's common name: the CA's name and " intermediate", within 64
+/// characters.
+fn intermediate_name(name: &str) -> String {
+    let suffix = " intermediate";
+    let keep = 64 - suffix.len();
+    let head: String = name.chars().take(keep).collect();
+    format!("{head}{suffix}")
+}
+
+/// Signs an intermediate with the root: path length 0, keyCertSign and cRLSign, the
+/// root's name constraints (so never wider), the root's validity; linted.
+pub(crate) fn build_intermediate(
+    opts: &InitOptions,
+    root_cert: &rcgen::Certificate,
+    root_key: &KeyPair,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<(rcgen::Certificate, KeyPair)> {
+    let key = opts.key_type.generate()?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, intermediate_name(&opts.name));
+    params.distinguished_name = dn;
+    params.serial_number = Some(crate::x509::random_serial(&Default::default())?);
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.name_constraints = opts.permitted.to_name_constraints();
+    params.use_authority_key_identifier_extension = true;
+    let issuer = rcgen::Issuer::from_ca_cert_der(root_cert.der(), root_key)
+        .crypto("loading the root as issuer")?;
+    let cert = params
+        .signed_by(&key, &issuer)
+        .crypto("signing the intermediate")?;
+    crate::lint::check_intermediate(cert.der(), root_cert.der())?;
+    Ok((cert, key))
 }
 
 /// Generates the root key and self-signs the root `opts` describes, linted; returns
@@ -795,8 +1145,419 @@ fn build_root(
         root_validity: opts.validity,
         leaf_validity: opts.leaf_validity,
         permitted: opts.permitted.clone(),
+        intermediate: opts.intermediate,
     };
     Ok((policy, cert, key))
+}
+
+/// What `root export-key` recorded in the CA directory: the exported key's SHA-256
+/// and where it went, so that `root remove-key` knows a copy exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootKeyExport {
+    /// Lower-case hex SHA-256 of the exported file's bytes (the root key file as is).
+    pub sha256: String,
+    /// Where it was written.
+    pub to: String,
+    /// When, RFC 3339.
+    pub at: String,
+}
+
+fn read_root_cert(dir: &CaDir) -> Result<Vec<u8>> {
+    let path = dir.path(files::ROOT_CERT);
+    Ok(pem::parse(dir.read(files::ROOT_CERT)?)
+        .map_err(|e| Error::corrupt(&path, format!("not a PEM certificate: {e}")))?
+        .contents()
+        .to_vec())
+}
+
+/// Copies the root key, as stored (encrypted if it is), to a new file `to` (0600; an
+/// existing file is refused), reads the copy back, and records the export in the CA
+/// directory. Under the CA's lock.
+pub fn export_root_key(dir: &CaDir, to: &std::path::Path) -> Result<RootKeyExport> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if !dir.exists() {
+        return Err(Error::NoCa(dir.root().to_path_buf()));
+    }
+    let bad = |rule: String| Error::invalid("--to", to.display().to_string(), rule);
+    if to.to_str().is_none() {
+        return Err(bad(
+            "is not valid UTF-8, which the CA directory cannot record".into(),
+        ));
+    }
+    if std::fs::symlink_metadata(to).is_ok() {
+        return Err(bad(
+            "exists; fedca never overwrites a key file, choose a new name".into(),
+        ));
+    }
+    if dir.contains(to)? {
+        return Err(bad(
+            "is inside the CA directory; the point is a copy outside it".into(),
+        ));
+    }
+    let _lock = dir.lock()?;
+    dir.check_permissions(true)?;
+    let key_path = dir.path(files::ROOT_KEY);
+    if !key_path.exists() {
+        return Err(root_key_missing(dir, "export it"));
+    }
+    let text = dir.read(files::ROOT_KEY)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(KEY_MODE)
+        .open(to)
+        .map_err(|e| bad(format!("cannot be created: {e}")))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(to, e))?;
+    drop(f);
+    let parent = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    store::sync_dir(parent)?;
+    if std::fs::read(to).map_err(|e| Error::io(to, e))? != text.as_bytes() {
+        return Err(Error::corrupt(
+            to,
+            "the copy reads back different from the root key",
+        ));
+    }
+    let record = RootKeyExport {
+        sha256: crate::x509::sha256_hex(text.as_bytes()),
+        to: std::path::absolute(to)
+            .map_err(|e| Error::io(to, e))?
+            .display()
+            .to_string(),
+        at: crate::x509::rfc3339(OffsetDateTime::now_utc()),
+    };
+    let json = serde_json::to_string_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?;
+    store::write_atomic(
+        &dir.path(files::ROOT_KEY_EXPORTED),
+        (json + "\n").as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    Ok(record)
+}
+
+/// Removes the root key from the CA directory, under the CA's lock. Refused (bad
+/// input, nothing changed) when the CA has no intermediate (nothing could sign), and,
+/// unless `force`, when `root export-key` has not recorded a copy of exactly this key.
+/// Returns the recorded export, if any.
+pub fn remove_root_key(dir: &CaDir, force: bool) -> Result<Option<RootKeyExport>> {
+    if !dir.exists() {
+        return Err(Error::NoCa(dir.root().to_path_buf()));
+    }
+    let _lock = dir.lock()?;
+    let policy_path = dir.path(files::POLICY);
+    let policy: Policy = serde_json::from_str(&dir.read(files::POLICY)?)
+        .map_err(|e| Error::corrupt(&policy_path, format!("unreadable policy: {e}")))?;
+    let key_path = dir.path(files::ROOT_KEY);
+    if !policy.intermediate {
+        return Err(Error::invalid(
+            "root key",
+            key_path.display().to_string(),
+            "signs every certificate of this CA (it has no intermediate), so removing it would stop all issuance; create a CA with `fedca init --intermediate` to keep the root offline",
+        ));
+    }
+    if !key_path.exists() {
+        return Err(Error::invalid(
+            "root key",
+            key_path.display().to_string(),
+            "is already removed",
+        ));
+    }
+    let text = dir.read(files::ROOT_KEY)?;
+    let export: Option<RootKeyExport> =
+        match std::fs::read_to_string(dir.path(files::ROOT_KEY_EXPORTED)) {
+            Ok(t) => serde_json::from_str(&t).ok(),
+            Err(_) => None,
+        };
+    let exported = export
+        .as_ref()
+        .is_some_and(|e| e.sha256 == crate::x509::sha256_hex(text.as_bytes()));
+    if !exported && !force {
+        return Err(Error::invalid(
+            "root key",
+            key_path.display().to_string(),
+            "has not been exported (removing it would lose it for good); run `fedca root export-key --to FILE` first, or pass --force if a copy exists elsewhere",
+        ));
+    }
+    std::fs::remove_file(&key_path).map_err(|e| Error::io(&key_path, e))?;
+    store::sync_dir(dir.root())?;
+    Ok(export)
+}
+
+/// Puts the root key back from `from` (as `root export-key` wrote it), after checking
+/// it is the key of `root.pem` (decrypting with `passphrase` when it is encrypted).
+/// The file is stored as is. Under the CA's lock; bad input changes nothing.
+pub fn import_root_key(
+    dir: &CaDir,
+    from: &std::path::Path,
+    passphrase: Option<&Passphrase>,
+) -> Result<()> {
+    if !dir.exists() {
+        return Err(Error::NoCa(dir.root().to_path_buf()));
+    }
+    let bytes = store::read_input(from, "key file")?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::invalid("key file", from.display().to_string(), "is not a PEM file"))?;
+    let key = match key_from_pem(&text, passphrase, from) {
+        Ok(k) => k,
+        Err(Error::Corrupt { detail, .. }) => {
+            return Err(Error::invalid(
+                "key file",
+                from.display().to_string(),
+                detail,
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    let _lock = dir.lock()?;
+    let key_path = dir.path(files::ROOT_KEY);
+    if key_path.exists() {
+        return Err(Error::invalid(
+            "root key",
+            key_path.display().to_string(),
+            "is already in the CA directory; nothing to import",
+        ));
+    }
+    let der = read_root_cert(dir)?;
+    let (_, root) = x509_parser::parse_x509_certificate(&der).map_err(|e| {
+        Error::corrupt(
+            &dir.path(files::ROOT_CERT),
+            format!("not a certificate: {e}"),
+        )
+    })?;
+    check_key_matches(&key, &root, from).map_err(|_| {
+        Error::invalid(
+            "key file",
+            from.display().to_string(),
+            "is not the key of this CA's root.pem",
+        )
+    })?;
+    store::write_atomic(&key_path, text.as_bytes(), KEY_MODE)
+}
+
+/// Stages `files` (name, contents, mode) in the rotation directory, writes the commit
+/// marker, and installs them ([`CaDir::finish_rotation`]).
+fn install_rotation(
+    dir: &CaDir,
+    lock: &store::CaLock,
+    staged: &[(&str, String, u32)],
+    remove: &[&str],
+) -> Result<()> {
+    let staging = dir.path(files::ROTATION_STAGING);
+    store::create_dir_private(&staging)?;
+    for (name, text, mode) in staged {
+        store::write_atomic(&staging.join(name), text.as_bytes(), *mode)?;
+    }
+    store::crash_point("rotate-staged");
+    let commit = store::RotationCommit {
+        remove: remove.iter().map(|s| s.to_string()).collect(),
+    };
+    let json = serde_json::to_string(&commit).map_err(|e| Error::Internal(e.to_string()))?;
+    store::write_atomic(
+        &staging.join(store::ROTATION_COMMIT),
+        json.as_bytes(),
+        KEY_MODE,
+    )?;
+    store::crash_point("rotate-committed");
+    dir.finish_rotation(lock)
+}
+
+/// What `rotate-root` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rotation {
+    /// The new root's common name.
+    pub new_root: String,
+    /// SHA-256 of the new root certificate (DER).
+    pub new_root_sha256: String,
+    /// SHA-256 of the root it replaces (still trusted until `--finish`).
+    pub old_root_sha256: String,
+    /// SHA-256 of the cross-certificate (the issuing key certified by the old root).
+    pub cross_sha256: Option<String>,
+    /// Whether this was `--finish`.
+    pub finished: bool,
+}
+
+/// Starts a root rotation: a new root (and, for a CA with an intermediate, a new
+/// intermediate under it), and a cross-certificate — the new issuing key certified by
+/// the old root — so that leaves issued from now on verify both for clients trusting
+/// the new root and for clients still trusting only the old one. `root.pem` holds the
+/// new root then the old one (so `trust` outputs list both, and `ca.pem` carries both);
+/// `fullchain.pem` of every new leaf carries the cross-certificate. The old root key
+/// moves to `previous-root-key.pem`. Needs the root key (and the passphrase when the
+/// keys are encrypted; new keys are encrypted with it).
+pub fn rotate_root(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Rotation> {
+    if !dir.exists() {
+        return Err(Error::NoCa(dir.root().to_path_buf()));
+    }
+    let lock = dir.lock()?;
+    dir.check_permissions(true)?;
+    let policy_path = dir.path(files::POLICY);
+    let policy: Policy = serde_json::from_str(&dir.read(files::POLICY)?)
+        .map_err(|e| Error::corrupt(&policy_path, format!("unreadable policy: {e}")))?;
+    if dir.path(files::CROSS_CERT).exists() {
+        return Err(Error::invalid(
+            "rotate-root",
+            dir.root().display().to_string(),
+            "a rotation is already in progress; retire the old root with `fedca rotate-root --finish` first",
+        ));
+    }
+    if !dir.path(files::ROOT_KEY).exists() {
+        return Err(root_key_missing(dir, "rotate the root"));
+    }
+    let old_text = dir.read(files::ROOT_CERT)?;
+    let old_der = read_root_cert(dir)?;
+    let (_, old_x509) = x509_parser::parse_x509_certificate(&old_der).map_err(|e| {
+        Error::corrupt(
+            &dir.path(files::ROOT_CERT),
+            format!("not a certificate: {e}"),
+        )
+    })?;
+    let old_key_text = dir.read(files::ROOT_KEY)?;
+    let old_key = key_from_pem(&old_key_text, passphrase, &dir.path(files::ROOT_KEY))?;
+    check_key_matches(&old_key, &old_x509, &dir.path(files::ROOT_KEY))?;
+    let encrypt = if is_encrypted_pem(&old_key_text) {
+        passphrase
+    } else {
+        None
+    };
+
+    let now = OffsetDateTime::now_utc();
+    let not_before = now - validity::BACKDATE;
+    let not_after = now + policy.root_validity.duration();
+    let stamp = format!(" {}", &crate::x509::rfc3339(now)[..10]);
+    let head: String = policy.name.chars().take(64 - stamp.len()).collect();
+    let opts = InitOptions {
+        name: format!("{head}{stamp}"),
+        key_type: policy.key_type,
+        validity: policy.root_validity,
+        leaf_validity: policy.leaf_validity,
+        permitted: policy.permitted.clone(),
+        force: false,
+        intermediate: policy.intermediate,
+        passphrase: None,
+    };
+    let (_, new_root, new_key) = build_root(&opts, not_before, not_after)?;
+    let intermediate = if policy.intermediate {
+        Some(build_intermediate(
+            &opts, &new_root, &new_key, not_before, not_after,
+        )?)
+    } else {
+        None
+    };
+    // The issuing certificate of the new hierarchy, certified by the old root too.
+    let (issuing_cn, issuing_key) = match &intermediate {
+        Some((_, k)) => (intermediate_name(&opts.name), k),
+        None => (opts.name.clone(), &new_key),
+    };
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, issuing_cn);
+    params.distinguished_name = dn;
+    params.serial_number = Some(crate::x509::random_serial(&Default::default())?);
+    params.not_before = not_before;
+    params.not_after = std::cmp::min(not_after, old_x509.validity().not_after.to_datetime());
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.name_constraints = policy.permitted.to_name_constraints();
+    params.use_authority_key_identifier_extension = true;
+    let old_issuer = rcgen::Issuer::from_ca_cert_der(&old_der.clone().into(), &old_key)
+        .crypto("loading the old root as issuer")?;
+    let cross = params
+        .signed_by(issuing_key, &old_issuer)
+        .crypto("cross-signing the new root")?;
+    crate::lint::check_intermediate(cross.der(), &old_der)?;
+
+    let mut staged = vec![
+        (files::PREVIOUS_ROOT_KEY, old_key_text, KEY_MODE),
+        (files::ROOT_KEY, key_to_pem(&new_key, encrypt)?, KEY_MODE),
+    ];
+    if let Some((c, k)) = &intermediate {
+        // The old intermediate is kept, as the old root key is.
+        staged.push((
+            files::PREVIOUS_INTERMEDIATE_KEY,
+            dir.read(files::INTERMEDIATE_KEY)?,
+            KEY_MODE,
+        ));
+        staged.push((
+            files::PREVIOUS_INTERMEDIATE_CERT,
+            dir.read(files::INTERMEDIATE_CERT)?,
+            PUBLIC_MODE,
+        ));
+        staged.push((files::INTERMEDIATE_KEY, key_to_pem(k, encrypt)?, KEY_MODE));
+        staged.push((files::INTERMEDIATE_CERT, c.pem(), PUBLIC_MODE));
+    }
+    staged.push((files::CROSS_CERT, cross.pem(), PUBLIC_MODE));
+    let old_first = pem::parse(&old_text)
+        .map(|p| pem::encode(&p))
+        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
+    staged.push((
+        files::ROOT_CERT,
+        format!("{}{}", new_root.pem(), old_first),
+        PUBLIC_MODE,
+    ));
+    install_rotation(dir, &lock, &staged, &[])?;
+    Ok(Rotation {
+        new_root: opts.name,
+        new_root_sha256: crate::x509::sha256_hex(new_root.der()),
+        old_root_sha256: crate::x509::sha256_hex(&old_der),
+        cross_sha256: Some(crate::x509::sha256_hex(cross.der())),
+        finished: false,
+    })
+}
+
+/// Ends a rotation: `root.pem` holds the new root alone and the cross-certificate is
+/// removed, so `trust` outputs stop listing the old root and new leaves' `fullchain.pem`
+/// stops carrying the cross-certificate. Needs no key. Renew every server afterwards so
+/// that no `fullchain.pem` still leads to the old root.
+pub fn finish_root_rotation(dir: &CaDir) -> Result<Rotation> {
+    if !dir.exists() {
+        return Err(Error::NoCa(dir.root().to_path_buf()));
+    }
+    let lock = dir.lock()?;
+    if !dir.path(files::CROSS_CERT).exists() {
+        return Err(Error::invalid(
+            "rotate-root --finish",
+            dir.root().display().to_string(),
+            "no rotation is in progress (start one with `fedca rotate-root`)",
+        ));
+    }
+    let text = dir.read(files::ROOT_CERT)?;
+    let blocks = pem::parse_many(&text)
+        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
+    let (Some(new), Some(old)) = (blocks.first(), blocks.get(1)) else {
+        return Err(Error::corrupt(
+            &dir.path(files::ROOT_CERT),
+            "a rotation is in progress but root.pem does not hold two roots",
+        ));
+    };
+    let new_pem = pem::encode(new);
+    install_rotation(
+        dir,
+        &lock,
+        &[(files::ROOT_CERT, new_pem, PUBLIC_MODE)],
+        &[files::CROSS_CERT],
+    )?;
+    let (_, x) = x509_parser::parse_x509_certificate(new.contents())
+        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
+    let new_root = x
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let rotation = Rotation {
+        new_root,
+        new_root_sha256: crate::x509::sha256_hex(new.contents()),
+        old_root_sha256: crate::x509::sha256_hex(old.contents()),
+        cross_sha256: None,
+        finished: true,
+    };
+    Ok(rotation)
 }
 
 fn validate_ca_name(name: &str) -> Result<()> {
@@ -837,6 +1598,39 @@ mod tests {
         let back = KeyPair::from_pem(&key.serialize_pem()).unwrap();
         assert_eq!(back.public_key_raw(), key.public_key_raw());
         assert!(std::ptr::eq(back.algorithm(), &rcgen::PKCS_ED25519));
+    }
+
+    #[test]
+    fn encrypted_keys_round_trip_for_every_key_type_and_refuse_a_wrong_passphrase() {
+        let pass = Passphrase::new(b"correct horse".to_vec()).unwrap();
+        let wrong = Passphrase::new(b"correct horsf".to_vec()).unwrap();
+        assert_eq!(format!("{pass:?}"), "Passphrase(..)");
+        assert!(Passphrase::new(Vec::new()).is_err());
+        let path = std::path::Path::new("k.pem");
+        for kt in KeyType::ALL {
+            let key = kt.generate().unwrap();
+            let text = key_to_pem(&key, Some(&pass)).unwrap();
+            assert!(is_encrypted_pem(&text), "{kt}");
+            assert!(!text.contains(&key.serialize_pem()[40..80]), "{kt}");
+            let back = key_from_pem(&text, Some(&pass), path).unwrap();
+            assert_eq!(back.public_key_raw(), key.public_key_raw(), "{kt}");
+            let err = key_from_pem(&text, Some(&wrong), path).unwrap_err();
+            assert!(err.to_string().contains("wrong passphrase"), "{kt}: {err}");
+            assert_eq!(err.exit_code(), 1);
+            let err = key_from_pem(&text, None, path).unwrap_err();
+            assert!(err.to_string().contains("no passphrase"), "{kt}: {err}");
+            // Unencrypted keys are read with or without a passphrase.
+            let plain = key_to_pem(&key, None).unwrap();
+            assert!(!is_encrypted_pem(&plain));
+            assert!(key_from_pem(&plain, Some(&pass), path).is_ok());
+        }
+    }
+
+    #[test]
+    fn intermediate_names_fit_a_common_name() {
+        assert_eq!(intermediate_name("fedca root"), "fedca root intermediate");
+        let long = "x".repeat(64);
+        assert_eq!(intermediate_name(&long).chars().count(), 64);
     }
 
     #[test]

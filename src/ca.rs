@@ -88,10 +88,15 @@ impl Ca {
 
     /// [`Ca::open`] with a configured [`CaDir`] (e.g. [`CaDir::insecure_permissions`]).
     pub fn open_in(dir: CaDir) -> Result<Ca> {
+        Ca::open_with(dir, None)
+    }
+
+    /// [`Ca::open_in`] for a CA whose keys are encrypted with `passphrase`.
+    pub fn open_with(dir: CaDir, passphrase: Option<&crate::authority::Passphrase>) -> Result<Ca> {
         if !dir.exists() {
             return Err(Error::NoCa(dir.root().to_path_buf()));
         }
-        let authority = Authority::load(&dir)?;
+        let authority = Authority::load_with(&dir, passphrase)?;
         Ok(Ca { dir, authority })
     }
 
@@ -291,7 +296,7 @@ impl Ca {
             batch.push(Staged {
                 record,
                 files: ServerFiles {
-                    fullchain_pem: leaf.cert_pem.clone(),
+                    fullchain_pem: format!("{}{}", leaf.cert_pem, self.authority.chain_pem()),
                     cert_pem: leaf.cert_pem,
                     key_pem: leaf.key_pem,
                     ca_pem: ca_pem.clone(),
@@ -482,7 +487,7 @@ where
 
 /// Creates `--out` (0700) if needed and checks it is a writable directory, before any
 /// certificate is signed; a bad `--out` is bad input.
-fn prepare_out(out: &Path) -> Result<()> {
+pub(crate) fn prepare_out(out: &Path) -> Result<()> {
     let bad = |e: std::io::Error| {
         Error::invalid(
             Field::OutputDir,

@@ -104,7 +104,7 @@ pub fn generate(ca: &Ca, next_update: Duration) -> Result<Crl> {
         crl_number: rcgen::SerialNumber::from(number),
         issuing_distribution_point: None,
         revoked_certs: entries,
-        key_identifier_method: issuer_key_id(ca.authority().cert_der()),
+        key_identifier_method: issuer_key_id(&ca.authority().issuing_cert_der()),
     };
     let issuer = ca.authority().issuer()?;
     let crl = params.signed_by(&issuer).crypto("signing the CRL")?;

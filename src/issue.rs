@@ -150,7 +150,7 @@ impl LeafProfile {
         }
     }
 
-    fn params(&self, serial: SerialNumber) -> Result<CertificateParams> {
+    pub(crate) fn params(&self, serial: SerialNumber) -> Result<CertificateParams> {
         let mut p = CertificateParams::default();
         p.serial_number = Some(serial);
         p.not_before = self.not_before;
@@ -218,7 +218,12 @@ pub fn sign(ca: &Authority, profile: LeafProfile, taken: &BTreeSet<String>) -> R
         .params(serial)?
         .signed_by(&key, &issuer)
         .crypto("signing the leaf")?;
-    crate::lint::check_leaf(cert.der(), ca.cert_der(), &profile.lint_expectations())?;
+    crate::lint::check_leaf_chain(
+        cert.der(),
+        ca.cert_der(),
+        &ca.chain_der(),
+        &profile.lint_expectations(),
+    )?;
     Ok(IssuedLeaf {
         serial: serial_text,
         cert_der: cert.der().to_vec(),

@@ -47,6 +47,7 @@ pub mod cidr;
 #[doc(hidden)]
 pub mod cli;
 pub mod crl;
+pub mod csr;
 pub mod error;
 pub mod handshake;
 pub mod inspect;

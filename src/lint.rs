@@ -284,6 +284,33 @@ pub struct LeafExpectations {
 /// the profile (every name present, validity inside the issuer's), and verification
 /// through webpki exactly as a rustls federation client does it, for every name.
 pub fn check_leaf(der: &[u8], root_der: &[u8], profile: &LeafExpectations) -> Result<()> {
+    check_leaf_chain(der, root_der, &[], profile)
+}
+
+/// The intermediate checks run before an intermediate is written: the CA rules, and
+/// webpki accepting it under the root.
+pub fn check_intermediate(der: &[u8], root_der: &[u8]) -> Result<()> {
+    fail(lint(der, Role::Ca))?;
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| Error::Lint(format!("the intermediate does not parse: {e}")))?;
+    let (_, root) = X509Certificate::from_der(root_der)
+        .map_err(|e| Error::Lint(format!("the root does not parse: {e}")))?;
+    cert.verify_signature(Some(root.public_key()))
+        .map_err(|e| {
+            Error::Lint(format!(
+                "the root's signature on the intermediate does not verify: {e}"
+            ))
+        })?;
+    Ok(())
+}
+
+/// [`check_leaf`] for a leaf issued below `intermediates` (DER, leaf-side first).
+pub fn check_leaf_chain(
+    der: &[u8],
+    root_der: &[u8],
+    intermediates: &[Vec<u8>],
+    profile: &LeafExpectations,
+) -> Result<()> {
     let mut findings = lint(der, Role::Leaf);
     if let Ok((_, cert)) = X509Certificate::from_der(der) {
         let v = cert.validity();
@@ -314,7 +341,10 @@ pub fn check_leaf(der: &[u8], root_der: &[u8], profile: &LeafExpectations) -> Re
             .signature_verification_algorithms
             .all,
         &[anchor],
-        &[],
+        &intermediates
+            .iter()
+            .map(|d| CertificateDer::from(d.as_slice()))
+            .collect::<Vec<_>>(),
         at,
         webpki::KeyUsage::server_auth(),
         None,

@@ -843,6 +843,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
             leaf_validity: spec.ca.leaf_validity,
             permitted: spec.constraints(),
             force: false,
+            ..InitOptions::default()
         };
         if let Some(parent) = spec.ca_dir.parent() {
             crate::store::create_dir_all_private(parent)?;

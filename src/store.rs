@@ -52,8 +52,25 @@ pub mod files {
     pub const POLICY: &str = "policy.json";
     /// The root certificate.
     pub const ROOT_CERT: &str = "root.pem";
-    /// The root private key.
+    /// The root private key (absent while it is kept offline).
     pub const ROOT_KEY: &str = "root-key.pem";
+    /// The intermediate certificate of a CA made with `init --intermediate`.
+    pub const INTERMEDIATE_CERT: &str = "intermediate.pem";
+    /// The intermediate's private key.
+    pub const INTERMEDIATE_KEY: &str = "intermediate-key.pem";
+    /// Written by `root export-key`: the fingerprint of the root exported and where.
+    pub const ROOT_KEY_EXPORTED: &str = "root-key-exported.json";
+    /// During a root rotation: the issuing certificate's key certified by the old root.
+    pub const CROSS_CERT: &str = "cross.pem";
+    /// The key of the root a rotation replaced (kept, never deleted).
+    pub const PREVIOUS_ROOT_KEY: &str = "previous-root-key.pem";
+    /// The intermediate a rotation replaced, and its key (kept: CRLs for the leaves it
+    /// signed need it).
+    pub const PREVIOUS_INTERMEDIATE_CERT: &str = "previous-intermediate.pem";
+    /// The key of [`PREVIOUS_INTERMEDIATE_CERT`].
+    pub const PREVIOUS_INTERMEDIATE_KEY: &str = "previous-intermediate-key.pem";
+    /// Where `rotate-root` stages the files it installs (see `authority::finish_rotation`).
+    pub const ROTATION_STAGING: &str = "rotation.new";
     /// The certificate index.
     pub const INDEX: &str = "index.jsonl";
     /// The lock file of fedca before 0.2, inside the CA (unused; the lock now lives
@@ -163,7 +180,8 @@ pub struct ServerFiles {
     pub cert_pem: String,
     /// Leaf plus intermediates, PEM.
     pub fullchain_pem: String,
-    /// The leaf's private key, PKCS#8 PEM.
+    /// The leaf's private key, PKCS#8 PEM; empty for a CSR-signed certificate, whose
+    /// directory then has no `key.pem`.
     pub key_pem: String,
     /// The root certificate, PEM.
     pub ca_pem: String,
@@ -284,7 +302,10 @@ fn stage(s: &Staged, p: &Plan, certs: &Path) -> Result<()> {
     }
     create_dir_private(&p.staging)?;
     let f = &s.files;
-    write_new(&p.staging.join(files::KEY), f.key_pem.as_bytes(), KEY_MODE)?;
+    // A CSR-signed certificate has no key here: the server kept it.
+    if !f.key_pem.is_empty() {
+        write_new(&p.staging.join(files::KEY), f.key_pem.as_bytes(), KEY_MODE)?;
+    }
     write_new(
         &p.staging.join(files::LEAF),
         f.cert_pem.as_bytes(),
@@ -438,14 +459,17 @@ impl CaDir {
                 check_owner_and_modes(&p, name, kind, euid, 0o022)?;
             }
         }
-        if key {
-            check_owner_and_modes(
-                &self.path(files::ROOT_KEY),
-                "the root key",
-                Kind::File,
-                euid,
-                0o077,
-            )?;
+        // Every CA key present: the root key may be offline, the intermediate absent.
+        for name in [
+            files::ROOT_KEY,
+            files::INTERMEDIATE_KEY,
+            files::PREVIOUS_ROOT_KEY,
+            files::PREVIOUS_INTERMEDIATE_KEY,
+        ] {
+            let p = self.path(name);
+            if key && fs::symlink_metadata(&p).is_ok() {
+                check_owner_and_modes(&p, name, Kind::File, euid, 0o077)?;
+            }
         }
         Ok(())
     }
@@ -517,6 +541,7 @@ impl CaDir {
         }
         self.finish_init(&lock)?;
         self.recover(&lock)?;
+        self.finish_rotation(&lock)?;
         self.sweep(&lock)?;
         Ok(lock)
     }
@@ -727,6 +752,9 @@ impl CaDir {
         let mut written = Vec::with_capacity(batch.len() * 6 + 1);
         for (s, p) in batch.iter().zip(plans) {
             for f in [files::KEY, files::LEAF, files::FULLCHAIN, files::CA] {
+                if f == files::KEY && s.files.key_pem.is_empty() {
+                    continue;
+                }
                 written.push(p.staging.join(f));
             }
             written.push(p.staging.clone());
@@ -1179,6 +1207,12 @@ impl CaDir {
         })
     }
 
+    /// Finishes or undoes a root rotation a crashed `rotate-root` left (see
+    /// [`ROTATION_COMMIT`]).
+    pub fn finish_rotation(&self, _lock: &CaLock) -> Result<()> {
+        finish_rotation_impl(self)
+    }
+
     /// Whether `p` is the CA directory or inside it, after resolving `..` and symbolic
     /// links in the part of `p` that exists.
     pub fn contains(&self, p: &Path) -> Result<bool> {
@@ -1195,6 +1229,77 @@ impl CaDir {
             absolute(&self.root.join(p)).unwrap_or_else(|_| self.root.join(p))
         }
     }
+}
+
+/// The marker `rotate-root` writes last into its staging directory: the list of files
+/// to delete once the staged ones are in place. Its presence is the commit point.
+pub const ROTATION_COMMIT: &str = "commit.json";
+
+/// The content of [`ROTATION_COMMIT`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RotationCommit {
+    /// Files to delete once the staged ones are installed.
+    pub remove: Vec<String>,
+}
+
+/// The files a rotation may stage and install (nothing else is ever moved in).
+const ROTATION_FILES: [&str; 8] = [
+    files::PREVIOUS_ROOT_KEY,
+    files::PREVIOUS_INTERMEDIATE_KEY,
+    files::PREVIOUS_INTERMEDIATE_CERT,
+    files::ROOT_KEY,
+    files::INTERMEDIATE_KEY,
+    files::INTERMEDIATE_CERT,
+    files::CROSS_CERT,
+    files::ROOT_CERT,
+];
+
+/// Finishes or undoes a `rotate-root` that a crashed process left: run by
+/// [`CaDir::lock`] (through [`CaDir::finish_rotation`]). A staging directory with its commit marker is rolled forward (each
+/// staged file renamed over its target, in a fixed order; then the marker's removals);
+/// one without is removed. Both are idempotent, so a crash during recovery is recovered
+/// by the next lock.
+fn finish_rotation_impl(dir: &CaDir) -> Result<()> {
+    let staging = dir.path(files::ROTATION_STAGING);
+    match std::fs::symlink_metadata(&staging) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::corrupt(
+                &staging,
+                "is not a directory fedca wrote; refusing to recover from it",
+            ))
+        }
+        Err(_) => return Ok(()),
+    }
+    let marker = staging.join(ROTATION_COMMIT);
+    if let Ok(text) = std::fs::read_to_string(&marker) {
+        let commit: RotationCommit = serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(&marker, format!("unreadable rotation marker: {e}")))?;
+        for name in ROTATION_FILES {
+            let from = staging.join(name);
+            if std::fs::symlink_metadata(&from).is_ok() {
+                std::fs::rename(&from, dir.path(name)).map_err(|e| Error::io(&from, e))?;
+                crash_point("rotate-rename");
+            }
+        }
+        sync_dir(dir.root())?;
+        for name in &commit.remove {
+            if !ROTATION_FILES.contains(&name.as_str()) {
+                return Err(Error::corrupt(
+                    &marker,
+                    format!("names {name:?}, which a rotation never removes"),
+                ));
+            }
+            match std::fs::remove_file(dir.path(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&dir.path(name), e)),
+            }
+        }
+        sync_dir(dir.root())?;
+    }
+    std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    sync_dir(dir.root())
 }
 
 /// How many random characters follow [`init_staging_prefix`] in an `init` staging

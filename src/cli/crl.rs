@@ -8,7 +8,6 @@ use super::Cli;
 use crate::error::{Error, Result};
 use crate::store::{write_atomic, PUBLIC_MODE};
 use crate::validity::Validity;
-use crate::Ca;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -68,7 +67,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             ));
         }
     }
-    let ca = Ca::open_in(cli.ca())?;
+    let ca = cli.open_ca()?;
     let crl = crate::crl::generate(&ca, next.duration())?;
     if let Some(o) = &args.out {
         write_atomic(o, crl.pem.as_bytes(), PUBLIC_MODE)?;

@@ -16,7 +16,9 @@ Examples:
   fedca init --ca-dir ./ca --name \"Example Federation Root\" \\
       --permit fed.test --permit 10.0.0.0/8 --permit fd00::/8 --permit onion
   fedca init --ca-dir ./lab --key ed25519 --validity 2y --permit lab.test
-  fedca init --ca-dir ./ca --force      # replace; the old CA is moved aside, not deleted";
+  fedca init --ca-dir ./ca --force      # replace; the old CA is moved aside, not deleted
+  fedca init --ca-dir ./ca --intermediate --permit fed.test   # root key can go offline
+  FEDCA_PASSPHRASE_FILE=/run/secrets/fedca fedca init --ca-dir ./ca --encrypt --permit fed.test";
 
 /// Create a private root CA, optionally name-constrained to the federation.
 ///
@@ -50,6 +52,15 @@ pub struct Args {
     /// Replace an existing CA (it is moved aside, not deleted).
     #[arg(long)]
     force: bool,
+    /// Issue through an intermediate the root signs (path length 0, the root's name
+    /// constraints), so the root key can be kept offline (`fedca root remove-key`).
+    #[arg(long)]
+    intermediate: bool,
+    /// Encrypt the CA's keys (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC). The
+    /// passphrase is the first line of the file FEDCA_PASSPHRASE_FILE names, or is
+    /// asked for on the terminal; never on the command line.
+    #[arg(long)]
+    encrypt: bool,
 }
 
 #[derive(Serialize)]
@@ -62,6 +73,8 @@ struct Report<'a> {
     excluded: Vec<String>,
     root_sha256: String,
     replaced: Option<String>,
+    intermediate_sha256: Option<String>,
+    encrypted: bool,
 }
 
 pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
@@ -96,6 +109,12 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         leaf_validity: crate::validity::parse_leaf(&args.leaf_validity, "--leaf-validity")?,
         permitted,
         force: args.force,
+        intermediate: args.intermediate,
+        passphrase: if args.encrypt {
+            Some(super::read_passphrase(true)?)
+        } else {
+            None
+        },
     };
     let (ca, replaced) = Ca::init_in(cli.ca(), &opts)?;
     let a = ca.authority();
@@ -113,6 +132,8 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             .collect(),
         root_sha256: crate::x509::sha256_hex(a.cert_der()),
         replaced: replaced.as_ref().map(|p| p.display().to_string()),
+        intermediate_sha256: a.chain_der().first().map(|d| crate::ca::sha256_hex(d)),
+        encrypted: args.encrypt,
     };
     if a.constraints().is_empty() {
         eprintln!(
@@ -132,6 +153,12 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         outln!("  permitted: {}", a.constraints());
         outln!("  excluded:  {}", a.constraints().excluded_text());
         outln!("  root SHA-256: {}", report.root_sha256);
+        if let Some(i) = &report.intermediate_sha256 {
+            outln!("  intermediate SHA-256: {i} (issues the leaves; the root key can go offline: `fedca root export-key --to FILE`, then `fedca root remove-key`)");
+        }
+        if report.encrypted {
+            outln!("  the CA keys are encrypted; signing asks for the passphrase (or reads FEDCA_PASSPHRASE_FILE)");
+        }
         if let Some(r) = &report.replaced {
             outln!("  the previous CA was moved to {r}");
         }

@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 use crate::issue::LeafRequest;
 use crate::name::{AltName, ServerName};
 use crate::validity;
-use crate::Ca;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -53,7 +52,7 @@ pub struct Args {
 
 pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let requests = requests(args)?;
-    let ca = Ca::open_in(cli.ca())?;
+    let ca = cli.open_ca()?;
     let servers: Vec<String> = requests.iter().map(|r| r.server.to_string()).collect();
     for (server, serial) in crate::revocation::revoked_among(ca.dir(), &servers)? {
         eprintln!("note: {server} was revoked (serial {serial}); issuing it a new certificate lets it federate again once `fedca trust` is re-run on the others");

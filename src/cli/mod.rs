@@ -17,6 +17,9 @@ mod list;
 mod probe;
 mod renew;
 mod revoke;
+mod root;
+mod rotate;
+mod sign_csr;
 mod status;
 mod trust;
 mod verify;
@@ -38,6 +41,10 @@ Examples:
   fedca inspect --lint fullchain.pem
   fedca apply examples/lab.yaml
   fedca probe hs1.fed.test --ca-dir ./ca
+  fedca init --ca-dir ./ca --intermediate --encrypt --permit fed.test
+  fedca root export-key --to /media/offline/root-key.pem --ca-dir ./ca
+  fedca root remove-key --ca-dir ./ca
+  fedca sign-csr request.pem --server hs9.fed.test --ca-dir ./ca
   fedca demo";
 
 /// fedca: a private certificate authority for closed Matrix federations.
@@ -82,6 +89,9 @@ enum Command {
     Inspect(inspect::Args),
     Probe(probe::Args),
     Demo(demo::Args),
+    SignCsr(sign_csr::Args),
+    Root(root::Args),
+    RotateRoot(rotate::Args),
     Status(status::Args),
     Renew(renew::Args),
     Revoke(revoke::Args),
@@ -95,6 +105,63 @@ impl Cli {
             .insecure_permissions(self.insecure_permissions)
             .lock_timeout(lock_timeout())
     }
+
+    /// Opens the CA to sign with, asking for the passphrase when its signing key is
+    /// encrypted (`FEDCA_PASSPHRASE_FILE`, else a terminal prompt).
+    pub(crate) fn open_ca(&self) -> Result<crate::Ca> {
+        let dir = self.ca();
+        let pass = if dir.exists() && crate::Authority::needs_passphrase(&dir)? {
+            Some(read_passphrase(false)?)
+        } else {
+            None
+        };
+        crate::Ca::open_with(dir, pass.as_ref())
+    }
+}
+
+/// The passphrase of the CA's keys: the first line of the file `FEDCA_PASSPHRASE_FILE`
+/// names (as `openssl -passin file:` reads it), else typed on the terminal without echo
+/// (twice with `confirm`). Never a command-line argument: those are visible to every
+/// user in `ps`.
+pub(crate) fn read_passphrase(confirm: bool) -> Result<crate::authority::Passphrase> {
+    use crate::authority::Passphrase;
+    if let Some(path) = std::env::var_os("FEDCA_PASSPHRASE_FILE") {
+        let path = PathBuf::from(path);
+        let bytes = crate::store::read_input(&path, "FEDCA_PASSPHRASE_FILE")?;
+        let line = bytes.split(|b| *b == b'\n').next().unwrap_or(&[]);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        return Passphrase::new(line.to_vec()).map_err(|_| {
+            crate::Error::invalid(
+                "FEDCA_PASSPHRASE_FILE",
+                path.display().to_string(),
+                "has an empty first line; the passphrase is the file's first line",
+            )
+        });
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(crate::Error::invalid(
+            "passphrase",
+            "",
+            "is needed (the CA keys are encrypted) and there is no terminal to ask on; set FEDCA_PASSPHRASE_FILE to a file holding it",
+        ));
+    }
+    let io = |e| crate::Error::Io {
+        path: PathBuf::from("<terminal>"),
+        source: e,
+    };
+    let first = rpassword::prompt_password("Passphrase for the CA keys: ").map_err(io)?;
+    if confirm {
+        let again = rpassword::prompt_password("Repeat the passphrase: ").map_err(io)?;
+        if again != first {
+            return Err(crate::Error::invalid(
+                "passphrase",
+                "",
+                "the two entries differ; nothing was written",
+            ));
+        }
+    }
+    Passphrase::new(first.into_bytes())
 }
 
 /// `FEDCA_LOCK_TIMEOUT` (seconds; default 60): how long a command waits for the CA's
@@ -120,6 +187,9 @@ pub fn try_main() -> Result<ExitCode> {
         Command::Verify(a) => verify::run(&cli, a),
         Command::Inspect(a) => inspect::run(&cli, a),
         Command::Probe(a) => probe::run(&cli, a),
+        Command::SignCsr(a) => sign_csr::run(&cli, a),
+        Command::Root(a) => root::run(&cli, a),
+        Command::RotateRoot(a) => rotate::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
         Command::Status(a) => status::run(&cli, a),
         Command::Renew(a) => renew::run(&cli, a),

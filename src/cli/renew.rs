@@ -17,7 +17,6 @@ use crate::issue::LeafRequest;
 use crate::name::{AltName, ServerName};
 use crate::store::{files, CaDir, IndexRecord};
 use crate::validity::{Validity, BACKDATE};
-use crate::Ca;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -238,7 +237,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     }
     let mut hook_failed = false;
     if !todo.is_empty() {
-        let ca = Ca::open_in(dir)?;
+        let ca = cli.open_ca()?;
         for (old, (req, out)) in todo {
             let issued = match ca.issue(std::slice::from_ref(&req), out.as_deref()) {
                 Ok(mut v) if !v.is_empty() => v.remove(0),

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 #[path = "../common/mod.rs"]
 mod common;
 #[allow(unused_imports)] // each test file uses some of them
-pub use common::{fedca, ok, onion, read, require, run};
+pub use common::{assert_unchanged, fedca, ok, onion, read, require, run, snapshot};
 
 /// The repository root.
 pub fn repo() -> PathBuf {

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use crate::authority::{Authority, InitOptions};
 use crate::error::{Error, Field, Result};
 use crate::issue::{self, LeafProfile, LeafRequest};
-use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles};
+use crate::name::{AltName, ServerName};
+use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles, Staged};
 // `crate::ca::{rfc3339, sha256_hex}` are old paths of these, kept for other branches.
 pub(crate) use crate::x509::{rfc3339, sha256_hex};
 
@@ -115,22 +116,10 @@ impl Ca {
     /// Every request is validated (names, constraints, options, output directories)
     /// before anything is signed or written: bad input changes nothing.
     pub fn issue(&self, requests: &[LeafRequest], out: Option<&Path>) -> Result<Vec<Issued>> {
-        let now = OffsetDateTime::now_utc();
-        let current = self
-            .dir
-            .read_index()?
-            .into_iter()
-            .filter(|r| r.state == RecordState::Active);
-        crate::name::refuse_case_duplicates(
-            requests.iter().map(|r| &r.server),
-            current.map(|r| r.server),
-        )?;
-        let mut plans = Vec::with_capacity(requests.len());
-        let mut targets = BTreeSet::new();
+        let mut targets = Vec::with_capacity(requests.len());
         for req in requests {
-            let profile = LeafProfile::build(req, &self.authority, now)?;
             let dir_name = req.server.dir_name();
-            let (target, path_text) = match out {
+            targets.push(match out {
                 Some(o) => {
                     let t = std::path::absolute(o.join(&dir_name)).map_err(|e| Error::io(o, e))?;
                     let text = t.display().to_string();
@@ -140,23 +129,7 @@ impl Ca {
                     self.dir.server_dir(&dir_name),
                     format!("{}/{dir_name}", files::SERVERS),
                 ),
-            };
-            if !targets.insert(target.clone()) {
-                return Err(Error::invalid(
-                    Field::ServerName,
-                    req.server.to_string(),
-                    "is given twice in one call",
-                ));
-            }
-            if dir_name.len() > 255 {
-                return Err(Error::invalid(
-                    Field::ServerName,
-                    req.server.to_string(),
-                    "makes a directory name longer than 255 bytes, which file systems refuse",
-                ));
-            }
-            crate::store::check_target(&target)?;
-            plans.push((profile, target, path_text));
+            });
         }
         if let Some(o) = out {
             if o.to_str().is_none() {
@@ -174,6 +147,101 @@ impl Ca {
                 ));
             }
         }
+        self.issue_planned(requests, targets, out)
+    }
+
+    /// Issues one certificate per request into the matching server directory of
+    /// `targets` (absolute paths outside the CA directory), as one transaction. Used by
+    /// `apply`, which puts each server's files in its bundle.
+    pub fn issue_into(&self, requests: &[LeafRequest], targets: &[PathBuf]) -> Result<Vec<Issued>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut planned = Vec::with_capacity(targets.len());
+        for t in targets {
+            let text = t.to_str().ok_or_else(|| {
+                Error::invalid(
+                    "output directory",
+                    t.display().to_string(),
+                    "is not valid UTF-8, which the index cannot record",
+                )
+            })?;
+            if !t.is_absolute() || self.dir.contains(t)? {
+                return Err(Error::invalid(
+                    "output directory",
+                    text,
+                    "must be an absolute path outside the CA directory",
+                ));
+            }
+            planned.push((t.clone(), text.to_string()));
+        }
+        self.issue_planned(requests, planned, None)
+    }
+
+    /// Re-issues each named server with exactly its stored settings (names, extra
+    /// names, delegation, key type, validity, output directory), as one transaction;
+    /// a server the CA has never issued gets the defaults and the CA's `servers/`.
+    pub fn issue_stored(&self, names: &[ServerName]) -> Result<Vec<Issued>> {
+        let current = current_records(&self.dir)?;
+        let mut requests = Vec::with_capacity(names.len());
+        let mut targets = Vec::with_capacity(names.len());
+        for n in names {
+            match current.get(&n.to_string()) {
+                Some(r) => {
+                    requests.push(stored_request(&self.dir, r)?);
+                    targets.push((self.dir.resolve_record_path(&r.path), r.path.clone()));
+                }
+                None => {
+                    let dir_name = n.dir_name();
+                    requests.push(LeafRequest::new(n.clone()));
+                    targets.push((
+                        self.dir.server_dir(&dir_name),
+                        format!("{}/{dir_name}", files::SERVERS),
+                    ));
+                }
+            }
+        }
+        self.issue_planned(&requests, targets, None)
+    }
+
+    fn issue_planned(
+        &self,
+        requests: &[LeafRequest],
+        targets: Vec<(PathBuf, String)>,
+        out: Option<&Path>,
+    ) -> Result<Vec<Issued>> {
+        let now = OffsetDateTime::now_utc();
+        let current = self
+            .dir
+            .read_index()?
+            .into_iter()
+            .filter(|r| r.state == RecordState::Active);
+        crate::name::refuse_case_duplicates(
+            requests.iter().map(|r| &r.server),
+            current.map(|r| r.server),
+        )?;
+        let mut plans = Vec::with_capacity(requests.len());
+        let mut seen = BTreeSet::new();
+        for (req, (target, path_text)) in requests.iter().zip(targets) {
+            let profile = LeafProfile::build(req, &self.authority, now)?;
+            let dir_name = req.server.dir_name();
+            if !seen.insert(target.clone()) || !seen.insert(PathBuf::from(req.server.to_string())) {
+                return Err(Error::invalid(
+                    "server name",
+                    req.server.to_string(),
+                    "is given twice in one call",
+                ));
+            }
+            if dir_name.len() > 255 {
+                return Err(Error::invalid(
+                    "server name",
+                    req.server.to_string(),
+                    "makes a directory name longer than 255 bytes, which file systems refuse",
+                ));
+            }
+            crate::store::check_target(&target)?;
+            plans.push((profile, target, path_text));
+        }
         let lock = self.dir.lock()?;
         // Another process may have replaced the CA (init --force) while we waited.
         if self.dir.read(files::ROOT_CERT)? != self.authority.cert_pem() {
@@ -187,14 +255,25 @@ impl Ca {
         }
         let mut taken: BTreeSet<String> = self
             .dir
-            .read_index()?
+            .read_index_stored()?
             .into_iter()
             .map(|r| r.serial)
             .collect();
-        let mut issued = Vec::with_capacity(plans.len());
-        for ((profile, target, path_text), req) in plans.into_iter().zip(requests) {
-            let leaf = issue::sign(&self.authority, profile, &taken)?;
+        // Sign every leaf on every core, then commit them all as one batch.
+        let mut leaves = parallel_map(&plans, |(profile, _, _)| {
+            issue::sign(&self.authority, profile.clone(), &taken)
+        })?;
+        for (leaf, (profile, _, _)) in leaves.iter_mut().zip(&plans) {
+            // Two threads drawing the same random 128-bit serial: re-sign one.
+            while taken.contains(&leaf.serial) {
+                *leaf = issue::sign(&self.authority, profile.clone(), &taken)?;
+            }
             taken.insert(leaf.serial.clone());
+        }
+        let ca_pem = self.authority.cert_pem().to_string();
+        let mut batch = Vec::with_capacity(plans.len());
+        let mut clamped = Vec::with_capacity(plans.len());
+        for ((leaf, (_, target, path_text)), req) in leaves.into_iter().zip(plans).zip(requests) {
             let record = IndexRecord {
                 serial: leaf.serial.clone(),
                 server: leaf.profile.server.to_string(),
@@ -206,21 +285,35 @@ impl Ca {
                 path: path_text,
                 key_type: leaf.profile.key_type.to_string(),
                 sha256: sha256_hex(&leaf.cert_der),
+                alts: req.alts.iter().map(|a| a.san_text()).collect(),
+                validity: Some(
+                    req.validity
+                        .unwrap_or(self.authority.policy().leaf_validity)
+                        .to_string(),
+                ),
             };
-            let files = ServerFiles {
-                fullchain_pem: format!("{}{}", leaf.cert_pem, self.authority.chain_pem()),
-                cert_pem: leaf.cert_pem,
-                key_pem: leaf.key_pem,
-                ca_pem: self.authority.cert_pem().to_string(),
-            };
-            self.dir
-                .commit_issue(&lock, record.clone(), &files, &target)?;
-            issued.push(Issued {
+            clamped.push(leaf.profile.clamped);
+            batch.push(Staged {
                 record,
-                dir: target,
-                clamped: leaf.profile.clamped,
+                files: ServerFiles {
+                    fullchain_pem: format!("{}{}", leaf.cert_pem, self.authority.chain_pem()),
+                    cert_pem: leaf.cert_pem,
+                    key_pem: leaf.key_pem,
+                    ca_pem: ca_pem.clone(),
+                },
+                target,
             });
         }
+        self.dir.commit_batch(&lock, &batch)?;
+        let issued = batch
+            .into_iter()
+            .zip(clamped)
+            .map(|(s, clamped)| Issued {
+                record: s.record,
+                dir: s.target,
+                clamped,
+            })
+            .collect();
         Ok(issued)
     }
 
@@ -228,6 +321,102 @@ impl Ca {
     pub fn list(&self) -> Result<Vec<ListEntry>> {
         list(&self.dir)
     }
+}
+
+/// The current (active) record of each server, by server name.
+pub fn current_records(dir: &CaDir) -> Result<std::collections::HashMap<String, IndexRecord>> {
+    Ok(dir
+        .read_index()?
+        .into_iter()
+        .filter(|r| r.state == RecordState::Active)
+        .map(|r| (r.server.clone(), r))
+        .collect())
+}
+
+/// The request a record stores: its server, delegation, extra names, key type and
+/// validity. Records written before fedca stored extra names and validity read as
+/// they are: every name besides the server's and the delegate's host is an extra
+/// name, and the validity is the CA's default.
+pub fn stored_request(dir: &CaDir, r: &IndexRecord) -> Result<LeafRequest> {
+    let corrupt = |what: &str, e: String| {
+        Error::corrupt(
+            &dir.path(files::INDEX),
+            format!("record {}: bad {what}: {e}", r.serial),
+        )
+    };
+    let server = ServerName::parse(&r.server).map_err(|e| corrupt("server", e.to_string()))?;
+    let delegate = r
+        .delegate
+        .as_deref()
+        .map(ServerName::parse)
+        .transpose()
+        .map_err(|e| corrupt("delegate", e.to_string()))?;
+    let alt_texts: Vec<String> = if r.alts.is_empty() && r.validity.is_none() {
+        let mut own = vec![AltName::Host(server.host().clone()).san_text()];
+        if let Some(d) = &delegate {
+            own.push(AltName::Host(d.host().clone()).san_text());
+        }
+        r.names
+            .iter()
+            .filter(|n| !own.contains(n))
+            .cloned()
+            .collect()
+    } else {
+        r.alts.clone()
+    };
+    let alts = alt_texts
+        .iter()
+        .map(|a| AltName::parse(a))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| corrupt("extra name", e.to_string()))?;
+    let key_type = r
+        .key_type
+        .parse()
+        .map_err(|e: Error| corrupt("key type", e.to_string()))?;
+    let validity = r
+        .validity
+        .as_deref()
+        .map(crate::validity::Validity::parse)
+        .transpose()
+        .map_err(|e| corrupt("validity", e.to_string()))?;
+    Ok(LeafRequest {
+        server,
+        delegate,
+        alts,
+        validity,
+        key_type: Some(key_type),
+    })
+}
+
+/// What re-issuing `r` with `names`, `key_type` and the directory `path` changes, in
+/// words (empty: nothing).
+pub fn describe_changes(
+    r: &IndexRecord,
+    names: &[String],
+    key_type: &str,
+    path: &str,
+) -> Vec<String> {
+    let have: BTreeSet<&str> = r.names.iter().map(String::as_str).collect();
+    let want: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    let added: Vec<&str> = want.difference(&have).copied().collect();
+    let removed: Vec<&str> = have.difference(&want).copied().collect();
+    if !added.is_empty() {
+        out.push(format!("names added: {}", added.join(", ")));
+    }
+    if !removed.is_empty() {
+        out.push(format!("names removed: {}", removed.join(", ")));
+    }
+    if key_type != r.key_type {
+        out.push(format!("key type {} -> {key_type}", r.key_type));
+    }
+    if path != r.path {
+        out.push(format!(
+            "output directory {} -> {path} (the old copy is superseded)",
+            r.path
+        ));
+    }
+    out
 }
 
 /// Every certificate in a CA directory's index with its status now. Reads only the
@@ -259,6 +448,41 @@ pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
             })
         })
         .collect()
+}
+
+/// `f` applied to every item on every core, results in order; the first error wins.
+pub(crate) fn parallel_map<T, R, F>(items: &[T], f: F) -> Result<Vec<R>>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> Result<R> + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .min(items.len().max(1));
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| scope.spawn(|| c.iter().map(&f).collect::<Result<Vec<R>>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a signing thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
 }
 
 /// Creates `--out` (0700) if needed and checks it is a writable directory, before any

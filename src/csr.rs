@@ -268,6 +268,8 @@ impl Ca {
             path: path_text,
             key_type: csr.key_type.clone(),
             sha256: sha256_hex(cert.der()),
+            alts: req.alts.iter().map(|a| a.san_text()).collect(),
+            validity: req.validity.map(|v| v.to_string()),
         };
         let server_files = ServerFiles {
             cert_pem: cert.pem(),

@@ -38,6 +38,19 @@ pub enum Error {
         permitted: String,
     },
 
+    /// A network spec (`fedca apply`) broke a rule.
+    #[error("{}:{line}:{column}: {rule}", .file.display())]
+    Spec {
+        /// The spec file.
+        file: PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// The column (1-based).
+        column: usize,
+        /// The rule broken.
+        rule: String,
+    },
+
     /// `init` found a CA already in the directory and `--force` was not given.
     #[error("{}: a CA already exists here; refusing to replace it without --force", .0.display())]
     CaExists(PathBuf),
@@ -97,6 +110,7 @@ impl Error {
         match self {
             Error::Name(_)
             | Error::InvalidValue { .. }
+            | Error::Spec { .. }
             | Error::OutsideConstraints { .. }
             | Error::CaExists(_)
             | Error::NoCa(_)

@@ -54,6 +54,7 @@ pub mod inspect;
 pub mod issue;
 pub mod lint;
 pub mod name;
+pub mod network;
 pub mod probe;
 mod punycode;
 pub mod revocation;
@@ -67,7 +68,9 @@ pub mod verify;
 pub mod x509;
 
 pub use authority::{Authority, InitOptions, KeyType};
-pub use ca::{list, Ca, CertStatus, Issued, ListEntry};
+pub use ca::{
+    current_records, describe_changes, list, stored_request, Ca, CertStatus, Issued, ListEntry,
+};
 pub use error::{Error, Result};
 pub use issue::LeafRequest;
 pub use name::ServerName;

@@ -28,6 +28,7 @@
 //! * the process that takes the lock sweeps what a crashed one left: temporary files,
 //!   stale staging directories, unfinished `init` directories.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -77,6 +78,8 @@ pub mod files {
     pub const LOCK: &str = ".lock";
     /// Marks an `init` staging directory that holds a new, not yet installed CA.
     pub const INIT_MARK: &str = ".fedca-new";
+    /// Revoked serials, append-only (missing: none revoked).
+    pub const REVOCATIONS: &str = "revocations.jsonl";
     /// The in-flight issuance journal.
     pub const JOURNAL: &str = "journal.json";
     /// The archive of issued certificates.
@@ -129,6 +132,14 @@ pub struct IndexRecord {
     pub key_type: String,
     /// SHA-256 fingerprint of the certificate (hex).
     pub sha256: String,
+    /// The extra names (`--alt`) asked for (the server's stored settings; absent in
+    /// records written before fedca stored them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alts: Vec<String>,
+    /// The validity asked for, or the CA's default at the time, e.g. `90d` (stored
+    /// settings; absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity: Option<String>,
 }
 
 /// An open CA directory.
@@ -136,6 +147,24 @@ pub struct IndexRecord {
 pub struct CaDir {
     root: PathBuf,
     insecure_permissions: bool,
+    lock_timeout: Duration,
+}
+
+/// How long [`CaDir::lock`] waits for another process unless told otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+static LOCK_TIMEOUT_SECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(60);
+
+/// Sets the lock wait of every [`CaDir`] made after this call and of the output-directory
+/// lock of `trust` (the command line sets it from `FEDCA_LOCK_TIMEOUT`; the library
+/// reads no environment).
+pub fn set_default_lock_timeout(timeout: Duration) {
+    LOCK_TIMEOUT_SECS.store(timeout.as_secs(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The lock wait set by [`set_default_lock_timeout`] (60 s unless set).
+pub fn default_lock_timeout() -> Duration {
+    Duration::from_secs(LOCK_TIMEOUT_SECS.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Proof that this process holds the CA directory's lock; released on drop.
@@ -158,6 +187,218 @@ pub struct ServerFiles {
     pub ca_pem: String,
 }
 
+/// One server of a batch: its record, its files and its directory.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    /// The index record to append.
+    pub record: IndexRecord,
+    /// The four files.
+    pub files: ServerFiles,
+    /// The server directory to replace.
+    pub target: PathBuf,
+}
+
+/// Where one server of a batch is staged and swapped (absolute paths).
+#[derive(Debug)]
+struct Plan {
+    target: PathBuf,
+    parent: PathBuf,
+    staging: PathBuf,
+    backup: PathBuf,
+    target_existed: bool,
+    keep: bool,
+}
+
+/// Whether `target` holds the committed certificate of `record`'s server and path
+/// (verifiably fedca's output: only then does a renewal keep the old directory's
+/// owner and modes), looked up in `active`.
+fn committed_output(
+    target: &Path,
+    record: &IndexRecord,
+    active: &std::collections::HashMap<(String, String), String>,
+) -> bool {
+    if !is_fedca_dir(target) {
+        return false;
+    }
+    let Some(fp) = fs::read(target.join(files::LEAF))
+        .ok()
+        .and_then(|c| pem_sha256(&c))
+    else {
+        return false;
+    };
+    active
+        .get(&(record.server.clone(), record.path.clone()))
+        .is_some_and(|sha| *sha == fp)
+}
+
+/// The journal of a batch (format 2): the index length before the batch and one entry
+/// per server.
+#[derive(Debug, Serialize, Deserialize)]
+struct BatchJournal {
+    format: u32,
+    index_len: u64,
+    entries: Vec<Journal>,
+}
+
+/// A journal as found on disk: a batch, or one server (written by fedca before the
+/// batch commit; still recovered).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum AnyJournal {
+    Batch(BatchJournal),
+    Single(Journal),
+}
+
+/// The serial of a line of `revocations.jsonl` (see [`crate::revocation`]).
+#[derive(Debug, Deserialize)]
+struct RevokedSerial {
+    serial: String,
+}
+
+/// The state a record has now: revoked if `revocations.jsonl` lists it or it stored
+/// `revoked`; superseded if a later record names the same server or it stored
+/// `superseded` (indexes written before the append-only index); active otherwise.
+/// The one place that decides it.
+pub fn effective_state(stored: RecordState, later_for_server: bool, revoked: bool) -> RecordState {
+    if revoked || stored == RecordState::Revoked {
+        RecordState::Revoked
+    } else if later_for_server || stored == RecordState::Superseded {
+        RecordState::Superseded
+    } else {
+        RecordState::Active
+    }
+}
+
+/// Replaces each record's stored state by its [`effective_state`].
+pub fn apply_effective_states(records: &mut [IndexRecord], revoked: &HashSet<String>) {
+    let mut seen: HashSet<String> = HashSet::with_capacity(records.len());
+    for r in records.iter_mut().rev() {
+        let later = !seen.insert(r.server.to_string());
+        r.state = effective_state(r.state, later, revoked.contains(&r.serial));
+    }
+}
+
+/// Parses index text; with `torn_tail`, a last line that does not parse is skipped.
+fn parse_index(p: &Path, text: &str, torn_tail: bool) -> Result<Vec<IndexRecord>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(l) {
+            Ok(r) => out.push(r),
+            Err(_) if torn_tail && i + 1 == lines.len() => {}
+            Err(e) => return Err(Error::corrupt(p, format!("line {}: {e}", i + 1))),
+        }
+    }
+    Ok(out)
+}
+
+/// Writes one server's staged directory and archived certificate, without syncing.
+fn stage(s: &Staged, p: &Plan, certs: &Path) -> Result<()> {
+    if fs::symlink_metadata(&p.staging).is_ok() {
+        fs::remove_dir_all(&p.staging).map_err(|e| Error::io(&p.staging, e))?;
+    }
+    create_dir_private(&p.staging)?;
+    let f = &s.files;
+    // A CSR-signed certificate has no key here: the server kept it.
+    if !f.key_pem.is_empty() {
+        write_new(&p.staging.join(files::KEY), f.key_pem.as_bytes(), KEY_MODE)?;
+    }
+    write_new(
+        &p.staging.join(files::LEAF),
+        f.cert_pem.as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    write_new(
+        &p.staging.join(files::FULLCHAIN),
+        f.fullchain_pem.as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    write_new(&p.staging.join(files::CA), f.ca_pem.as_bytes(), PUBLIC_MODE)?;
+    if p.keep {
+        keep_ownership(&p.target, &p.staging)?;
+    }
+    let archived = certs.join(format!("{}.pem", s.record.serial));
+    if write_new(&archived, f.cert_pem.as_bytes(), PUBLIC_MODE).is_err() {
+        // A copy a failed run left (the serial is random: otherwise never there).
+        remove_file(&archived)?;
+        write_new(&archived, f.cert_pem.as_bytes(), PUBLIC_MODE)?;
+    }
+    Ok(())
+}
+
+/// Runs `f(0..n)` on every core, stopping at the first error.
+pub(crate) fn for_each_parallel<F>(n: usize, f: F) -> Result<()>
+where
+    F: Fn(usize) -> Result<()> + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .min(n.max(1));
+    if threads <= 1 {
+        return (0..n).try_for_each(f);
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    loop {
+                        let i = next.fetch_add(1, Relaxed);
+                        if i >= n || failed.load(Relaxed) {
+                            return Ok(());
+                        }
+                        if let Err(e) = f(i) {
+                            failed.store(true, Relaxed);
+                            return Err(e);
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a worker thread panicked".into())))
+            })
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// Up to this many paths are made durable one `fsync` each; more by one `syncfs` per
+/// file system, so that a batch costs a constant number of syncs.
+const FSYNC_EACH_MAX: usize = 16;
+
+/// Makes written files and directories (and the renames in directories) durable: an
+/// `fsync` each for a few paths, else one `syncfs` per file system.
+pub fn make_durable(paths: &[PathBuf]) -> Result<()> {
+    if paths.len() <= FSYNC_EACH_MAX {
+        for p in paths {
+            File::open(p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io(p, e))?;
+        }
+        return Ok(());
+    }
+    use std::os::unix::fs::MetadataExt;
+    let mut devices = HashSet::new();
+    for p in paths {
+        let meta = fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        if devices.insert(meta.dev()) {
+            let f = File::open(p).map_err(|e| Error::io(p, e))?;
+            rustix::fs::syncfs(&f).map_err(|e| Error::io(p, e.into()))?;
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Journal {
     serial: String,
@@ -175,7 +416,14 @@ impl CaDir {
         CaDir {
             root: canonical_ca_dir(path.into()),
             insecure_permissions: false,
+            lock_timeout: default_lock_timeout(),
         }
+    }
+
+    /// How long [`CaDir::lock`] waits for another fedca process (default 60 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     /// With `yes`, files and directories of the CA that another user owns or may
@@ -276,7 +524,7 @@ impl CaDir {
         self.root.join(files::SERVERS).join(dir_name)
     }
 
-    /// Takes the CA's lock, waiting up to `FEDCA_LOCK_TIMEOUT` seconds (default 60),
+    /// Takes the CA's lock, waiting up to [`CaDir::lock_timeout`] (default 60 s),
     /// then finishes or rolls back any issuance a crashed process left in flight and
     /// sweeps what crashed processes left behind. Refuses a CA directory writable by
     /// others (see [`CaDir::check_permissions`]).
@@ -286,7 +534,7 @@ impl CaDir {
         }
         let path = self.lock_path()?;
         let file = open_lock_nofollow(&path, &self.root, self.insecure_permissions)?;
-        wait_for_lock(&file, &path)?;
+        wait_for_lock(&file, &path, self.lock_timeout)?;
         let lock = CaLock { _file: file };
         if self.root.is_dir() && self.exists() {
             self.check_permissions(false)?;
@@ -304,25 +552,56 @@ impl CaDir {
         fs::read_to_string(&p).map_err(|e| Error::io(&p, e))
     }
 
-    /// Reads every index record, oldest first.
+    /// Reads every index record, oldest first, each with its effective state (see
+    /// [`effective_state`]): a record that a later one for the same server follows is
+    /// superseded, one listed in `revocations.jsonl` is revoked, whatever it stored.
     pub fn read_index(&self) -> Result<Vec<IndexRecord>> {
+        let mut records = self.read_index_stored()?;
+        let revoked = self.read_revocations()?;
+        apply_effective_states(&mut records, &revoked);
+        Ok(records)
+    }
+
+    /// Reads every index record as stored, oldest first. A last line without its
+    /// newline that does not parse is an append in flight (or torn by a crash, which
+    /// the next lock rolls back) and is not a record yet.
+    pub fn read_index_stored(&self) -> Result<Vec<IndexRecord>> {
         let p = self.path(files::INDEX);
         let text = match fs::read_to_string(&p) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io(&p, e)),
         };
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l)
-                    .map_err(|e| Error::corrupt(&p, format!("line {}: {e}", i + 1)))
-            })
-            .collect()
+        parse_index(&p, &text, !text.ends_with('\n'))
     }
 
-    /// Rewrites the index atomically.
+    /// The serials `revocations.jsonl` lists (none when the file is missing).
+    pub fn read_revocations(&self) -> Result<HashSet<String>> {
+        let p = self.path(files::REVOCATIONS);
+        let text = match fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        let torn_tail = !text.ends_with('\n');
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = HashSet::new();
+        for (i, l) in lines.iter().enumerate() {
+            if l.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<RevokedSerial>(l) {
+                Ok(r) => {
+                    out.insert(r.serial);
+                }
+                Err(_) if torn_tail && i + 1 == lines.len() => {}
+                Err(e) => return Err(Error::corrupt(&p, format!("line {}: {e}", i + 1))),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rewrites the index atomically (used by nothing that issues: issuance appends).
     pub fn write_index(&self, _lock: &CaLock, records: &[IndexRecord]) -> Result<()> {
         let mut text = String::new();
         for r in records {
@@ -333,13 +612,8 @@ impl CaDir {
         write_atomic(&self.path(files::INDEX), text.as_bytes(), PUBLIC_MODE)
     }
 
-    /// Writes a server's files and its index record as one operation.
-    ///
-    /// The files are staged beside `target`, swapped in by rename, the certificate is
-    /// archived under `certs/`, and the index (with `record` appended and any earlier
-    /// active record for the same server and path marked superseded) is rewritten: that
-    /// rewrite is the commit point. A crash before it is rolled back by the next
-    /// [`CaDir::lock`].
+    /// Writes one server's files and its index record as one operation: a batch of
+    /// one (see [`CaDir::commit_batch`]).
     pub fn commit_issue(
         &self,
         lock: &CaLock,
@@ -347,39 +621,105 @@ impl CaDir {
         server_files: &ServerFiles,
         target: &Path,
     ) -> Result<()> {
-        let parent = target.parent().ok_or_else(|| {
-            Error::invalid(
-                "output directory",
-                target.display().to_string(),
-                "has no parent",
-            )
-        })?;
-        create_dir_all_private(parent)?;
-        let target = absolute(target)?;
-        let parent = absolute(parent)?;
-        let staging = parent.join(format!(".staging-{}", record.serial));
-        let backup = parent.join(format!(".backup-{}", record.serial));
-        check_target(&target)?;
-        let target_existed = target.exists();
-        let keep = target_existed && self.is_committed_output(&target, &record)?;
-        let journal = Journal {
-            serial: record.serial.clone(),
-            target: self.journal_path(&target)?,
-            staging: self.journal_path(&staging)?,
-            backup: self.journal_path(&backup)?,
-            target_existed,
+        self.commit_batch(
+            lock,
+            &[Staged {
+                record,
+                files: server_files.clone(),
+                target: target.to_path_buf(),
+            }],
+        )
+    }
+
+    /// Writes every server's files and index records of one invocation as one
+    /// transaction (docs/decisions/0013-group-commit.md):
+    ///
+    /// 1. one journal lists every server's target, staging and backup directory and
+    ///    the index's length before the batch;
+    /// 2. every server's files are staged in `.staging-SERIAL/` beside its target and
+    ///    every certificate archived in `certs/`, in parallel, without a sync per file;
+    /// 3. all of it is made durable at once (`syncfs` of each file system involved, or
+    ///    a few `fsync`s for a small batch);
+    /// 4. each staged directory is swapped in (old → `.backup-SERIAL/`), and the
+    ///    renames made durable the same way;
+    /// 5. the batch's records are appended to `index.jsonl` in one write and fsynced:
+    ///    the commit point;
+    /// 6. backups and the journal are removed.
+    ///
+    /// A crash before 5 completes is rolled back by the next [`CaDir::lock`] (the
+    /// index truncated to its old length, every server restored); after it, rolled
+    /// forward. An error rolls the batch back before this returns.
+    pub fn commit_batch(&self, lock: &CaLock, batch: &[Staged]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut plans = Vec::with_capacity(batch.len());
+        let mut entries = Vec::with_capacity(batch.len());
+        // The index, read once: the active record of each (server, path).
+        let active: std::collections::HashMap<(String, String), String> = self
+            .read_index()?
+            .into_iter()
+            .filter(|r| r.state == RecordState::Active)
+            .map(|r| ((r.server, r.path), r.sha256))
+            .collect();
+        let mut made = HashSet::new();
+        let mut serials = HashSet::new();
+        for s in batch {
+            let parent = s.target.parent().ok_or_else(|| {
+                Error::invalid(
+                    "output directory",
+                    s.target.display().to_string(),
+                    "has no parent",
+                )
+            })?;
+            if made.insert(parent.to_path_buf()) {
+                create_dir_all_private(parent)?;
+            }
+            if !serials.insert(s.record.serial.as_str()) {
+                return Err(Error::Internal(format!(
+                    "serial {} twice in one batch",
+                    s.record.serial
+                )));
+            }
+            let target = absolute(&s.target)?;
+            let parent = absolute(parent)?;
+            let staging = parent.join(format!(".staging-{}", s.record.serial));
+            let backup = parent.join(format!(".backup-{}", s.record.serial));
+            check_target(&target)?;
+            let target_existed = fs::symlink_metadata(&target).is_ok();
+            // A renewal keeps the old directory's owner and modes only when it is
+            // verifiably fedca's committed output for this server and path.
+            let keep = target_existed && committed_output(&target, &s.record, &active);
+            entries.push(Journal {
+                serial: s.record.serial.clone(),
+                target: self.journal_path(&target)?,
+                staging: self.journal_path(&staging)?,
+                backup: self.journal_path(&backup)?,
+                target_existed,
+            });
+            plans.push(Plan {
+                target,
+                parent,
+                staging,
+                backup,
+                target_existed,
+                keep,
+            });
+        }
+        let index_len = match fs::metadata(self.path(files::INDEX)) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(Error::io(&self.path(files::INDEX), e)),
+        };
+        let journal = BatchJournal {
+            format: 2,
+            index_len,
+            entries,
         };
         let journal_text =
-            serde_json::to_vec_pretty(&journal).map_err(|e| Error::Internal(e.to_string()))?;
-        let result = self.swap_in(
-            lock,
-            record,
-            server_files,
-            &journal_text,
-            (&target, &parent),
-            (&staging, &backup),
-            keep,
-        );
+            serde_json::to_vec(&journal).map_err(|e| Error::Internal(e.to_string()))?;
+        write_atomic(&self.path(files::JOURNAL), &journal_text, KEY_MODE)?;
+        let result = self.swap_in(lock, batch, &plans, index_len);
         if let Err(e) = result {
             // A failed command (a full disk, an I/O error) undoes its own work before it
             // exits, so the files served are always a committed pair.
@@ -396,113 +736,143 @@ impl CaDir {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn swap_in(
         &self,
-        lock: &CaLock,
-        record: IndexRecord,
-        server_files: &ServerFiles,
-        journal_text: &[u8],
-        (target, parent): (&Path, &Path),
-        (staging, backup): (&Path, &Path),
-        keep: bool,
+        _lock: &CaLock,
+        batch: &[Staged],
+        plans: &[Plan],
+        index_len: u64,
     ) -> Result<()> {
-        write_atomic(&self.path(files::JOURNAL), journal_text, KEY_MODE)?;
-
-        // Stage the four files.
-        if staging.exists() {
-            fs::remove_dir_all(staging).map_err(|e| Error::io(staging, e))?;
-        }
-        create_dir_private(staging)?;
-        // A CSR-signed certificate has no key here: the server kept it.
-        if !server_files.key_pem.is_empty() {
-            write_new(
-                &staging.join(files::KEY),
-                server_files.key_pem.as_bytes(),
-                KEY_MODE,
-            )?;
-        }
-        write_new(
-            &staging.join(files::LEAF),
-            server_files.cert_pem.as_bytes(),
-            PUBLIC_MODE,
-        )?;
-        write_new(
-            &staging.join(files::FULLCHAIN),
-            server_files.fullchain_pem.as_bytes(),
-            PUBLIC_MODE,
-        )?;
-        write_new(
-            &staging.join(files::CA),
-            server_files.ca_pem.as_bytes(),
-            PUBLIC_MODE,
-        )?;
-        if keep {
-            keep_ownership(target, staging)?;
-        }
-        sync_dir(staging)?;
-
-        // Archive the certificate.
+        crash_point("after-journal");
+        // Stage every server's files and archive every certificate, in parallel.
         let certs = self.path(files::CERTS);
         create_dir_all_private(&certs)?;
-        write_atomic(
-            &certs.join(format!("{}.pem", record.serial)),
-            server_files.cert_pem.as_bytes(),
-            PUBLIC_MODE,
-        )?;
-
-        // Swap the staged directory in.
-        if target.exists() {
-            fs::rename(target, backup).map_err(|e| Error::io(target, e))?;
+        for_each_parallel(batch.len(), |i| stage(&batch[i], &plans[i], &certs))?;
+        crash_point("after-stage");
+        let mut written = Vec::with_capacity(batch.len() * 6 + 1);
+        for (s, p) in batch.iter().zip(plans) {
+            for f in [files::KEY, files::LEAF, files::FULLCHAIN, files::CA] {
+                if f == files::KEY && s.files.key_pem.is_empty() {
+                    continue;
+                }
+                written.push(p.staging.join(f));
+            }
+            written.push(p.staging.clone());
+            written.push(certs.join(format!("{}.pem", s.record.serial)));
         }
-        fs::rename(staging, target).map_err(|e| Error::io(target, e))?;
-        sync_dir(parent)?;
-        crash_point("after-swap");
+        written.push(certs.clone());
+        make_durable(&written)?;
 
-        // Commit: the index names the new certificate.
-        let mut records = self.read_index()?;
-        for r in records.iter_mut() {
-            if r.server == record.server && r.path == record.path && r.state == RecordState::Active
-            {
-                r.state = RecordState::Superseded;
+        // Swap every staged directory in.
+        let mut parents: Vec<PathBuf> = Vec::new();
+        for p in plans {
+            if p.target_existed {
+                fs::rename(&p.target, &p.backup).map_err(|e| Error::io(&p.target, e))?;
+            }
+            fs::rename(&p.staging, &p.target).map_err(|e| Error::io(&p.target, e))?;
+            if !parents.contains(&p.parent) {
+                parents.push(p.parent.clone());
             }
         }
-        records.push(record);
-        self.write_index(lock, &records)?;
+        make_durable(&parents)?;
+        crash_point("after-swap");
+
+        // Commit: the batch's records, appended in one write.
+        self.append_index(batch.iter().map(|s| &s.record), index_len)?;
         crash_point("after-index");
 
         // Clean up.
-        if backup.exists() {
-            fs::remove_dir_all(backup).map_err(|e| Error::io(backup, e))?;
-        }
+        for_each_parallel(plans.len(), |i| {
+            let b = &plans[i].backup;
+            if plans[i].target_existed && fs::symlink_metadata(b).is_ok() {
+                fs::remove_dir_all(b).map_err(|e| Error::io(b, e))?;
+            }
+            Ok(())
+        })?;
         remove_file(&self.path(files::JOURNAL))?;
         sync_dir(&self.root)?;
         Ok(())
     }
 
-    /// Whether `target` is verifiably fedca's committed output for `record`'s server
-    /// and path: its `cert.pem` is the certificate of the active index record for them.
-    /// Only then does a renewal keep the old directory's owner and modes
-    /// ([`keep_ownership`]); a directory someone else planted gives its owner nothing.
-    fn is_committed_output(&self, target: &Path, record: &IndexRecord) -> Result<bool> {
-        if !is_fedca_dir(target) {
-            return Ok(false);
+    /// Appends `records` to the index in one write (after a newline if the index's last
+    /// line lacks one) and fsyncs it.
+    fn append_index<'a>(
+        &self,
+        records: impl Iterator<Item = &'a IndexRecord>,
+        index_len: u64,
+    ) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let p = self.path(files::INDEX);
+        let created = fs::symlink_metadata(&p).is_err();
+        let mut f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        let mut text = Vec::new();
+        if index_len > 0 {
+            let mut last = [0u8; 1];
+            f.read_at(&mut last, index_len - 1)
+                .map_err(|e| Error::io(&p, e))?;
+            if last[0] != b'\n' {
+                text.push(b'\n');
+            }
         }
-        let Some(fp) = fs::read(target.join(files::LEAF))
-            .ok()
-            .and_then(|c| pem_sha256(&c))
-        else {
-            return Ok(false);
-        };
-        Ok(self.read_index()?.iter().any(|r| {
-            r.state == RecordState::Active
-                && r.server == record.server
-                && r.path == record.path
-                && r.sha256 == fp
-        }))
+        for r in records {
+            serde_json::to_writer(&mut text, r).map_err(|e| Error::Internal(e.to_string()))?;
+            text.push(b'\n');
+        }
+        f.write_all(&text)
+            .and_then(|_| f.sync_data())
+            .map_err(|e| Error::io(&p, e))?;
+        if created {
+            f.set_permissions(fs::Permissions::from_mode(PUBLIC_MODE))
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::io(&p, e))?;
+            sync_dir(&self.root)?;
+        }
+        Ok(())
     }
 
-    /// Finishes or undoes an issuance that a crashed process left in flight.
+    /// Whether the batch a journal names reached the index: the index grew past the
+    /// recorded length, what follows it parses, and it holds every serial of the batch.
+    fn batch_committed(&self, jp: &Path, index_len: u64, entries: &[Journal]) -> Result<bool> {
+        let p = self.path(files::INDEX);
+        let bytes = match fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        let len = bytes.len() as u64;
+        if len < index_len {
+            return Err(Error::corrupt(
+                jp,
+                format!(
+                    "refusing to recover: {} is shorter ({len} bytes) than before the batch ({index_len} bytes)",
+                    p.display()
+                ),
+            ));
+        }
+        if len == index_len {
+            return Ok(false);
+        }
+        let Ok(tail) = std::str::from_utf8(&bytes[index_len as usize..]) else {
+            return Ok(false);
+        };
+        let mut found = HashSet::new();
+        for l in tail.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<IndexRecord>(l) {
+                Ok(r) => {
+                    found.insert(r.serial);
+                }
+                Err(_) => return Ok(false),
+            }
+        }
+        Ok(entries.iter().all(|e| found.contains(&e.serial)))
+    }
+
+    /// Finishes or undoes a batch that a crashed (or failed) process left in flight.
     fn recover(&self, _lock: &CaLock) -> Result<()> {
         let jp = self.path(files::JOURNAL);
         let text = match fs::read(&jp) {
@@ -510,9 +880,41 @@ impl CaDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io(&jp, e)),
         };
-        let journal: Journal = serde_json::from_slice(&text)
+        let journal: AnyJournal = serde_json::from_slice(&text)
             .map_err(|e| Error::corrupt(&jp, format!("unreadable journal: {e}")))?;
-        let journal = self.checked_journal(&jp, journal)?;
+        let (entries, index_len) = match journal {
+            AnyJournal::Batch(b) => {
+                if b.format != 2 || b.entries.is_empty() {
+                    return Err(Error::corrupt(
+                        &jp,
+                        format!(
+                            "refusing to recover: journal format {} with {} entries",
+                            b.format,
+                            b.entries.len()
+                        ),
+                    ));
+                }
+                (b.entries, Some(b.index_len))
+            }
+            AnyJournal::Single(j) => (vec![j], None),
+        };
+        let entries = entries
+            .into_iter()
+            .map(|j| self.checked_journal(&jp, j))
+            .collect::<Result<Vec<_>>>()?;
+        let mut seen = HashSet::new();
+        for e in &entries {
+            if !seen.insert(e.serial.as_str()) || !seen.insert(e.target.to_str().unwrap_or("")) {
+                return Err(Error::corrupt(
+                    &jp,
+                    format!(
+                        "refusing to recover: serial {} or target {} named twice",
+                        e.serial,
+                        e.target.display()
+                    ),
+                ));
+            }
+        }
         let bad = |p: &Path| {
             Error::corrupt(
                 &jp,
@@ -522,49 +924,77 @@ impl CaDir {
                 ),
             )
         };
-        let present = |p: &Path| fs::symlink_metadata(p).is_ok();
-        let index = self.read_index()?;
-        let committed = index.iter().any(|r| r.serial == journal.serial);
-        // Every check comes before the first removal: a refused journal changes nothing.
-        let mut remove = Vec::new();
-        let mut restore = false;
-        if committed {
-            remove.push(&journal.backup);
-        } else {
-            remove.push(&journal.staging);
-            restore = present(&journal.backup);
-            if restore && !is_fedca_dir(&journal.backup) {
-                return Err(bad(&journal.backup));
+        // Only directories holding nothing but fedca's four files are ever removed.
+        let remove_dir = |p: &Path| -> Result<()> {
+            if fs::symlink_metadata(p).is_err() {
+                return Ok(());
             }
-            if (restore || !journal.target_existed) && present(&journal.target) {
-                self.safe_to_remove_target(&jp, &journal, &index)?;
-                remove.push(&journal.target);
-            }
-        }
-        for p in &remove {
-            if present(p) && !is_fedca_dir(p) {
+            if !is_fedca_dir(p) {
                 return Err(bad(p));
             }
-        }
-        for p in remove {
-            if present(p) {
-                fs::remove_dir_all(p).map_err(|e| Error::io(p, e))?;
+            fs::remove_dir_all(p).map_err(|e| Error::io(p, e))
+        };
+        let present = |p: &Path| fs::symlink_metadata(p).is_ok();
+        let index = self.read_index()?;
+        let committed = match index_len {
+            Some(len) => self.batch_committed(&jp, len, &entries)?,
+            None => self
+                .read_index_stored()?
+                .iter()
+                .any(|r| r.serial == entries[0].serial),
+        };
+        if committed {
+            for e in &entries {
+                remove_dir(&e.backup)?;
             }
-        }
-        if !committed {
-            if restore {
-                fs::rename(&journal.backup, &journal.target)
-                    .map_err(|e| Error::io(&journal.target, e))?;
+        } else {
+            // Every path is checked before anything is undone.
+            for e in &entries {
+                let target_removed = present(&e.backup) || !e.target_existed;
+                let mut check = vec![&e.staging, &e.backup];
+                if target_removed && present(&e.target) {
+                    self.safe_to_remove_target(&jp, e, &index)?;
+                    check.push(&e.target);
+                }
+                for p in check {
+                    if present(p) && !is_fedca_dir(p) {
+                        return Err(bad(p));
+                    }
+                }
             }
-            let archived = self
-                .path(files::CERTS)
-                .join(format!("{}.pem", journal.serial));
-            if fs::symlink_metadata(&archived).is_ok_and(|m| m.is_file() || m.is_symlink()) {
-                remove_file(&archived)?;
+            if let Some(len) = index_len {
+                let ip = self.path(files::INDEX);
+                if fs::metadata(&ip).is_ok_and(|m| m.len() > len) {
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(&ip)
+                        .map_err(|e| Error::io(&ip, e))?;
+                    f.set_len(len)
+                        .and_then(|_| f.sync_all())
+                        .map_err(|e| Error::io(&ip, e))?;
+                }
             }
-            if let Some(parent) = journal.target.parent() {
-                sync_dir(parent)?;
+            let mut parents: Vec<PathBuf> = Vec::new();
+            for e in entries.iter().rev() {
+                remove_dir(&e.staging)?;
+                if present(&e.backup) {
+                    remove_dir(&e.target)?;
+                    fs::rename(&e.backup, &e.target).map_err(|err| Error::io(&e.target, err))?;
+                } else if !e.target_existed {
+                    // A first issuance swapped in but not committed.
+                    remove_dir(&e.target)?;
+                }
+                let archived = self.path(files::CERTS).join(format!("{}.pem", e.serial));
+                if fs::symlink_metadata(&archived).is_ok_and(|m| m.is_file() || m.is_symlink()) {
+                    remove_file(&archived)?;
+                }
+                if let Some(parent) = e.target.parent() {
+                    if !parents.iter().any(|p| p == parent) {
+                        parents.push(parent.to_path_buf());
+                    }
+                }
             }
+            make_durable(&parents)?;
         }
         remove_file(&jp)?;
         sync_dir(&self.root)
@@ -1237,20 +1667,16 @@ fn open_lock_nofollow(path: &Path, root: &Path, insecure: bool) -> Result<File> 
 /// Takes an exclusive advisory lock on `file` (the lock file or directory `path`),
 /// waiting up to `FEDCA_LOCK_TIMEOUT` seconds (default 60), then failing with
 /// [`Error::LockTimeout`] rather than hanging.
-pub fn wait_for_lock(file: &File, path: &Path) -> Result<()> {
-    let timeout = std::env::var("FEDCA_LOCK_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(60);
+pub fn wait_for_lock(file: &File, path: &Path, timeout: Duration) -> Result<()> {
     let start = Instant::now();
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(()),
             Err(fs::TryLockError::WouldBlock) => {
-                if start.elapsed() >= Duration::from_secs(timeout) {
+                if start.elapsed() >= timeout {
                     return Err(Error::LockTimeout {
                         path: path.to_path_buf(),
-                        waited_secs: timeout,
+                        waited_secs: timeout.as_secs(),
                     });
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -1260,14 +1686,19 @@ pub fn wait_for_lock(file: &File, path: &Path) -> Result<()> {
     }
 }
 
-/// Test hook: `FEDCA_CRASH_AT=<point>` aborts the process at that point, as a power
-/// cut would, so tests can check that the directory recovers. Only the points named
-/// in [`CaDir::commit_issue`] and `init-staged` in `Authority::init` exist.
+/// Test hook, compiled only with the `crash-points` feature (the tests enable it):
+/// `FEDCA_CRASH_AT=<point>` aborts the process at that point, as a power cut would, so
+/// tests can check that the directory recovers. The points are `after-journal`,
+/// `after-stage`, `after-swap` and `after-index` in [`CaDir::commit_batch`].
+#[cfg(feature = "crash-points")]
 pub(crate) fn crash_point(name: &str) {
     if std::env::var("FEDCA_CRASH_AT").is_ok_and(|v| v == name) {
         std::process::abort();
     }
 }
+
+#[cfg(not(feature = "crash-points"))]
+pub(crate) fn crash_point(_name: &str) {}
 
 /// `p` made absolute with symbolic links and `..` resolved component by component:
 /// each prefix that exists is canonicalized (so a `..` after a symbolic link goes up
@@ -1355,7 +1786,8 @@ fn remove_file(p: &Path) -> Result<()> {
     }
 }
 
-/// Writes a new file (in a directory nobody else sees yet) with `mode`, and fsyncs it.
+/// Writes a new file (in a directory nobody else sees yet) with `mode`; the caller
+/// makes it durable (see `make_durable`).
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = OpenOptions::new()
@@ -1366,9 +1798,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         .map_err(|e| Error::io(path, e))?;
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(|e| Error::io(path, e))?;
-    f.write_all(contents)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(path, e))
+    f.write_all(contents).map_err(|e| Error::io(path, e))
 }
 
 /// Replaces `path` atomically: a temporary file in the same directory (mode `mode`

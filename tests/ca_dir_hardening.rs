@@ -72,9 +72,24 @@ fn assert_consistent(ca: &Path) {
     let index = std::fs::read_to_string(ca.join("index.jsonl")).unwrap_or_default();
     let mut serials = HashSet::new();
     let mut live_dirs = HashSet::new();
-    for line in index.lines().filter(|l| !l.trim().is_empty()) {
-        let r: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{}: bad index line {line}: {e}", ca.display()));
+    let records: Vec<serde_json::Value> = index
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}: bad index line {line}: {e}", ca.display()))
+        })
+        .collect();
+    // The index is append-only: a record is active when it stored "active" and no later
+    // record names the same server (docs/ca-directory.md).
+    let mut later = HashSet::new();
+    let mut active = vec![false; records.len()];
+    for (i, r) in records.iter().enumerate().rev() {
+        let server = r["server"].as_str().unwrap().to_string();
+        active[i] = r["state"] == "active" && !later.contains(&server);
+        later.insert(server);
+    }
+    for (r, active) in records.iter().zip(active) {
         let serial = r["serial"].as_str().unwrap();
         assert!(
             serials.insert(serial.to_string()),
@@ -86,7 +101,7 @@ fn assert_consistent(ca: &Path) {
             "{}: certs/{serial}.pem missing",
             ca.display()
         );
-        if r["state"] != "active" {
+        if !active {
             continue;
         }
         let path = r["path"].as_str().unwrap();
@@ -365,6 +380,97 @@ fn sigkill_at_random_points_leaves_a_consistent_ca() {
         assert_consistent(&dir);
         assert_no_leftovers(&dir);
     }
+}
+
+/// No `.staging-*`/`.backup-*` directory left in any bundle below `bundles`.
+fn assert_no_bundle_leftovers(bundles: &Path) {
+    for e in std::fs::read_dir(bundles).unwrap() {
+        let p = e.unwrap().path();
+        for f in std::fs::read_dir(&p).unwrap() {
+            let name = f.unwrap().file_name().into_string().unwrap();
+            assert!(
+                !name.starts_with(".staging-") && !name.starts_with(".backup-"),
+                "{}: {name} left behind",
+                p.display()
+            );
+        }
+    }
+}
+
+/// Issue 11: a batch commit (`apply` renewing every server of a spec in one
+/// transaction) killed with SIGKILL at 200 random points, and once at each named crash
+/// point: after each, `list` works, the next locking command rolls the batch back or
+/// forward (every server keeps one committed, matching pair), and a re-run completes
+/// the spec.
+#[test]
+fn sigkill_during_a_batch_apply_rolls_back_or_forward() {
+    const SERVERS: usize = 16;
+    let mount = tmpfs("512m");
+    let spec = mount.0.join("net.yaml");
+    let mut text = String::from("renew_within: 1000d\nservers:\n");
+    for i in 0..SERVERS {
+        text.push_str(&format!("  - name: b{i}.fed.test\n"));
+    }
+    std::fs::write(&spec, text).unwrap();
+    let ca = mount.0.join("net.fedca/ca");
+    let bundles = mount.0.join("net.fedca/bundles");
+    let apply: Vec<String> = vec!["apply".into(), s(&spec).into()];
+    let complete = |ca: &Path| {
+        ok(&["apply", s(&spec)]);
+        assert_consistent(ca);
+        assert_no_leftovers(ca);
+        assert_no_bundle_leftovers(&bundles);
+        let entries: Vec<serde_json::Value> =
+            serde_json::from_str(&ok(&["list", "--json", "--ca-dir", s(ca)])).unwrap();
+        for i in 0..SERVERS {
+            let server = format!("b{i}.fed.test");
+            let valid = entries
+                .iter()
+                .filter(|e| e["server"] == server.as_str() && e["status"] == "valid")
+                .count();
+            assert_eq!(valid, 1, "{server}: one valid certificate");
+        }
+    };
+    let start = std::time::Instant::now();
+    complete(&ca);
+    // Every apply renews all servers: a whole batch each time.
+    let started = std::time::Instant::now();
+    ok(&["apply", s(&spec)]);
+    let whole = started.elapsed().max(Duration::from_millis(20));
+    for point in ["after-journal", "after-stage", "after-swap", "after-index"] {
+        let out = fedca()
+            .env("FEDCA_CRASH_AT", point)
+            .args(&apply)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{point}: the crash hook did not fire"
+        );
+        assert!(ca.join("journal.json").exists(), "{point}: no journal");
+        check_after_kill(&ca, "next.fed.test");
+        assert_no_bundle_leftovers(&bundles);
+        complete(&ca);
+    }
+    let mut rng = Rng::new();
+    let span = whole.as_millis() as u64;
+    let mut in_flight = 0;
+    for i in 0..200 {
+        // Most of a run is signing; aim at its second half, where it writes.
+        let delay = span * 3 / 5 + rng.below(span * 2 / 5 + 1);
+        kill_after(&apply, Duration::from_millis(delay));
+        in_flight += usize::from(ca.join("journal.json").exists());
+        check_after_kill(&ca, &format!("k{}.fed.test", i % 8));
+        assert_no_bundle_leftovers(&bundles);
+        if i % 25 == 24 {
+            complete(&ca);
+        }
+    }
+    complete(&ca);
+    eprintln!(
+        "batch crash test: {:?}; {in_flight} of 200 kills left a batch in flight",
+        start.elapsed()
+    );
 }
 
 /// A tmpfs mounted on a fresh temporary directory, unmounted when dropped.

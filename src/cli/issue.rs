@@ -69,7 +69,48 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         })
         .map(|e| (e.server.to_string(), e.serial.to_string()))
         .collect();
-    let issued = ca.issue(&requests, args.out.as_deref())?;
+    let plain = args.alt.is_empty()
+        && args.delegate.is_none()
+        && args.validity.is_none()
+        && args.key.is_none()
+        && args.out.is_none();
+    let issued = if plain {
+        // A plain re-issue keeps every stored setting.
+        let names: Vec<_> = requests.iter().map(|r| r.server.clone()).collect();
+        ca.issue_stored(&names)?
+    } else {
+        let current = crate::ca::current_records(ca.dir())?;
+        let now = time::OffsetDateTime::now_utc();
+        for req in &requests {
+            let Some(r) = current.get(&req.server.to_string()) else {
+                continue;
+            };
+            let profile = crate::issue::LeafProfile::build(req, ca.authority(), now)?;
+            let dir_name = req.server.dir_name();
+            let path = match &args.out {
+                Some(o) => std::path::absolute(o.join(&dir_name))
+                    .map_err(|e| Error::io(o, e))?
+                    .display()
+                    .to_string(),
+                None => format!("{}/{dir_name}", crate::store::files::SERVERS),
+            };
+            let changes = crate::ca::describe_changes(
+                r,
+                &profile.san_texts(),
+                profile.key_type.as_str(),
+                &path,
+            );
+            if !changes.is_empty() {
+                eprintln!(
+                    "{}: replacing serial {} ({})",
+                    req.server,
+                    r.serial,
+                    changes.join("; ")
+                );
+            }
+        }
+        ca.issue(&requests, args.out.as_deref())?
+    };
     let supersedes = |i: &crate::ca::Issued| current.get(&i.record.server.to_string()).cloned();
     if cli.json {
         // The JSON vocabulary of every command (docs/json.md): a certificate's `status`

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+mod apply;
 mod crl;
 mod demo;
 mod init;
@@ -38,6 +39,7 @@ Examples:
   fedca trust --for synapse --server hs1.fed.test --ca-dir ./ca --out ./hs1-conf
   fedca verify --name hs1.fed.test --trust ./ca/root.pem fullchain.pem
   fedca inspect --lint fullchain.pem
+  fedca apply examples/lab.yaml
   fedca probe hs1.fed.test --ca-dir ./ca
   fedca init --ca-dir ./ca --intermediate --encrypt --permit fed.test
   fedca root export-key --to /media/offline/root-key.pem --ca-dir ./ca
@@ -79,6 +81,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Init(init::Args),
+    Apply(apply::Args),
     Issue(issue::Args),
     List(list::Args),
     Trust(trust::Args),
@@ -98,7 +101,9 @@ enum Command {
 impl Cli {
     /// The CA directory, with the permission checks the command line asked for.
     pub(crate) fn ca(&self) -> crate::store::CaDir {
-        crate::store::CaDir::at(&self.ca_dir).insecure_permissions(self.insecure_permissions)
+        crate::store::CaDir::at(&self.ca_dir)
+            .insecure_permissions(self.insecure_permissions)
+            .lock_timeout(lock_timeout())
     }
 
     /// Opens the CA to sign with, asking for the passphrase when its signing key is
@@ -159,11 +164,23 @@ pub(crate) fn read_passphrase(confirm: bool) -> Result<crate::authority::Passphr
     Passphrase::new(first.into_bytes())
 }
 
+/// `FEDCA_LOCK_TIMEOUT` (seconds; default 60): how long a command waits for the CA's
+/// lock. The library takes it as a parameter; only the command line reads it.
+pub(crate) fn lock_timeout() -> std::time::Duration {
+    std::env::var("FEDCA_LOCK_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(crate::store::DEFAULT_LOCK_TIMEOUT)
+}
+
 /// Parses the command line and runs the command; `main` maps the error to an exit code.
 pub fn try_main() -> Result<ExitCode> {
+    crate::store::set_default_lock_timeout(lock_timeout());
     let cli = Cli::parse();
     match &cli.command {
         Command::Init(a) => init::run(&cli, a),
+        Command::Apply(a) => apply::run(&cli, a),
         Command::Issue(a) => issue::run(&cli, a),
         Command::List(a) => list::run(&cli, a),
         Command::Trust(a) => trust::run(&cli, a),

@@ -60,7 +60,7 @@ pub use federation::Federation;
 pub use plan::{plan, TrustPlan, TrustRequest};
 pub use server::ServerInfo;
 pub use target::Target;
-pub use write::{check_out_dir, write_emission, OUT_DIR_MODE, TMP_PREFIX};
+pub use write::{check_out_dir, write_emission, write_emission_unsynced, OUT_DIR_MODE, TMP_PREFIX};
 
 /// The port Matrix federation uses when a server name (or delegated name) has none.
 pub const DEFAULT_FEDERATION_PORT: u16 = 8448;

@@ -57,6 +57,16 @@ pub const TMP_PREFIX: &str = ".tmp-fedca-";
 /// link planted meanwhile is refused too) and created 0755. Temporary files a killed
 /// run left in those directories are removed first.
 pub fn write_emission(out: &Path, emission: &Emission) -> Result<Vec<PathBuf>> {
+    write_emission_with(out, emission, true)
+}
+
+/// [`write_emission`] without an fsync per file and directory: the caller makes the
+/// written paths durable at once (`fedca apply`: one `syncfs` for every bundle).
+pub fn write_emission_unsynced(out: &Path, emission: &Emission) -> Result<Vec<PathBuf>> {
+    write_emission_with(out, emission, false)
+}
+
+fn write_emission_with(out: &Path, emission: &Emission, sync: bool) -> Result<Vec<PathBuf>> {
     let shown = out.display().to_string();
     for f in &emission.files {
         f.refuse_private_keys()?;
@@ -74,7 +84,7 @@ pub fn write_emission(out: &Path, emission: &Emission) -> Result<Vec<PathBuf>> {
         .map_err(|e| Error::io(out, e.into()))?,
     );
     // Two runs into the same directory would sweep each other's staged files.
-    crate::store::wait_for_lock(&root, out)?;
+    crate::store::wait_for_lock(&root, out, crate::store::default_lock_timeout())?;
     let mut swept = BTreeSet::new();
     let mut written = Vec::with_capacity(emission.files.len());
     for f in &emission.files {
@@ -92,7 +102,7 @@ pub fn write_emission(out: &Path, emission: &Emission) -> Result<Vec<PathBuf>> {
         if swept.insert(dir_path.clone()) {
             sweep_staged(&dir, &dir_path)?;
         }
-        write_at(&dir, &dir_path, name, f.contents.as_bytes(), f.mode)?;
+        write_at(&dir, &dir_path, name, f.contents.as_bytes(), f.mode, sync)?;
         written.push(target);
     }
     Ok(written)
@@ -237,6 +247,7 @@ fn write_at(
     name: &std::ffi::OsStr,
     contents: &[u8],
     mode: u32,
+    sync: bool,
 ) -> Result<()> {
     use rustix::fs::{AtFlags, FileType, Mode, OFlags};
     use std::io::Write;
@@ -259,7 +270,7 @@ fn write_at(
     let staged = (|| -> Result<()> {
         file.set_permissions(std::fs::Permissions::from_mode(mode))
             .and_then(|_| file.write_all(contents))
-            .and_then(|_| file.sync_all())
+            .and_then(|_| if sync { file.sync_all() } else { Ok(()) })
             .map_err(|e| Error::io(&target, e))?;
         match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => match FileType::from_raw_mode(st.st_mode) {
@@ -286,5 +297,8 @@ fn write_at(
         let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
         return Err(e);
     }
-    dir.sync_all().map_err(|e| Error::io(dir_path, e))
+    if sync {
+        dir.sync_all().map_err(|e| Error::io(dir_path, e))?;
+    }
+    Ok(())
 }

@@ -1,0 +1,363 @@
+//! `fedca apply` (issue 11): a federation from one spec — idempotent, a plan that
+//! changes nothing, spec errors with their place, re-issue on changed settings,
+//! renewal, and certificates that OpenSSL verifies.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use common::{assert_unchanged, fedca, ok, read, require, run, snapshot};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Copies `examples/NAME.yaml` into a fresh directory (so its state goes there).
+fn example(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join(format!("{name}.yaml"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.yaml"));
+    std::fs::copy(&src, &spec).unwrap();
+    (tmp, spec)
+}
+
+/// Every path under `dir` with its bytes, mode and modification time.
+fn snapshot_mtimes(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32, SystemTime)> {
+    use std::os::unix::fs::PermissionsExt;
+    snapshot(dir)
+        .into_iter()
+        .map(|(rel, (bytes, mode))| {
+            let meta = std::fs::symlink_metadata(dir.join(&rel)).unwrap();
+            assert_eq!(meta.permissions().mode(), mode);
+            (rel, (bytes, mode, meta.modified().unwrap()))
+        })
+        .collect()
+}
+
+fn list_json(ca: &Path) -> Vec<serde_json::Value> {
+    serde_json::from_str(&ok(&["list", "--json", "--ca-dir", s(ca)])).unwrap()
+}
+
+fn openssl_verify(ca: &Path, tls: &Path, name: &str) {
+    let openssl = require("openssl");
+    let out = std::process::Command::new(openssl)
+        .args(["verify", "-CAfile"])
+        .arg(ca.join("root.pem"))
+        .args(["-purpose", "sslserver", "-verify_hostname", name])
+        .arg(tls.join("cert.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl verify {}: {}{}",
+        tls.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_lab_example_applies_and_a_second_run_writes_nothing() {
+    let (tmp, spec) = example("lab");
+    let out = ok(&["apply", s(&spec)]);
+    assert!(out.contains("3 certificate(s) issued"), "{out}");
+    let state = tmp.path().join("lab.fedca");
+    let ca = state.join("ca");
+    for (name, host) in [
+        ("hs1.fed.test", "hs1.fed.test"),
+        ("hs2.fed.test", "matrix.hs2.fed.test"),
+        ("hs3.fed.test", "hs3-admin.fed.test"),
+    ] {
+        let bundle = state.join("bundles").join(name);
+        openssl_verify(&ca, &bundle.join("tls"), host);
+        assert!(bundle.join("homeserver-fedca.yaml").is_file());
+        let key_mode = std::fs::metadata(bundle.join("tls/key.pem")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(key_mode.permissions().mode() & 0o777, 0o600);
+    }
+    assert!(state
+        .join("bundles/hs2.fed.test/.well-known/matrix/server")
+        .is_file());
+    // The constraints were derived from the names.
+    let policy: serde_json::Value = serde_json::from_str(&read(ca.join("policy.json"))).unwrap();
+    assert_eq!(policy["permitted"], serde_json::json!(["fed.test"]));
+
+    let before = snapshot_mtimes(tmp.path());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let out = ok(&["apply", s(&spec)]);
+    assert!(
+        out.contains("0 certificate(s) issued, 0 bundle file(s) written, 3 server(s) unchanged"),
+        "{out}"
+    );
+    let after = snapshot_mtimes(tmp.path());
+    let changed: Vec<_> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    assert!(changed.is_empty(), "the second run changed: {changed:?}");
+    // --json speaks the plan's vocabulary.
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["apply", s(&spec), "--json"])).unwrap();
+    assert_eq!(json["issued"], 0);
+    assert!(json["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["action"] == "unchanged"));
+}
+
+#[test]
+fn every_example_applies_and_verifies() {
+    for (name, checks) in [
+        (
+            "mixed",
+            vec![
+                ("synapse.fed.test", "synapse.fed.test"),
+                ("dendrite.fed.test_8448", "dendrite.fed.test"),
+                ("conduwuit.fed.test", "matrix.conduwuit.fed.test"),
+            ],
+        ),
+        (
+            "literal-onion",
+            vec![
+                ("10.0.0.7_8448", "10.0.0.7"),
+                ("ipv6_fd00--7_8448", "fd00::7"),
+            ],
+        ),
+    ] {
+        let (tmp, spec) = example(name);
+        ok(&["apply", s(&spec)]);
+        let state = tmp.path().join(format!("{name}.fedca"));
+        for (dir, host) in checks {
+            let tls = state.join("bundles").join(dir).join("tls");
+            let openssl = require("openssl");
+            let flag = if host.parse::<std::net::IpAddr>().is_ok() {
+                "-verify_ip"
+            } else {
+                "-verify_hostname"
+            };
+            let out = std::process::Command::new(openssl)
+                .args(["verify", "-CAfile"])
+                .arg(state.join("ca/root.pem"))
+                .args([flag, host])
+                .arg(tls.join("cert.pem"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name} {dir}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out = ok(&["apply", s(&spec)]);
+        assert!(
+            out.contains("0 certificate(s) issued, 0 bundle file(s) written"),
+            "{name}: {out}"
+        );
+    }
+}
+
+#[test]
+fn dry_run_prints_the_plan_with_reasons_and_changes_nothing() {
+    let (tmp, spec) = example("lab");
+    let out = ok(&["apply", s(&spec), "--dry-run"]);
+    assert!(out.contains("would create the CA"), "{out}");
+    assert!(
+        out.contains("create    hs1.fed.test  (not issued yet)"),
+        "{out}"
+    );
+    assert!(!tmp.path().join("lab.fedca").exists(), "a dry run wrote");
+    ok(&["apply", s(&spec)]);
+    // hs2 leaves, hs3 gains a name, hs4 joins, hs1 switches to Ed25519.
+    let text = read(&spec)
+        .replace(
+            "  - name: hs2.fed.test\n    implementation: synapse\n    delegate: matrix.hs2.fed.test:443\n    addresses: [127.0.0.2]\n",
+            "",
+        )
+        .replace("alts: [hs3-admin.fed.test]", "alts: [hs3-admin.fed.test, hs3-new.fed.test]")
+        .replace(
+            "  - name: hs1.fed.test\n    implementation: synapse\n",
+            "  - name: hs1.fed.test\n    implementation: synapse\n    key: ed25519\n",
+        )
+        + "  - name: hs4.fed.test\n";
+    std::fs::write(&spec, text).unwrap();
+    let before = snapshot_mtimes(tmp.path());
+    let out = ok(&["apply", s(&spec), "--dry-run"]);
+    for want in [
+        "reissue   hs1.fed.test  (key type changed from ecdsa-p256 to ed25519)",
+        "reissue   hs3.fed.test  (names changed (added: hs3-new.fed.test; removed: none))",
+        "create    hs4.fed.test  (not issued yet)",
+        "revoke    hs2.fed.test  (not in the spec any more; would revoke: not yet supported",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["apply", s(&spec), "--dry-run", "--json"])).unwrap();
+    assert_eq!(json["dry_run"], true);
+    assert_eq!(json["plan"]["steps"].as_array().unwrap().len(), 4);
+    let after = snapshot_mtimes(tmp.path());
+    assert!(before == after, "a dry run changed files");
+    // Applied: the new certificates replace the old ones, each server one valid cert.
+    let out = ok(&["apply", s(&spec)]);
+    assert!(out.contains("3 certificate(s) issued"), "{out}");
+    let ca = tmp.path().join("lab.fedca/ca");
+    let entries = list_json(&ca);
+    for server in [
+        "hs1.fed.test",
+        "hs3.fed.test",
+        "hs4.fed.test",
+        "hs2.fed.test",
+    ] {
+        let valid = entries
+            .iter()
+            .filter(|e| e["server"] == server && e["status"] == "valid")
+            .count();
+        assert_eq!(valid, 1, "{server}: {entries:?}");
+    }
+    let superseded = entries
+        .iter()
+        .filter(|e| e["status"] == "superseded")
+        .count();
+    assert_eq!(superseded, 2, "{entries:?}");
+    openssl_verify(
+        &ca,
+        &tmp.path().join("lab.fedca/bundles/hs3.fed.test/tls"),
+        "hs3-new.fed.test",
+    );
+}
+
+#[test]
+fn spec_errors_name_file_line_column_and_rule_exit_2_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("net.yaml");
+    for (text, place, rule) in [
+        (
+            "servers:\n  - name: hs1.fed.test\n  - name: hs_2.fed.test\n",
+            "net.yaml:3:",
+            "hs_2.fed.test",
+        ),
+        (
+            "servers:\n  - name: hs1.fed.test\n    implementation: apache\n",
+            "net.yaml:3:",
+            "apache",
+        ),
+        (
+            "servers:\n  - name: hs1.fed.test\n    colour: blue\n",
+            "net.yaml:3:",
+            "unknown field `colour`",
+        ),
+        (
+            "servers:\n  - name: hs1.fed.test\n  - name: hs1.fed.test\n",
+            "net.yaml:3:",
+            "listed twice",
+        ),
+        (
+            "servers:\n  - name: hs1.fed.test\n    validity: 500d\n",
+            "net.yaml:3:",
+            "398",
+        ),
+        (
+            "servers: [\n",
+            "net.yaml:2:1",
+            "did not find expected node content",
+        ),
+    ] {
+        std::fs::write(&spec, text).unwrap();
+        for extra in [&[][..], &["--dry-run"][..]] {
+            let mut args = vec!["apply", s(&spec)];
+            args.extend_from_slice(extra);
+            let out = run(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{}", tmp.path().join(place).display()))
+                    && stderr.contains(rule),
+                "{text}: {stderr}"
+            );
+        }
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("net.yaml")], "{text}");
+    }
+}
+
+#[test]
+fn a_name_outside_the_given_constraints_is_bad_input_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("net.yaml");
+    std::fs::write(&spec, "servers:\n  - name: hs1.fed.test\n").unwrap();
+    ok(&["apply", s(&spec)]);
+    std::fs::write(
+        &spec,
+        "servers:\n  - name: hs1.fed.test\n  - name: hs9.other.test\n",
+    )
+    .unwrap();
+    let before = snapshot(tmp.path());
+    let out = run(&["apply", s(&spec)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hs9.other.test"));
+    assert_unchanged(&before, &snapshot(tmp.path()), "a refused apply");
+    // Also when the CA is still to be created with the constraints the spec gives.
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    let spec = fresh.join("net.yaml");
+    std::fs::write(
+        &spec,
+        "ca:\n  permit: [fed.test]\nservers:\n  - name: hs1.fed.test\n  - name: hs9.other.test\n",
+    )
+    .unwrap();
+    let out = run(&["apply", s(&spec)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!fresh.join("net.fedca").exists(), "a CA was created");
+}
+
+#[test]
+fn renewal_window_renews_and_a_moved_bundle_supersedes_the_old_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("net.yaml");
+    // A window longer than the lifetime: every run renews.
+    std::fs::write(
+        &spec,
+        "renew_within: 100d\nservers:\n  - name: hs1.fed.test\n",
+    )
+    .unwrap();
+    ok(&["apply", s(&spec)]);
+    let ca = tmp.path().join("net.fedca/ca");
+    let first = list_json(&ca);
+    let out = ok(&["apply", s(&spec)]);
+    assert!(
+        out.contains("renew     hs1.fed.test  (expires at") && out.contains("last 100d"),
+        "{out}"
+    );
+    let second = list_json(&ca);
+    assert_eq!(second.len(), 2);
+    assert_eq!(second[0]["serial"], first[0]["serial"]);
+    assert_eq!(second[0]["status"], "superseded");
+    assert_eq!(second[1]["status"], "valid");
+    // Moving the bundle: the old location's record is superseded, never two valid.
+    std::fs::write(
+        &spec,
+        "servers:\n  - name: hs1.fed.test\n    bundle: elsewhere/hs1\n",
+    )
+    .unwrap();
+    let out = ok(&["apply", s(&spec)]);
+    assert!(
+        out.contains("reissue   hs1.fed.test  (its files move from"),
+        "{out}"
+    );
+    let third = list_json(&ca);
+    let valid: Vec<_> = third.iter().filter(|e| e["status"] == "valid").collect();
+    assert_eq!(valid.len(), 1, "{third:?}");
+    assert_eq!(valid[0]["path"], s(&tmp.path().join("elsewhere/hs1/tls")));
+    openssl_verify(&ca, &tmp.path().join("elsewhere/hs1/tls"), "hs1.fed.test");
+    // A certificate replaced by hand is re-issued, not trusted.
+    std::fs::write(tmp.path().join("elsewhere/hs1/tls/cert.pem"), "junk").unwrap();
+    let out = ok(&["apply", s(&spec), "--dry-run"]);
+    assert!(out.contains("missing or not the ones issued"), "{out}");
+    let _ = fedca;
+}

@@ -632,7 +632,7 @@ impl CaDir {
     }
 
     /// Writes every server's files and index records of one invocation as one
-    /// transaction (docs/decisions/0013-group-commit.md):
+    /// transaction (docs/decisions/0015-group-commit.md):
     ///
     /// 1. one journal lists every server's target, staging and backup directory and
     ///    the index's length before the batch;

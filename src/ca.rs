@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::authority::{Authority, InitOptions};
 use crate::error::{Error, Field, Result};
-use crate::issue::{self, LeafProfile, LeafRequest};
+use crate::issue::{self, ExistingKey, LeafProfile, LeafRequest};
 use crate::name::{AltName, ServerName};
 use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles, Staged};
 // `crate::ca::{rfc3339, sha256_hex}` are old paths of these, kept for other branches.
@@ -116,6 +116,17 @@ impl Ca {
     /// Every request is validated (names, constraints, options, output directories)
     /// before anything is signed or written: bad input changes nothing.
     pub fn issue(&self, requests: &[LeafRequest], out: Option<&Path>) -> Result<Vec<Issued>> {
+        self.issue_with_keys(requests, &[], out)
+    }
+
+    /// [`Ca::issue`], signing request `i` for `keys[i]` when that is given (its PEM is
+    /// written as it is) instead of a fresh key: `renew --reuse-key`.
+    pub fn issue_with_keys(
+        &self,
+        requests: &[LeafRequest],
+        keys: &[Option<&ExistingKey>],
+        out: Option<&Path>,
+    ) -> Result<Vec<Issued>> {
         let mut targets = Vec::with_capacity(requests.len());
         for req in requests {
             let dir_name = req.server.dir_name();
@@ -147,7 +158,7 @@ impl Ca {
                 ));
             }
         }
-        self.issue_planned(requests, targets, out)
+        self.issue_planned(requests, keys, targets, out)
     }
 
     /// Issues one certificate per request into the matching server directory of
@@ -175,7 +186,7 @@ impl Ca {
             }
             planned.push((t.clone(), text.to_string()));
         }
-        self.issue_planned(requests, planned, None)
+        self.issue_planned(requests, &[], planned, None)
     }
 
     /// Re-issues each named server with exactly its stored settings (names, extra
@@ -201,12 +212,13 @@ impl Ca {
                 }
             }
         }
-        self.issue_planned(&requests, targets, None)
+        self.issue_planned(&requests, &[], targets, None)
     }
 
     fn issue_planned(
         &self,
         requests: &[LeafRequest],
+        keys: &[Option<&ExistingKey>],
         targets: Vec<(PathBuf, String)>,
         out: Option<&Path>,
     ) -> Result<Vec<Issued>> {
@@ -222,7 +234,7 @@ impl Ca {
         )?;
         let mut plans = Vec::with_capacity(requests.len());
         let mut seen = BTreeSet::new();
-        for (req, (target, path_text)) in requests.iter().zip(targets) {
+        for (i, (req, (target, path_text))) in requests.iter().zip(targets).enumerate() {
             let profile = LeafProfile::build(req, &self.authority, now)?;
             let dir_name = req.server.dir_name();
             if !seen.insert(target.clone()) || !seen.insert(PathBuf::from(req.server.to_string())) {
@@ -240,7 +252,7 @@ impl Ca {
                 ));
             }
             crate::store::check_target(&target)?;
-            plans.push((profile, target, path_text));
+            plans.push((profile, target, path_text, keys.get(i).copied().flatten()));
         }
         let lock = self.dir.lock()?;
         // Another process may have replaced the CA (init --force) while we waited.
@@ -260,20 +272,21 @@ impl Ca {
             .map(|r| r.serial)
             .collect();
         // Sign every leaf on every core, then commit them all as one batch.
-        let mut leaves = parallel_map(&plans, |(profile, _, _)| {
-            issue::sign(&self.authority, profile.clone(), &taken)
+        let mut leaves = parallel_map(&plans, |(profile, _, _, key)| {
+            issue::sign_for(&self.authority, profile.clone(), &taken, *key)
         })?;
-        for (leaf, (profile, _, _)) in leaves.iter_mut().zip(&plans) {
+        for (leaf, (profile, _, _, key)) in leaves.iter_mut().zip(&plans) {
             // Two threads drawing the same random 128-bit serial: re-sign one.
             while taken.contains(&leaf.serial) {
-                *leaf = issue::sign(&self.authority, profile.clone(), &taken)?;
+                *leaf = issue::sign_for(&self.authority, profile.clone(), &taken, *key)?;
             }
             taken.insert(leaf.serial.clone());
         }
         let ca_pem = self.authority.cert_pem().to_string();
         let mut batch = Vec::with_capacity(plans.len());
         let mut clamped = Vec::with_capacity(plans.len());
-        for ((leaf, (_, target, path_text)), req) in leaves.into_iter().zip(plans).zip(requests) {
+        for ((leaf, (_, target, path_text, _)), req) in leaves.into_iter().zip(plans).zip(requests)
+        {
             let record = IndexRecord {
                 serial: leaf.serial.clone(),
                 server: leaf.profile.server.to_string(),

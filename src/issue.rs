@@ -16,10 +16,11 @@
 //! the way a federation client would verify it ([`crate::lint::check_leaf`]).
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
-    SanType, SerialNumber,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 
@@ -207,12 +208,139 @@ pub struct IssuedLeaf {
     pub key_pem: String,
 }
 
+/// A server's existing leaf key (`renew --reuse-key`): the new certificate is signed
+/// for it, and its PEM is written back byte for byte.
+pub struct ExistingKey {
+    pem: String,
+    key_type: KeyType,
+}
+
+impl std::fmt::Debug for ExistingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExistingKey")
+            .field("key_type", &self.key_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExistingKey {
+    /// Loads the `key.pem` of the server directory `dir` for `server`. It must exist (a
+    /// CSR-signed server has none), load as an unencrypted PKCS#8 key fedca can sign
+    /// for, be of the record's `key_type`, and be the key certified by the directory's
+    /// `cert.pem`, which must be the record's certificate (`cert_sha256`). Each refusal
+    /// is bad input against `option`.
+    pub fn load(
+        dir: &Path,
+        server: &str,
+        key_type: &str,
+        cert_sha256: &str,
+        option: &str,
+    ) -> Result<ExistingKey> {
+        let refuse = |rule: String| Error::invalid(option.to_string(), server, rule);
+        let key_path = dir.join(crate::store::files::KEY);
+        let pem = match std::fs::read_to_string(&key_path) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(refuse(format!(
+                    "has no key to reuse: {} does not exist (a server signed from a CSR keeps its own key: sign a new CSR with `fedca sign-csr`)",
+                    key_path.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(refuse(format!("{} is not a PEM key", key_path.display())))
+            }
+            Err(e) => return Err(Error::io(&key_path, e)),
+        };
+        let key = KeyPair::from_pem(&pem).map_err(|e| {
+            refuse(format!(
+                "{} is not an unencrypted PKCS#8 key fedca can sign for: {e}",
+                key_path.display()
+            ))
+        })?;
+        let found = KeyType::ALL
+            .into_iter()
+            .find(|k| k.algorithm() == key.algorithm())
+            .ok_or_else(|| {
+                refuse(format!(
+                    "{} is not an ecdsa-p256, ecdsa-p384 or ed25519 key",
+                    key_path.display()
+                ))
+            })?;
+        if found.as_str() != key_type {
+            return Err(refuse(format!(
+                "{} is an {found} key, but the server's stored key type is {key_type}",
+                key_path.display()
+            )));
+        }
+        let cert_path = dir.join(crate::store::files::LEAF);
+        let cert_der = std::fs::read(&cert_path)
+            .map_err(|e| Error::io(&cert_path, e))
+            .and_then(|b| {
+                crate::x509::first_certificate(&b).map_err(|e| Error::corrupt(&cert_path, e))
+            })?;
+        if crate::x509::sha256_hex(&cert_der) != cert_sha256 {
+            return Err(refuse(format!(
+                "{} is not the server's current certificate in the index, so its key cannot be checked against it",
+                cert_path.display()
+            )));
+        }
+        let cert = crate::x509::parse_cert(&cert_der).map_err(|e| Error::corrupt(&cert_path, e))?;
+        if cert.public_key().raw != rcgen::PublicKeyData::subject_public_key_info(&key).as_slice() {
+            return Err(refuse(format!(
+                "{} does not match the server's current certificate {}",
+                key_path.display(),
+                cert_path.display()
+            )));
+        }
+        Ok(ExistingKey {
+            pem,
+            key_type: found,
+        })
+    }
+
+    /// The key's type.
+    pub fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+}
+
 /// Signs a leaf for `profile` with a fresh key, then lints and verifies it as a
 /// federation client would. Nothing is written: see [`crate::Ca::issue`] for that.
 pub fn sign(ca: &Authority, profile: LeafProfile, taken: &BTreeSet<String>) -> Result<IssuedLeaf> {
+    sign_for(ca, profile, taken, None)
+}
+
+/// [`sign`], for `existing` key when given (its PEM is kept as it is) instead of a
+/// fresh one.
+pub fn sign_for(
+    ca: &Authority,
+    profile: LeafProfile,
+    taken: &BTreeSet<String>,
+    existing: Option<&ExistingKey>,
+) -> Result<IssuedLeaf> {
     let serial = random_serial(taken)?;
     let serial_text = serial_hex(serial.as_ref());
-    let key = profile.key_type.generate()?;
+    let (key, key_pem) = match existing {
+        Some(k) if k.key_type != profile.key_type => {
+            return Err(Error::invalid(
+                "key type",
+                k.key_type.as_str(),
+                format!(
+                    "is the existing key's type, but the certificate is for a {} key",
+                    profile.key_type
+                ),
+            ))
+        }
+        Some(k) => (
+            KeyPair::from_pem(&k.pem).crypto("loading the existing key")?,
+            k.pem.clone(),
+        ),
+        None => {
+            let key = profile.key_type.generate()?;
+            let pem = key.serialize_pem();
+            (key, pem)
+        }
+    };
     let issuer = ca.issuer()?;
     let cert = profile
         .params(serial)?
@@ -228,7 +356,7 @@ pub fn sign(ca: &Authority, profile: LeafProfile, taken: &BTreeSet<String>) -> R
         serial: serial_text,
         cert_der: cert.der().to_vec(),
         cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        key_pem,
         profile,
     })
 }

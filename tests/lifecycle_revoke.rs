@@ -539,3 +539,152 @@ fn expired_certificates_are_due_and_renewed() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// `openssl` with `args`, asserting success; its stdout.
+fn openssl(args: &[&str]) -> String {
+    let out = Command::new(require("openssl"))
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn renew_reuse_key_keeps_the_key_file_and_certifies_that_key() {
+    let (_tmp, ca) = federation();
+    ok(&[
+        "issue",
+        "hs4.fed.test",
+        "--key",
+        "ed25519",
+        "--ca-dir",
+        s(&ca),
+    ]);
+    for server in ["hs1.fed.test", "hs4.fed.test"] {
+        let dir = ca.join("servers").join(server);
+        let key = dir.join("key.pem");
+        let old_key = std::fs::read(&key).unwrap();
+        let old_serial = serial_of(&ca, server);
+        let report = json(&ok(&[
+            "renew",
+            server,
+            "--force",
+            "--reuse-key",
+            "--ca-dir",
+            s(&ca),
+            "--json",
+        ]));
+        assert_eq!(report["renewed"][0]["previous_serial"], old_serial.as_str());
+        let new_serial = serial_of(&ca, server);
+        assert_ne!(new_serial, old_serial, "{server}: a new certificate");
+        assert_eq!(report["renewed"][0]["serial"], new_serial.as_str());
+        assert_eq!(status_of(&ca, &old_serial), "superseded");
+        assert_eq!(
+            std::fs::read(&key).unwrap(),
+            old_key,
+            "{server}: key.pem bytes kept"
+        );
+        let cert = dir.join("cert.pem");
+        let cert_pub = openssl(&["x509", "-in", s(&cert), "-noout", "-pubkey"]);
+        let key_pub = openssl(&["pkey", "-in", s(&key), "-pubout"]);
+        assert_eq!(
+            cert_pub, key_pub,
+            "{server}: the certificate is for key.pem"
+        );
+        let serial = openssl(&["x509", "-in", s(&cert), "-noout", "-serial"]);
+        assert_eq!(
+            serial.trim().trim_start_matches("serial=").to_lowercase(),
+            new_serial,
+            "{server}"
+        );
+        let verified = openssl(&["verify", "-CAfile", s(&ca.join("root.pem")), s(&cert)]);
+        assert!(verified.contains(": OK"), "{verified}");
+    }
+}
+
+#[test]
+fn renew_reuse_key_refuses_a_missing_mismatched_or_wrong_type_key() {
+    let (tmp, ca) = federation();
+    ok(&[
+        "issue",
+        "hs4.fed.test",
+        "--key",
+        "ed25519",
+        "--ca-dir",
+        s(&ca),
+    ]);
+    // A CSR-signed server: the CA never had its key, its directory has no key.pem.
+    let csr_key = tmp.path().join("hs8.key");
+    let csr = tmp.path().join("hs8.csr");
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        s(&csr_key),
+        "-out",
+        s(&csr),
+        "-subj",
+        "/CN=hs8.fed.test",
+        "-addext",
+        "subjectAltName=DNS:hs8.fed.test",
+    ]);
+    ok(&["sign-csr", s(&csr), "--ca-dir", s(&ca)]);
+    assert!(!ca.join("servers/hs8.fed.test/key.pem").exists());
+    // hs2's key.pem replaced by hs3's (same type, another key); hs1's (ecdsa-p256) by
+    // hs4's ed25519 key.
+    let servers = ca.join("servers");
+    std::fs::copy(
+        servers.join("hs3.fed.test/key.pem"),
+        servers.join("hs2.fed.test/key.pem"),
+    )
+    .unwrap();
+    std::fs::copy(
+        servers.join("hs4.fed.test/key.pem"),
+        servers.join("hs1.fed.test/key.pem"),
+    )
+    .unwrap();
+    let before = snapshot(tmp.path());
+    for (server, says) in [
+        ("hs8.fed.test", "sign-csr"),
+        ("hs2.fed.test", "does not match"),
+        ("hs1.fed.test", "stored key type is ecdsa-p256"),
+    ] {
+        let out = run(&[
+            "renew",
+            server,
+            "--force",
+            "--reuse-key",
+            "--ca-dir",
+            s(&ca),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{server}: {err}");
+        assert!(
+            err.contains("--reuse-key"),
+            "{server}: names the option: {err}"
+        );
+        assert!(err.contains(server), "{server}: names the server: {err}");
+        assert!(err.contains(says), "{server}: says why: {err}");
+    }
+    // One bad server among good ones: nothing is renewed.
+    let out = run(&[
+        "renew",
+        "--all",
+        "--force",
+        "--reuse-key",
+        "--ca-dir",
+        s(&ca),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_unchanged(&before, &snapshot(tmp.path()), "refused renew --reuse-key");
+}

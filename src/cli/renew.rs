@@ -13,7 +13,7 @@ use super::status::{current, parse_within};
 use super::Cli;
 use crate::ca::CertStatus;
 use crate::error::{Error, Result};
-use crate::issue::LeafRequest;
+use crate::issue::{ExistingKey, LeafRequest};
 use crate::name::{AltName, ServerName};
 use crate::store::{files, CaDir, IndexRecord};
 use crate::validity::{Validity, BACKDATE};
@@ -23,13 +23,17 @@ Examples:
   fedca renew --all --ca-dir ./ca
   fedca renew --all --within 30d --deploy-hook 'systemctl restart matrix-synapse' --ca-dir ./ca
   fedca renew hs1.fed.test --force --ca-dir ./ca
+  fedca renew hs1.fed.test --force --reuse-key --ca-dir ./ca
 
 A server is due when its newest certificate is within --within of expiry, or, without
 --within, in the last third of its lifetime (`fedca status` shows the same). Each due
 server is re-issued with its settings (names, --alt, --delegate, key type, validity,
 output directory) and a new key; its directory is swapped whole, so a server reading
-cert.pem and key.pem never sees a mismatched pair. Revoked servers are never renewed:
-re-issue them deliberately with `fedca issue NAME`.
+cert.pem and key.pem never sees a mismatched pair. With --reuse-key the new certificate
+is for the server's existing key.pem, which is kept byte for byte; refused (exit 2,
+nothing written) when the server has no key.pem (one signed from a CSR: use
+`fedca sign-csr`), or the key does not match its current cert.pem or stored key type.
+Revoked servers are never renewed: re-issue them deliberately with `fedca issue NAME`.
 
 The deploy hook runs with `sh -c` after each renewed server, its output on stderr, with
   FEDCA_SERVER       the server name            RENEWED_LINEAGE  the server directory
@@ -56,6 +60,9 @@ pub struct Args {
     /// Renew the named servers (or all) even when not due.
     #[arg(long)]
     force: bool,
+    /// Keep each server's key: sign the new certificate for its existing key.pem.
+    #[arg(long)]
+    reuse_key: bool,
     /// A command run with `sh -c` after each renewed server (see below).
     #[arg(long, value_name = "CMD")]
     deploy_hook: Option<String>,
@@ -226,7 +233,19 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             report.skipped_revoked.push(s.entry.server.clone());
         } else if s.due || args.force {
             if let Some(r) = newest.get(&s.entry.server) {
-                todo.push((r.clone(), request_from_record(&dir, r)?));
+                // Checked first: a CSR-signed server's record may hold an RSA key type.
+                let key = if args.reuse_key {
+                    Some(ExistingKey::load(
+                        &dir.resolve_record_path(&r.path),
+                        &r.server,
+                        &r.key_type,
+                        &r.sha256,
+                        "--reuse-key",
+                    )?)
+                } else {
+                    None
+                };
+                todo.push((r.clone(), request_from_record(&dir, r)?, key));
             }
         } else {
             report.not_due.push(NotDue {
@@ -238,8 +257,12 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let mut hook_failed = false;
     if !todo.is_empty() {
         let ca = cli.open_ca()?;
-        for (old, (req, out)) in todo {
-            let issued = match ca.issue(std::slice::from_ref(&req), out.as_deref()) {
+        for (old, (req, out), key) in todo {
+            let issued = match ca.issue_with_keys(
+                std::slice::from_ref(&req),
+                &[key.as_ref()],
+                out.as_deref(),
+            ) {
                 Ok(mut v) if !v.is_empty() => v.remove(0),
                 Ok(_) => continue,
                 Err(e) => {

@@ -936,6 +936,55 @@ fn bad_input_exits_2_and_writes_nothing() {
     assert_eq!(read(&file), "x");
 }
 
+/// Server files written outside the CA (`issue --out`, as `apply` writes them) are
+/// found from the index without resolving every record's path (issue 11): an `--out`
+/// inside them is refused, spelled plainly or through `..`, and one beside them is not.
+#[test]
+fn out_inside_server_files_outside_the_ca_is_refused() {
+    let f = Fixture::new();
+    let ca = s(&f.ca).to_string();
+    let elsewhere = f.out("elsewhere");
+    ok(&[
+        "issue",
+        "hs3.fed.test",
+        "--out",
+        s(&elsewhere),
+        "--ca-dir",
+        &ca,
+    ]);
+    let inside = format!("{}/hs3.fed.test/conf", s(&elsewhere));
+    let dotted = format!("{}/x/../hs3.fed.test/conf", s(&elsewhere));
+    for (args, needle) in [
+        (
+            vec!["--for", "pem", "--out", &inside],
+            "inside the server files",
+        ),
+        (
+            vec!["--for", "system", "--out", &dotted],
+            "inside the server files",
+        ),
+    ] {
+        let mut all = vec!["trust", "--ca-dir", &ca];
+        all.extend(&args);
+        let r = fedca(&all);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
+        assert!(!Path::new(&inside).exists(), "{args:?} wrote {inside}");
+    }
+    let beside = f.out("elsewhere/roots");
+    ok(&[
+        "trust",
+        "--ca-dir",
+        &ca,
+        "--for",
+        "pem",
+        "--out",
+        s(&beside),
+    ]);
+    assert!(beside.is_dir(), "{} not written", beside.display());
+}
+
 /// The CA's private key — as PEM, as base64 DER (one line or wrapped), as raw DER, as
 /// base64 of the PEM (Kubernetes `data`) — appears in no file of any target. A
 /// server's own key appears only in the Kubernetes Secret; elsewhere it is a path.

@@ -151,7 +151,7 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
         federation.permitted_ranges = Some(permitted_ranges(dir)?);
     }
     if let Some(out) = &out {
-        check_not_in_ca(dir, &records, out)?;
+        check_not_in_ca(dir, &records, server.as_ref(), out)?;
     }
     let mut emission = Emission::default();
     if let Some(out) = &out {
@@ -213,17 +213,47 @@ impl TrustPlan {
 /// Refuses an output directory that is the CA directory or inside a server's files:
 /// `fedca issue` replaces a server directory whole, and would refuse (or drop) files
 /// written there.
-fn check_not_in_ca(dir: &CaDir, records: &[crate::store::IndexRecord], out: &Path) -> Result<()> {
+///
+/// Resolving a record's path costs a `readlink` per component, which at 50,000 records
+/// was most of a `trust` (issue 11), so records are not resolved one by one: `out` is
+/// resolved once, and each of its ancestors, as given and as resolved, is looked up among
+/// the records' paths as written (made absolute, `..` removed). Only the configured
+/// server's own directory (`--server`) is resolved, since its files are the ones beside
+/// which an `--out` is most likely. When `out` is inside the CA directory it is refused
+/// anyway, and every record is resolved then, to name the server in the message.
+fn check_not_in_ca(
+    dir: &CaDir,
+    records: &[crate::store::IndexRecord],
+    server: Option<&ServerInfo>,
+    out: &Path,
+) -> Result<()> {
     let root = crate::store::canonical_lenient(dir.root())?;
+    let given = lexical(&std::path::absolute(out).map_err(|e| Error::io(out, e))?);
     let out = &crate::store::canonical_lenient(out)?;
-    let inside_server = records
-        .iter()
-        .filter_map(|r| crate::store::canonical_lenient(&dir.resolve_record_path(&r.path)).ok())
-        .find(|p| out.starts_with(p));
+    let in_root = out.starts_with(&root);
+    let inside_server = if in_root {
+        records
+            .iter()
+            .filter_map(|r| crate::store::canonical_lenient(&dir.resolve_record_path(&r.path)).ok())
+            .find(|p| out.starts_with(p))
+    } else {
+        let ancestors: std::collections::HashSet<&Path> =
+            out.ancestors().chain(given.ancestors()).collect();
+        let own = server
+            .map(|s| crate::store::canonical_lenient(&s.dir))
+            .transpose()?
+            .filter(|p| out.starts_with(p));
+        own.or_else(|| {
+            records
+                .iter()
+                .map(|r| lexical(&dir.resolve_record_path(&r.path)))
+                .find(|p| ancestors.contains(p.as_path()))
+        })
+    };
     let place = match inside_server {
         Some(p) => format!("inside the server files at {}", p.display()),
         None if *out == root => "the CA directory itself".into(),
-        None if out.starts_with(&root) => format!("inside the CA directory {}", root.display()),
+        None if in_root => format!("inside the CA directory {}", root.display()),
         None => return Ok(()),
     };
     Err(Error::invalid(
@@ -231,6 +261,22 @@ fn check_not_in_ca(dir: &CaDir, records: &[crate::store::IndexRecord], out: &Pat
         out.display().to_string(),
         format!("is {place}; `fedca issue` replaces server directories whole, so write the configuration somewhere else"),
     ))
+}
+
+/// `p` with `.` and `..` removed by text alone (no file system access).
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The error for a server the index does not hold: issuing it is the fix only when the

@@ -12,8 +12,7 @@ use crate::error::{Error, Field, Result};
 use crate::issue::{self, ExistingKey, LeafProfile, LeafRequest};
 use crate::name::{AltName, ServerName};
 use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles, Staged};
-// `crate::ca::{rfc3339, sha256_hex}` are old paths of these, kept for other branches.
-pub(crate) use crate::x509::{rfc3339, sha256_hex};
+use crate::x509::{rfc3339, sha256_hex};
 
 /// A CA directory with its loaded authority.
 #[derive(Debug)]

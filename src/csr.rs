@@ -16,12 +16,12 @@ use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
-use crate::ca::{rfc3339, sha256_hex};
 use crate::error::{Error, ExternalError, Result};
 use crate::issue::{self, LeafProfile, LeafRequest};
 use crate::name::{AltName, ServerName};
 use crate::store::{files, IndexRecord, RecordState, ServerFiles};
 use crate::validity::Validity;
+use crate::x509::{rfc3339, sha256_hex};
 use crate::{Ca, Issued};
 
 /// A verified CSR: its public key and the names it asks for.

@@ -37,11 +37,6 @@ use crate::x509::{
 };
 
 pub use crate::x509::KeyDesc;
-// Old paths of the helpers now in `crate::x509`, kept while other branches move over.
-#[allow(unused_imports)]
-pub(crate) use crate::x509::{
-    dn_label, ip_from_bytes, pem_blocks as split_blocks, unix_text, SUPPORTED_SIGNATURES,
-};
 
 /// One object found in a file.
 #[derive(Debug, Clone, Serialize)]

@@ -764,7 +764,7 @@ fn decide(
     let ok = std::fs::read_to_string(&cert)
         .ok()
         .and_then(|t| ::pem::parse(t).ok())
-        .is_some_and(|p| crate::ca::sha256_hex(p.contents()) == r.sha256)
+        .is_some_and(|p| crate::x509::sha256_hex(p.contents()) == r.sha256)
         && [files::KEY, files::FULLCHAIN, files::CA]
             .iter()
             .all(|f| tls.join(f).is_file());

@@ -132,7 +132,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             .collect(),
         root_sha256: crate::x509::sha256_hex(a.cert_der()),
         replaced: replaced.as_ref().map(|p| p.display().to_string()),
-        intermediate_sha256: a.chain_der().first().map(|d| crate::ca::sha256_hex(d)),
+        intermediate_sha256: a.chain_der().first().map(|d| crate::x509::sha256_hex(d)),
         encrypted: args.encrypt,
     };
     if a.constraints().is_empty() {

@@ -14,8 +14,8 @@ use super::Cli;
 use crate::ca::CertStatus;
 use crate::error::{Error, Result};
 use crate::issue::{ExistingKey, LeafRequest};
-use crate::name::{AltName, ServerName};
-use crate::store::{files, CaDir, IndexRecord};
+use crate::name::ServerName;
+use crate::store::{CaDir, IndexRecord};
 use crate::validity::{Validity, BACKDATE};
 
 const EXAMPLES: &str = "\
@@ -109,57 +109,24 @@ struct Report {
 }
 
 /// The request that re-issues a server as its record describes it, and the `--out`
-/// directory its files go to (`None`: the CA's `servers/`). The one place that turns a
-/// record into a request: the names besides the server's host and the delegated host
-/// become `--alt`, the delegation, key type and output directory are kept, and the
-/// validity is the one the record's dates show (when it was not cut to the CA's).
+/// directory its files go to (`None`: the CA's `servers/`): the server's stored settings
+/// ([`crate::ca::stored_request`]), with the validity the record's dates show for
+/// records written before validity was stored.
 pub(crate) fn request_from_record(
     dir: &CaDir,
     r: &IndexRecord,
 ) -> Result<(LeafRequest, Option<PathBuf>)> {
-    let corrupt = |what: &str, e: String| {
-        Error::corrupt(
-            &dir.path(files::INDEX),
-            format!("record {}: bad {what}: {e}", r.serial),
-        )
-    };
-    let server = ServerName::parse(&r.server).map_err(|e| corrupt("server", e.to_string()))?;
-    let delegate = r
-        .delegate
-        .as_deref()
-        .map(ServerName::parse)
-        .transpose()
-        .map_err(|e| corrupt("delegate", e.to_string()))?;
-    let mut own = vec![AltName::Host(server.host().clone()).san_text()];
-    if let Some(d) = &delegate {
-        own.push(AltName::Host(d.host().clone()).san_text());
+    let mut request = crate::ca::stored_request(dir, r)?;
+    // Records written before validity was stored: the validity their dates show.
+    if request.validity.is_none() {
+        request.validity = validity_of(r);
     }
-    let alts = r
-        .names
-        .iter()
-        .filter(|n| !own.contains(n))
-        .map(|n| AltName::parse(n))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| corrupt("name", e.to_string()))?;
-    let key_type = r
-        .key_type
-        .parse()
-        .map_err(|e: Error| corrupt("key type", e.to_string()))?;
     let out = if Path::new(&r.path).is_absolute() {
         Path::new(&r.path).parent().map(Path::to_path_buf)
     } else {
         None
     };
-    Ok((
-        LeafRequest {
-            server,
-            delegate,
-            alts,
-            validity: validity_of(r),
-            key_type: Some(key_type),
-        },
-        out,
-    ))
+    Ok((request, out))
 }
 
 /// The validity a record was issued with: notAfter - notBefore - the backdating, when

@@ -117,7 +117,7 @@ pub(super) fn current(
         let after = renew_after(nb, na, within);
         let due = entry.status != CertStatus::Revoked && now >= after;
         out.push(ServerStatus {
-            renew_after: crate::ca::rfc3339(after),
+            renew_after: crate::x509::rfc3339(after),
             due,
             entry,
         });
@@ -148,7 +148,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         .any(|s| s.due || s.entry.status == CertStatus::Expired);
     let report = Report {
         ok,
-        checked_at: crate::ca::rfc3339(now),
+        checked_at: crate::x509::rfc3339(now),
         servers,
         revoked,
         allowed_servers: crate::revocation::allowed_servers(&dir)?,

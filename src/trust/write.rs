@@ -207,7 +207,7 @@ fn open_subdir(dir: &std::fs::File, name: &std::ffi::OsStr, path: &Path) -> Resu
 }
 
 /// Whether `name` is a temporary file fedca stages output in: `.tmp-fedca-*`, or
-/// the `.tmp-XXXXXX` of earlier versions.
+/// `.tmp-` plus six random letters and digits, the form earlier versions used.
 fn is_staged_name(name: &[u8]) -> bool {
     name.starts_with(TMP_PREFIX.as_bytes())
         || (name.len() == 11

@@ -143,7 +143,7 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
             })
         })
         .transpose()?;
-    let mut federation = Federation::from_records(dir, &records, req.federation_addrs.clone())?;
+    let mut federation = Federation::from_records(&records, req.federation_addrs.clone())?;
     if !req.open_federation {
         federation.allowed = Some(crate::revocation::allowed_in(dir, &records)?);
     }

@@ -114,7 +114,7 @@ pub(super) fn current(
             entry,
         });
     }
-    out.sort_by(|a, b| a.entry.not_after.cmp(&b.entry.not_after));
+    out.sort_by_key(|s| s.entry.not_after);
     Ok(out)
 }
 

@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::authority::{Authority, InitOptions, KeyType};
@@ -527,9 +526,4 @@ pub(crate) fn prepare_out(out: &Path) -> Result<()> {
     })?;
     tempfile::tempfile_in(out).map_err(bad)?;
     Ok(())
-}
-
-/// Whether an RFC 3339 time is in the past (false when it does not parse).
-pub(crate) fn is_past(t: &str) -> bool {
-    OffsetDateTime::parse(t, &Rfc3339).is_ok_and(|t| t < OffsetDateTime::now_utc())
 }

@@ -904,7 +904,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
             dir: s.tls_dir(),
             names: r.names.clone(),
             serial: r.serial.clone(),
-            not_after: rfc3339(r.not_after),
+            not_after: r.not_after,
         };
         let (paths, more) = write_bundle(s, &info, &federation, &bundle, &templates)?;
         files_written += paths.len();

@@ -279,3 +279,62 @@ fn issue_and_renew_work_in_the_stored_ca_and_keep_each_servers_settings() {
         .unwrap();
     assert_eq!(revoked["status"], "revoked");
 }
+
+/// Every file under `dir`, relative path to text with `dir`'s path replaced by @OUT@.
+fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let text = read(&p).replace(s(dir), "@OUT@");
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), text);
+            }
+        }
+    }
+    out
+}
+
+/// `trust` reads the stored records (the server's delegate, dates and files, the whole
+/// federation's names) and writes and prints what the fedca that wrote the CA did.
+#[test]
+fn trust_writes_what_the_fedca_that_wrote_the_ca_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = stored_ca(tmp.path());
+    let now = OffsetDateTime::now_utc();
+    for (target, server) in [("synapse", "deleg.fed.test"), ("dendrite", "[fd00::7]")] {
+        let out = tmp.path().join(format!("trust-{target}"));
+        let printed = ok(&[
+            "trust",
+            "--json",
+            "--for",
+            target,
+            "--server",
+            server,
+            "--out",
+            s(&out),
+            "--ca-dir",
+            s(&ca),
+        ]);
+        let mut got: Value = serde_json::from_str(&printed.replace(s(&out), "@OUT@")).unwrap();
+        // Once the fixture's certificate has expired, trust says so: the one difference
+        // the time of the run makes.
+        let expired = now > time_of(&newest(&ca, server)["not_after"]);
+        let notes = got["notes"].as_array_mut().unwrap();
+        let before = notes.len();
+        notes.retain(|n| !n.as_str().unwrap().contains("'s certificate expired at"));
+        assert_eq!(
+            before - notes.len(),
+            usize::from(expired),
+            "{target}: {notes:?}"
+        );
+        let want: Value = serde_json::from_str(&expected(&format!("trust-{target}.json"))).unwrap();
+        assert_eq!(got, want, "trust --for {target} --json");
+        let want_tree = tree(&fixture().join("expected").join(format!("trust-{target}")));
+        assert!(want_tree.len() >= 6, "{want_tree:?}");
+        assert_eq!(tree(&out), want_tree, "trust --for {target}: the files");
+    }
+}

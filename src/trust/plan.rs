@@ -183,10 +183,12 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
         }
     }
     if let Some(s) = &server {
-        if crate::ca::is_past(&s.not_after) {
+        if s.not_after < time::OffsetDateTime::now_utc() {
             emission.notes.push(format!(
                 "{}'s certificate expired at {}; renew it with `fedca issue {}`",
-                s.name, s.not_after, s.name
+                s.name,
+                crate::x509::rfc3339(s.not_after),
+                s.name
             ));
         }
     }

@@ -21,8 +21,8 @@ pub struct ServerInfo {
     pub names: Vec<String>,
     /// The certificate's serial.
     pub serial: String,
-    /// End of validity, RFC 3339.
-    pub not_after: String,
+    /// End of validity.
+    pub not_after: time::OffsetDateTime,
 }
 
 impl ServerInfo {
@@ -81,7 +81,7 @@ impl ServerInfo {
             dir: server_dir,
             names: record.names.clone(),
             serial: record.serial.clone(),
-            not_after: crate::x509::rfc3339(record.not_after),
+            not_after: record.not_after,
         })
     }
 

@@ -47,4 +47,18 @@ f sign-csr "$WORK/rsa.csr"
 "$FEDCA" --ca-dir "$CA" --json status >"$OUT/expected/status.json" || true
 "$FEDCA" --ca-dir "$CA" list >"$OUT/expected/list.txt"
 "$FEDCA" --ca-dir "$CA" status >"$OUT/expected/status.txt" || true
+
+# What `trust` wrote and printed (--json) for a delegated server (synapse) and an IPv6
+# literal (dendrite), the output directory's path replaced by @OUT@.
+trust() {
+    local target=$1 server=$2 o=$WORK/trust-$1 f
+    "$FEDCA" --ca-dir "$CA" --json trust --for "$target" --server "$server" --out "$o" |
+        sed "s#$o#@OUT@#g" >"$OUT/expected/trust-$target.json"
+    (cd "$o" && find . -type f) | while read -r f; do
+        mkdir -p "$(dirname "$OUT/expected/trust-$target/$f")"
+        sed "s#$o#@OUT@#g" "$o/$f" >"$OUT/expected/trust-$target/$f"
+    done
+}
+trust synapse deleg.fed.test
+trust dendrite '[fd00::7]'
 rm -f "$OUT/.ca.lock"

@@ -25,7 +25,6 @@ use std::process::ExitCode;
 use fedca::trust::templates::Templates;
 use fedca::trust::{self, EmitContext, Federation, ServerInfo, Target};
 use fedca::TestFederation;
-use time::format_description::well_known::Rfc3339;
 
 type BoxResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -86,7 +85,7 @@ pub fn run(dir: &Path) -> BoxResult<Vec<SynapseConfig>> {
             dir: dir.join("servers").join(s.dir_name()),
             names: s.names().to_vec(),
             serial: s.serial().to_string(),
-            not_after: s.not_after().format(&Rfc3339)?,
+            not_after: s.not_after(),
         };
         let out = trust::check_out_dir(&dir.join("synapse").join(s.dir_name()))?;
         // The output is a bundle for the homeserver (chain, key, roots, fragment,

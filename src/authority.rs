@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::cidr::IpNet;
 use crate::error::{Error, ExternalError, Field, Result};
 use crate::name::{AltName, DnsName, Host};
-use crate::store::{self, files, CaDir, KEY_MODE, PUBLIC_MODE};
+use crate::store::{self, files, CaDir, RecordKeyType, KEY_MODE, PUBLIC_MODE};
 use crate::validity::{self, Validity};
 use crate::x509::{name_permitted, ConstrainedName, Subtree};
 
@@ -113,14 +113,39 @@ impl FromStr for KeyType {
         KeyType::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "key type",
-                    s,
-                    "must be one of ecdsa-p256, ecdsa-p384, ed25519 (RSA keys can only come in through a CSR)",
-                )
-            })
+            .ok_or_else(|| unknown_key_type(s))
     }
+}
+
+impl KeyType {
+    /// The key type fedca generates that an index record names; an RSA key (signed by
+    /// `sign-csr`) is refused as `"key type".parse()` refuses it.
+    pub fn from_record(k: RecordKeyType) -> Result<KeyType> {
+        match k {
+            RecordKeyType::EcdsaP256 => Ok(KeyType::EcdsaP256),
+            RecordKeyType::EcdsaP384 => Ok(KeyType::EcdsaP384),
+            RecordKeyType::Ed25519 => Ok(KeyType::Ed25519),
+            RecordKeyType::Rsa(_) => Err(unknown_key_type(&k.to_string())),
+        }
+    }
+}
+
+impl From<KeyType> for RecordKeyType {
+    fn from(k: KeyType) -> RecordKeyType {
+        match k {
+            KeyType::EcdsaP256 => RecordKeyType::EcdsaP256,
+            KeyType::EcdsaP384 => RecordKeyType::EcdsaP384,
+            KeyType::Ed25519 => RecordKeyType::Ed25519,
+        }
+    }
+}
+
+fn unknown_key_type(s: &str) -> Error {
+    Error::invalid(
+        "key type",
+        s,
+        "must be one of ecdsa-p256, ecdsa-p384, ed25519 (RSA keys can only come in through a CSR)",
+    )
 }
 
 /// One permitted subtree of a CA's name constraints.

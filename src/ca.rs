@@ -4,15 +4,14 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::authority::{Authority, InitOptions};
+use crate::authority::{Authority, InitOptions, KeyType};
 use crate::error::{Error, Field, Result};
 use crate::issue::{self, ExistingKey, LeafProfile, LeafRequest};
 use crate::name::{AltName, ServerName};
-use crate::store::{files, CaDir, IndexRecord, RecordState, ServerFiles, Staged};
-use crate::x509::{rfc3339, sha256_hex};
+use crate::store::{files, CaDir, IndexRecord, RecordKeyType, RecordState, ServerFiles, Staged};
+use crate::x509::{sha256_hex, whole_seconds};
 
 /// A CA directory with its loaded authority.
 #[derive(Debug)]
@@ -48,6 +47,19 @@ pub enum CertStatus {
     Revoked,
 }
 
+impl CertStatus {
+    /// The name `list` and `status` print (the JSON value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertStatus::Valid => "valid",
+            CertStatus::Expired => "expired",
+            CertStatus::NotYetValid => "not_yet_valid",
+            CertStatus::Superseded => "superseded",
+            CertStatus::Revoked => "revoked",
+        }
+    }
+}
+
 /// One line of `fedca list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ListEntry {
@@ -57,10 +69,12 @@ pub struct ListEntry {
     pub server: String,
     /// Every name in the certificate.
     pub names: Vec<String>,
-    /// Start of validity, RFC 3339.
-    pub not_before: String,
-    /// End of validity, RFC 3339.
-    pub not_after: String,
+    /// Start of validity (RFC 3339 in JSON).
+    #[serde(with = "crate::store::rfc3339_text")]
+    pub not_before: OffsetDateTime,
+    /// End of validity (RFC 3339 in JSON).
+    #[serde(with = "crate::store::rfc3339_text")]
+    pub not_after: OffsetDateTime,
     /// Status now.
     pub status: CertStatus,
     /// Where its files are.
@@ -196,7 +210,7 @@ impl Ca {
         let mut requests = Vec::with_capacity(names.len());
         let mut targets = Vec::with_capacity(names.len());
         for n in names {
-            match current.get(&n.to_string()) {
+            match current.get(n) {
                 Some(r) => {
                     requests.push(stored_request(&self.dir, r)?);
                     targets.push((self.dir.resolve_record_path(&r.path), r.path.clone()));
@@ -229,7 +243,7 @@ impl Ca {
             .filter(|r| r.state == RecordState::Active);
         crate::name::refuse_case_duplicates(
             requests.iter().map(|r| &r.server),
-            current.map(|r| r.server),
+            current.map(|r| r.server.to_string()),
         )?;
         let mut plans = Vec::with_capacity(requests.len());
         let mut seen = BTreeSet::new();
@@ -288,14 +302,14 @@ impl Ca {
         {
             let record = IndexRecord {
                 serial: leaf.serial.clone(),
-                server: leaf.profile.server.to_string(),
+                server: leaf.profile.server.clone(),
                 names: leaf.profile.san_texts(),
-                delegate: req.delegate.as_ref().map(ToString::to_string),
-                not_before: rfc3339(leaf.profile.not_before),
-                not_after: rfc3339(leaf.profile.not_after),
+                delegate: req.delegate.clone(),
+                not_before: whole_seconds(leaf.profile.not_before),
+                not_after: whole_seconds(leaf.profile.not_after),
                 state: RecordState::Active,
                 path: path_text,
-                key_type: leaf.profile.key_type.to_string(),
+                key_type: leaf.profile.key_type.into(),
                 sha256: sha256_hex(&leaf.cert_der),
                 alts: req.alts.iter().map(|a| a.san_text()).collect(),
                 validity: Some(
@@ -336,7 +350,7 @@ impl Ca {
 }
 
 /// The current (active) record of each server, by server name.
-pub fn current_records(dir: &CaDir) -> Result<std::collections::HashMap<String, IndexRecord>> {
+pub fn current_records(dir: &CaDir) -> Result<std::collections::HashMap<ServerName, IndexRecord>> {
     Ok(dir
         .read_index()?
         .into_iter()
@@ -356,13 +370,8 @@ pub fn stored_request(dir: &CaDir, r: &IndexRecord) -> Result<LeafRequest> {
             format!("record {}: bad {what}: {e}", r.serial),
         )
     };
-    let server = ServerName::parse(&r.server).map_err(|e| corrupt("server", e.to_string()))?;
-    let delegate = r
-        .delegate
-        .as_deref()
-        .map(ServerName::parse)
-        .transpose()
-        .map_err(|e| corrupt("delegate", e.to_string()))?;
+    let server = r.server.clone();
+    let delegate = r.delegate.clone();
     let alt_texts: Vec<String> = if r.alts.is_empty() && r.validity.is_none() {
         let mut own = vec![AltName::Host(server.host().clone()).san_text()];
         if let Some(d) = &delegate {
@@ -381,10 +390,8 @@ pub fn stored_request(dir: &CaDir, r: &IndexRecord) -> Result<LeafRequest> {
         .map(|a| AltName::parse(a))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| corrupt("extra name", e.to_string()))?;
-    let key_type = r
-        .key_type
-        .parse()
-        .map_err(|e: Error| corrupt("key type", e.to_string()))?;
+    let key_type =
+        KeyType::from_record(r.key_type).map_err(|e| corrupt("key type", e.to_string()))?;
     let validity = r
         .validity
         .as_deref()
@@ -405,7 +412,7 @@ pub fn stored_request(dir: &CaDir, r: &IndexRecord) -> Result<LeafRequest> {
 pub fn describe_changes(
     r: &IndexRecord,
     names: &[String],
-    key_type: &str,
+    key_type: RecordKeyType,
     path: &str,
 ) -> Vec<String> {
     let have: BTreeSet<&str> = r.names.iter().map(String::as_str).collect();
@@ -436,30 +443,29 @@ pub fn describe_changes(
 pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
     let now = OffsetDateTime::now_utc();
     let revoked = crate::revocation::revoked_serials(dir)?;
-    dir.read_index()?
+    Ok(dir
+        .read_index()?
         .into_iter()
         .map(|r| {
-            let nb = parse_time(dir, &r.not_before)?;
-            let na = parse_time(dir, &r.not_after)?;
             let status = match r.state {
                 _ if revoked.contains(&r.serial) => CertStatus::Revoked,
                 RecordState::Revoked => CertStatus::Revoked,
                 RecordState::Superseded => CertStatus::Superseded,
-                RecordState::Active if now > na => CertStatus::Expired,
-                RecordState::Active if now < nb => CertStatus::NotYetValid,
+                RecordState::Active if now > r.not_after => CertStatus::Expired,
+                RecordState::Active if now < r.not_before => CertStatus::NotYetValid,
                 RecordState::Active => CertStatus::Valid,
             };
-            Ok(ListEntry {
+            ListEntry {
                 serial: r.serial,
-                server: r.server,
+                server: r.server.to_string(),
                 names: r.names,
                 not_before: r.not_before,
                 not_after: r.not_after,
                 status,
                 path: r.path,
-            })
+            }
         })
-        .collect()
+        .collect())
 }
 
 /// `f` applied to every item on every core, results in order; the first error wins.
@@ -520,14 +526,4 @@ pub(crate) fn prepare_out(out: &Path) -> Result<()> {
     })?;
     tempfile::tempfile_in(out).map_err(bad)?;
     Ok(())
-}
-
-fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(t, &Rfc3339)
-        .map_err(|e| Error::corrupt(&dir.path(files::INDEX), format!("bad time {t:?}: {e}")))
-}
-
-/// Whether an RFC 3339 time is in the past (false when it does not parse).
-pub(crate) fn is_past(t: &str) -> bool {
-    OffsetDateTime::parse(t, &Rfc3339).is_ok_and(|t| t < OffsetDateTime::now_utc())
 }

@@ -19,9 +19,9 @@ use x509_parser::prelude::FromDer;
 use crate::error::{Error, ExternalError, Result};
 use crate::issue::{self, LeafProfile, LeafRequest};
 use crate::name::{AltName, ServerName};
-use crate::store::{files, IndexRecord, RecordState, ServerFiles};
+use crate::store::{files, IndexRecord, RecordKeyType, RecordState, ServerFiles};
 use crate::validity::Validity;
-use crate::x509::{rfc3339, sha256_hex};
+use crate::x509::{sha256_hex, whole_seconds};
 use crate::{Ca, Issued};
 
 /// A verified CSR: its public key and the names it asks for.
@@ -29,7 +29,7 @@ use crate::{Ca, Issued};
 pub struct Csr {
     spki_der: Vec<u8>,
     /// The key, as fedca names key types (`rsa-2048`, `ecdsa-p256`, `ed25519`...).
-    pub key_type: String,
+    pub key_type: RecordKeyType,
     /// The subjectAltNames it asks for (DNS names and IP addresses, as text).
     pub names: Vec<String>,
     /// The subject's common name, if any.
@@ -64,8 +64,10 @@ impl Csr {
         let info = &csr.certification_request_info;
         let key = crate::x509::key_desc(&info.subject_pki);
         let key_type = match key.key_type.as_str() {
-            "ecdsa-p256" | "ecdsa-p384" | "ed25519" => key.key_type.clone(),
-            "rsa" if key.bits >= 2048 => format!("rsa-{}", key.bits),
+            "ecdsa-p256" => RecordKeyType::EcdsaP256,
+            "ecdsa-p384" => RecordKeyType::EcdsaP384,
+            "ed25519" => RecordKeyType::Ed25519,
+            "rsa" if key.bits >= 2048 => RecordKeyType::Rsa(key.bits),
             "rsa" => {
                 return Err(bad(format!(
                     "has an RSA key of {} bits; at least 2048 bits are required (what rustls, OpenSSL, GnuTLS and Go accept)",
@@ -259,14 +261,14 @@ impl Ca {
         )?;
         let record = IndexRecord {
             serial: serial_text,
-            server: profile.server.to_string(),
+            server: profile.server.clone(),
             names: profile.san_texts(),
-            delegate: req.delegate.as_ref().map(ToString::to_string),
-            not_before: rfc3339(profile.not_before),
-            not_after: rfc3339(profile.not_after),
+            delegate: req.delegate.clone(),
+            not_before: whole_seconds(profile.not_before),
+            not_after: whole_seconds(profile.not_after),
             state: RecordState::Active,
             path: path_text,
-            key_type: csr.key_type.clone(),
+            key_type: csr.key_type,
             sha256: sha256_hex(cert.der()),
             alts: req.alts.iter().map(|a| a.san_text()).collect(),
             validity: req.validity.map(|v| v.to_string()),

@@ -232,7 +232,7 @@ impl ExistingKey {
     pub fn load(
         dir: &Path,
         server: &str,
-        key_type: &str,
+        key_type: crate::store::RecordKeyType,
         cert_sha256: &str,
         option: &str,
     ) -> Result<ExistingKey> {
@@ -266,7 +266,7 @@ impl ExistingKey {
                     key_path.display()
                 ))
             })?;
-        if found.as_str() != key_type {
+        if crate::store::RecordKeyType::from(found) != key_type {
             return Err(refuse(format!(
                 "{} is an {found} key, but the server's stored key type is {key_type}",
                 key_path.display()

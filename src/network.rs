@@ -24,9 +24,10 @@ use crate::cidr::IpNet;
 use crate::error::{Error, Result};
 use crate::issue::{LeafProfile, LeafRequest};
 use crate::name::{AltName, Host, ServerName};
-use crate::store::{files, CaDir, IndexRecord, RecordState};
+use crate::store::{files, CaDir, IndexRecord, RecordKeyType, RecordState};
 use crate::trust::Target;
 use crate::validity::Validity;
+use crate::x509::rfc3339;
 use crate::{Ca, Issued};
 
 /// A checked network spec.
@@ -609,10 +610,10 @@ pub fn plan(spec: &Spec, dir: &CaDir) -> Result<Plan> {
         Some(_) => dir.read_index()?,
         None => Vec::new(),
     };
-    let mut current: HashMap<&str, &IndexRecord> = HashMap::new();
+    let mut current: HashMap<&ServerName, &IndexRecord> = HashMap::new();
     for r in &records {
         if r.state == RecordState::Active {
-            current.insert(r.server.as_str(), r);
+            current.insert(&r.server, r);
         }
     }
     let now = OffsetDateTime::now_utc();
@@ -635,7 +636,7 @@ pub fn plan(spec: &Spec, dir: &CaDir) -> Result<Plan> {
                 None
             }
         };
-        let (action, reason) = match (current.get(name.as_str()), &ca, profile) {
+        let (action, reason) = match (current.get(&s.name), &ca, profile) {
             (Some(r), Some(ca), Some(profile)) => {
                 decide(s, r, dir, ca.authority(), &profile, spec.renew_within, now)?
             }
@@ -650,9 +651,9 @@ pub fn plan(spec: &Spec, dir: &CaDir) -> Result<Plan> {
         });
     }
     for r in &records {
-        if r.state == RecordState::Active && !wanted.contains(&r.server) {
+        if r.state == RecordState::Active && !wanted.contains(&r.server.to_string()) {
             steps.push(Step {
-                server: r.server.clone(),
+                server: r.server.to_string(),
                 action: Action::Revoke,
                 reason: "not in the spec any more; would revoke: not yet supported (its certificate stays valid until it expires)".into(),
                 bundle: String::new(),
@@ -708,18 +709,18 @@ fn decide(
             ),
         ));
     }
-    let want_delegate = s.delegate.as_ref().map(ToString::to_string);
-    if want_delegate != r.delegate {
+    if s.delegate != r.delegate {
+        let text = |d: &Option<ServerName>| d.as_ref().map_or("none".into(), |d| d.to_string());
         return Ok((
             Action::Reissue,
             format!(
                 "delegation changed from {} to {}",
-                r.delegate.as_deref().unwrap_or("none"),
-                want_delegate.as_deref().unwrap_or("none")
+                text(&r.delegate),
+                text(&s.delegate)
             ),
         ));
     }
-    let key = profile.key_type.to_string();
+    let key = RecordKeyType::from(profile.key_type);
     if key != r.key_type {
         return Ok((
             Action::Reissue,
@@ -738,21 +739,20 @@ fn decide(
             ));
         }
     }
-    let nb = parse_time(dir, &r.not_before)?;
-    let na = parse_time(dir, &r.not_after)?;
+    let (nb, na) = (r.not_before, r.not_after);
     let window = match renew_within {
         Some(v) => v.duration(),
         None => (na - nb) / 3,
     };
     if now >= na {
-        return Ok((Action::Renew, format!("expired at {}", r.not_after)));
+        return Ok((Action::Renew, format!("expired at {}", rfc3339(na))));
     }
     if now >= na - window {
         return Ok((
             Action::Renew,
             format!(
                 "expires at {}, inside the renewal window ({})",
-                r.not_after,
+                rfc3339(na),
                 renew_within
                     .map(|v| format!("last {v}"))
                     .unwrap_or_else(|| "last third of its lifetime".into())
@@ -777,7 +777,7 @@ fn decide(
             ),
         ));
     }
-    Ok((Action::Unchanged, format!("valid until {}", r.not_after)))
+    Ok((Action::Unchanged, format!("valid until {}", rfc3339(na))))
 }
 
 fn list_or_none(v: &[&str]) -> String {
@@ -786,11 +786,6 @@ fn list_or_none(v: &[&str]) -> String {
     } else {
         v.join(", ")
     }
-}
-
-fn parse_time(dir: &CaDir, t: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| Error::corrupt(&dir.path(files::INDEX), format!("bad time {t:?}: {e}")))
 }
 
 // ---------------------------------------------------------------------------------
@@ -877,10 +872,10 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
 
     // The bundles: the index is read once more, after the batch committed.
     let records = ca.dir().read_index()?;
-    let mut current: HashMap<&str, &IndexRecord> = HashMap::new();
+    let mut current: HashMap<&ServerName, &IndexRecord> = HashMap::new();
     for r in &records {
         if r.state == RecordState::Active {
-            current.insert(r.server.as_str(), r);
+            current.insert(&r.server, r);
         }
     }
     let addresses: Vec<IpNet> = spec
@@ -890,7 +885,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let federation = crate::trust::Federation::from_records(ca.dir(), &records, addresses)?;
+    let federation = crate::trust::Federation::from_records(&records, addresses)?;
     let bundle = crate::trust::TrustBundle::from_ca_dir(ca.dir().root())?;
     let templates = crate::trust::templates::Templates::embedded();
     let mut files_written = 0;
@@ -900,7 +895,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
     progress.start("bundles", spec.servers.len() as u64);
     for s in &spec.servers {
         let name = s.name.to_string();
-        let r = current.get(name.as_str()).ok_or_else(|| {
+        let r = current.get(&s.name).ok_or_else(|| {
             Error::Internal(format!("{name} has no current certificate after apply"))
         })?;
         let info = crate::trust::ServerInfo {
@@ -909,7 +904,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
             dir: s.tls_dir(),
             names: r.names.clone(),
             serial: r.serial.clone(),
-            not_after: r.not_after.clone(),
+            not_after: r.not_after,
         };
         let (paths, more) = write_bundle(s, &info, &federation, &bundle, &templates)?;
         files_written += paths.len();

@@ -196,10 +196,11 @@ pub fn select(
     target: &str,
     now: OffsetDateTime,
 ) -> Result<Vec<IndexRecord>> {
-    let as_server = crate::name::ServerName::parse(target)
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| target.to_string());
-    let for_server: Vec<&IndexRecord> = records.iter().filter(|r| r.server == as_server).collect();
+    let as_server = crate::name::ServerName::parse(target).ok();
+    let for_server: Vec<&IndexRecord> = records
+        .iter()
+        .filter(|r| as_server.as_ref() == Some(&r.server))
+        .collect();
     if !for_server.is_empty() {
         let live: Vec<IndexRecord> = for_server
             .iter()
@@ -228,8 +229,7 @@ pub fn select(
 }
 
 fn expired(r: &IndexRecord, now: OffsetDateTime) -> bool {
-    OffsetDateTime::parse(&r.not_after, &time::format_description::well_known::Rfc3339)
-        .is_ok_and(|t| t < now)
+    r.not_after < now
 }
 
 /// Revokes what `target` names (see [`select`]) under the CA lock: appends a line per
@@ -242,7 +242,10 @@ pub fn revoke(dir: &CaDir, target: &str, reason: Reason) -> Result<RevokeOutcome
     let chosen = select(&records, target, now)?;
     let existing = read(dir)?;
     let done: HashSet<&str> = existing.iter().map(|r| r.serial.as_str()).collect();
-    let server = chosen.first().map(|r| r.server.clone()).unwrap_or_default();
+    let server = chosen
+        .first()
+        .map(|r| r.server.to_string())
+        .unwrap_or_default();
     let mut out = RevokeOutcome {
         revoked: Vec::new(),
         already_revoked: Vec::new(),
@@ -298,7 +301,7 @@ pub fn allowed_in(dir: &CaDir, records: &[IndexRecord]) -> Result<Vec<String>> {
     let revoked = revoked_serials(dir)?;
     let mut newest: BTreeMap<String, &IndexRecord> = BTreeMap::new();
     for r in records {
-        newest.insert(r.server.clone(), r);
+        newest.insert(r.server.to_string(), r);
     }
     let set: BTreeSet<String> = newest
         .into_iter()
@@ -317,7 +320,7 @@ pub fn revoked_among(dir: &CaDir, servers: &[String]) -> Result<Vec<(String, Str
     }
     let mut newest: BTreeMap<String, String> = BTreeMap::new();
     for r in dir.read_index()? {
-        newest.insert(r.server, r.serial);
+        newest.insert(r.server.to_string(), r.serial);
     }
     Ok(servers
         .iter()

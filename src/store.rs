@@ -36,8 +36,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::error::{Error, Field, Result};
+use crate::name::ServerName;
 
 /// File mode of private keys.
 pub const KEY_MODE: u32 = 0o600;
@@ -109,27 +111,39 @@ pub enum RecordState {
 }
 
 /// One issued certificate, as the index records it.
+///
+/// Every field is written exactly as fedca has always written it (see
+/// docs/ca-directory.md): server names in their [`ServerName`] text, times as RFC 3339
+/// UTC whole seconds, key types by their command-line names (`rsa-2048` for an RSA key
+/// signed by `sign-csr`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexRecord {
     /// The serial number, lower-case hex without separators.
     pub serial: String,
     /// The server name the certificate was issued for.
-    pub server: String,
+    #[serde(with = "server_name_text")]
+    pub server: ServerName,
     /// Every name in the certificate (DNS names and IP addresses).
     pub names: Vec<String>,
     /// The delegated server (`m.server` of `.well-known/matrix/server`), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delegate: Option<String>,
-    /// Start of validity, RFC 3339.
-    pub not_before: String,
-    /// End of validity, RFC 3339.
-    pub not_after: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_server_name_text"
+    )]
+    pub delegate: Option<ServerName>,
+    /// Start of validity (whole seconds, UTC).
+    #[serde(with = "rfc3339_text")]
+    pub not_before: OffsetDateTime,
+    /// End of validity (whole seconds, UTC).
+    #[serde(with = "rfc3339_text")]
+    pub not_after: OffsetDateTime,
     /// Stored state.
     pub state: RecordState,
     /// Where the server's files were written (relative to the CA directory, or absolute).
     pub path: String,
     /// The leaf key type.
-    pub key_type: String,
+    pub key_type: RecordKeyType,
     /// SHA-256 fingerprint of the certificate (hex).
     pub sha256: String,
     /// The extra names (`--alt`) asked for (the server's stored settings; absent in
@@ -140,6 +154,120 @@ pub struct IndexRecord {
     /// settings; absent in older records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validity: Option<String>,
+}
+
+/// The key type of a leaf, as the index records it: a type fedca generates, or an RSA
+/// key of a CSR signed by `sign-csr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKeyType {
+    /// ECDSA P-256 (`ecdsa-p256`).
+    EcdsaP256,
+    /// ECDSA P-384 (`ecdsa-p384`).
+    EcdsaP384,
+    /// Ed25519 (`ed25519`).
+    Ed25519,
+    /// RSA of this many bits (`rsa-2048`), only from `sign-csr`.
+    Rsa(u32),
+}
+
+impl RecordKeyType {
+    /// Parses the text fedca writes: `ecdsa-p256`, `ecdsa-p384`, `ed25519` or `rsa-BITS`
+    /// (canonical decimal, so that the text round-trips).
+    pub fn parse(text: &str) -> Option<RecordKeyType> {
+        match text {
+            "ecdsa-p256" => Some(RecordKeyType::EcdsaP256),
+            "ecdsa-p384" => Some(RecordKeyType::EcdsaP384),
+            "ed25519" => Some(RecordKeyType::Ed25519),
+            _ => {
+                let bits = text.strip_prefix("rsa-")?;
+                let n: u32 = bits.parse().ok()?;
+                (n.to_string() == bits).then_some(RecordKeyType::Rsa(n))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for RecordKeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordKeyType::EcdsaP256 => f.pad("ecdsa-p256"),
+            RecordKeyType::EcdsaP384 => f.pad("ecdsa-p384"),
+            RecordKeyType::Ed25519 => f.pad("ed25519"),
+            RecordKeyType::Rsa(bits) => f.pad(&format!("rsa-{bits}")),
+        }
+    }
+}
+
+impl Serialize for RecordKeyType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordKeyType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        RecordKeyType::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown key type {text:?} (fedca writes ecdsa-p256, ecdsa-p384, ed25519 or rsa-BITS)"
+            ))
+        })
+    }
+}
+
+/// Serde for a time as the index writes it: RFC 3339, UTC, whole seconds
+/// (`2026-11-28T09:35:22Z`, [`crate::x509::rfc3339`]); reads any RFC 3339 time.
+pub mod rfc3339_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::format_description::well_known::Rfc3339;
+    use time::OffsetDateTime;
+
+    /// Writes `t` as fedca has always written times.
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::x509::rfc3339(*t))
+    }
+
+    /// Reads an RFC 3339 time.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let text = String::deserialize(d)?;
+        OffsetDateTime::parse(&text, &Rfc3339)
+            .map_err(|e| serde::de::Error::custom(format!("bad time {text:?}: {e}")))
+    }
+}
+
+/// Serde for a server name as its text ([`ServerName`]'s `Display`, read by
+/// [`ServerName::parse`]).
+mod server_name_text {
+    use crate::name::ServerName;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(n: &ServerName, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(n)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ServerName, D::Error> {
+        let text = String::deserialize(d)?;
+        ServerName::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`server_name_text`] for an optional name.
+mod opt_server_name_text {
+    use crate::name::ServerName;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(n: &Option<ServerName>, s: S) -> Result<S::Ok, S::Error> {
+        match n {
+            Some(n) => s.collect_str(n),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ServerName>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| ServerName::parse(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// An open CA directory.
@@ -215,7 +343,7 @@ struct Plan {
 fn committed_output(
     target: &Path,
     record: &IndexRecord,
-    active: &std::collections::HashMap<(String, String), String>,
+    active: &std::collections::HashMap<(ServerName, String), String>,
 ) -> bool {
     if !is_fedca_dir(target) {
         return false;
@@ -656,7 +784,7 @@ impl CaDir {
         let mut plans = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
         // The index, read once: the active record of each (server, path).
-        let active: std::collections::HashMap<(String, String), String> = self
+        let active: std::collections::HashMap<(ServerName, String), String> = self
             .read_index()?
             .into_iter()
             .filter(|r| r.state == RecordState::Active)
@@ -1839,6 +1967,92 @@ mod tests {
             0o600
         );
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    /// Every line of an index written before the record was typed (the stored-ca
+    /// fixture: every kind of record fedca writes) and of the older forms (no stored
+    /// settings, stored states, `--out` paths) reads into an [`IndexRecord`] and writes
+    /// back byte for byte.
+    #[test]
+    fn every_stored_index_line_round_trips_byte_for_byte() {
+        let fixture = include_str!("../tests/data/stored-ca/ca/index.jsonl");
+        let older = [
+            r#"{"serial":"0abc","server":"hs1.fed.test","names":["hs1.fed.test","matrix.hs1.fed.test","hs1-admin.fed.test"],"delegate":"matrix.hs1.fed.test:443","not_before":"2026-01-01T00:00:00Z","not_after":"2026-04-01T01:00:00Z","state":"superseded","path":"servers/hs1.fed.test","key_type":"ed25519","sha256":"00"}"#,
+            r#"{"serial":"0abd","server":"[fd00::7]:8448","names":["fd00::7"],"not_before":"2026-01-01T00:00:00Z","not_after":"2026-04-01T01:00:00Z","state":"revoked","path":"/etc/tls/ipv6_fd00--7_8448","key_type":"ecdsa-p384","sha256":"01"}"#,
+            r#"{"serial":"0abe","server":"HS2.Fed.Test","names":["hs2.fed.test"],"not_before":"2026-01-01T00:00:00Z","not_after":"2026-04-01T01:00:00Z","state":"active","path":"servers/HS2.Fed.Test","key_type":"rsa-4096","sha256":"02","alts":["hs2.fed.test"]}"#,
+        ];
+        let lines: Vec<&str> = fixture.lines().chain(older).collect();
+        assert_eq!(lines.len(), 15);
+        for line in lines {
+            let r: IndexRecord =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(serde_json::to_string(&r).unwrap(), line);
+        }
+        let rsa: IndexRecord = serde_json::from_str(fixture.lines().last().unwrap()).unwrap();
+        assert_eq!(rsa.key_type, RecordKeyType::Rsa(2048));
+        assert_eq!(rsa.server, ServerName::parse("rsa.fed.test").unwrap());
+        let deleg: IndexRecord = serde_json::from_str(older[0]).unwrap();
+        assert_eq!(deleg.delegate.unwrap().port(), Some(443));
+        assert_eq!(deleg.not_before.unix_timestamp(), 1_767_225_600);
+    }
+
+    #[test]
+    fn key_types_read_only_the_text_fedca_writes() {
+        for (text, k) in [
+            ("ecdsa-p256", RecordKeyType::EcdsaP256),
+            ("ecdsa-p384", RecordKeyType::EcdsaP384),
+            ("ed25519", RecordKeyType::Ed25519),
+            ("rsa-2048", RecordKeyType::Rsa(2048)),
+            ("rsa-3071", RecordKeyType::Rsa(3071)),
+        ] {
+            assert_eq!(RecordKeyType::parse(text), Some(k));
+            assert_eq!(k.to_string(), text);
+        }
+        for bad in [
+            "rsa",
+            "rsa-",
+            "rsa-02048",
+            "rsa-+2048",
+            "RSA-2048",
+            "ecdsa",
+            "Ed25519",
+            "",
+        ] {
+            assert_eq!(RecordKeyType::parse(bad), None, "{bad}");
+        }
+    }
+
+    /// A record whose server name, time or key type does not parse makes the index
+    /// corrupt, naming the line (it used to fail only where the field was used).
+    #[test]
+    fn a_bad_typed_field_is_a_corrupt_index() {
+        let good = include_str!("../tests/data/stored-ca/ca/index.jsonl")
+            .lines()
+            .next()
+            .unwrap();
+        for (from, to, says) in [
+            (
+                "\"hs1.fed.test\",\"names\"",
+                "\"hs1..fed.test\",\"names\"",
+                "hs1..fed.test",
+            ),
+            (
+                "\"ecdsa-p256\"",
+                "\"rsa-1x\"",
+                "unknown key type \"rsa-1x\"",
+            ),
+            (
+                "\"not_after\":\"2027",
+                "\"not_after\":\"27",
+                "bad time \"27",
+            ),
+        ] {
+            assert!(good.contains(from), "{from}");
+            let text = format!("{good}\n{}\n{good}\n", good.replacen(from, to, 1));
+            let err = parse_index(Path::new("index.jsonl"), &text, true).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("line 2") && msg.contains(says), "{msg}");
+        }
     }
 
     #[test]

@@ -111,10 +111,10 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 Err(e) => (false, e.to_string()),
             };
             failures += usize::from(!ok);
-            rows.push(serde_json::json!({"server": i.record.server, "name": name, "ok": ok, "detail": detail}));
+            rows.push(serde_json::json!({"server": i.record.server.to_string(), "name": name, "ok": ok, "detail": detail}));
             lines.push((
                 if ok { "ok" } else { "FAIL" },
-                short(&i.record.server),
+                short(&i.record.server.to_string()),
                 short(name),
                 detail,
             ));
@@ -144,7 +144,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             } else {
                 "FAIL"
             },
-            short(&first.record.server),
+            short(&first.record.server.to_string()),
             "hs9.fed.test".into(),
             if refused_ok {
                 refusal

@@ -82,7 +82,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         let current = crate::ca::current_records(ca.dir())?;
         let now = time::OffsetDateTime::now_utc();
         for req in &requests {
-            let Some(r) = current.get(&req.server.to_string()) else {
+            let Some(r) = current.get(&req.server) else {
                 continue;
             };
             let profile = crate::issue::LeafProfile::build(req, ca.authority(), now)?;
@@ -97,7 +97,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             let changes = crate::ca::describe_changes(
                 r,
                 &profile.san_texts(),
-                profile.key_type.as_str(),
+                profile.key_type.into(),
                 &path,
             );
             if !changes.is_empty() {
@@ -121,7 +121,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             .map(|e| {
                 (
                     e.serial.to_string(),
-                    serde_json::to_value(e.status).unwrap_or_default(),
+                    serde_json::Value::from(e.status.as_str()),
                 )
             })
             .collect();
@@ -149,7 +149,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 "issued {}  names {}  valid until {}  serial {}{}\n  -> {}",
                 i.record.server,
                 i.record.names.join(","),
-                i.record.not_after,
+                crate::x509::rfc3339(i.record.not_after),
                 i.record.serial,
                 supersedes(i)
                     .map(|s| format!(" (supersedes serial {s})"))
@@ -162,7 +162,8 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         if i.clamped {
             eprintln!(
                 "warning: {}: validity cut to the CA's own expiry ({})",
-                i.record.server, i.record.not_after
+                i.record.server,
+                crate::x509::rfc3339(i.record.not_after)
             );
         }
     }

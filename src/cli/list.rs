@@ -43,14 +43,10 @@ pub(super) fn run(cli: &Cli, _args: &Args) -> Result<ExitCode> {
         "SERIAL"
     );
     for e in &entries {
-        let status = serde_json::to_value(e.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
         outln!(
             "{:<13} {:<20} {:<server_w$} {:<32} {}",
-            status,
-            e.not_after,
+            e.status.as_str(),
+            crate::x509::rfc3339(e.not_after),
             e.server,
             e.serial,
             e.names.join(",")

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::status::{current, parse_within};
@@ -17,6 +16,7 @@ use crate::issue::{ExistingKey, LeafRequest};
 use crate::name::ServerName;
 use crate::store::{CaDir, IndexRecord};
 use crate::validity::{Validity, BACKDATE};
+use crate::x509::rfc3339;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -132,9 +132,7 @@ pub(crate) fn request_from_record(
 /// The validity a record was issued with: notAfter - notBefore - the backdating, when
 /// that is a whole number of hours within the leaf limit (else the CA's default).
 fn validity_of(r: &IndexRecord) -> Option<Validity> {
-    let nb = OffsetDateTime::parse(&r.not_before, &Rfc3339).ok()?;
-    let na = OffsetDateTime::parse(&r.not_after, &Rfc3339).ok()?;
-    let secs = (na - nb - BACKDATE).whole_seconds();
+    let secs = (r.not_after - r.not_before - BACKDATE).whole_seconds();
     let text = if secs > 0 && secs % 86_400 == 0 {
         format!("{}d", secs / 86_400)
     } else if secs > 0 && secs % 3600 == 0 {
@@ -191,7 +189,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let newest: BTreeMap<String, IndexRecord> = dir
         .read_index()?
         .into_iter()
-        .map(|r| (r.server.clone(), r))
+        .map(|r| (r.server.to_string(), r))
         .collect();
     let mut report = Report::default();
     let mut todo = Vec::new();
@@ -204,8 +202,8 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 let key = if args.reuse_key {
                     Some(ExistingKey::load(
                         &dir.resolve_record_path(&r.path),
-                        &r.server,
-                        &r.key_type,
+                        &r.server.to_string(),
+                        r.key_type,
                         &r.sha256,
                         "--reuse-key",
                     )?)
@@ -235,7 +233,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 Err(e) => {
                     eprintln!("error: renewing {}: {e}", old.server);
                     report.failed.push(Failed {
-                        server: old.server.clone(),
+                        server: old.server.to_string(),
                         error: e.to_string(),
                     });
                     continue;
@@ -247,14 +245,15 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                     issued.record.server,
                     old.serial,
                     issued.record.serial,
-                    issued.record.not_after,
+                    rfc3339(issued.record.not_after),
                     issued.dir.display()
                 );
             }
             if issued.clamped {
                 eprintln!(
                     "warning: {}: validity cut to the CA's own expiry ({})",
-                    issued.record.server, issued.record.not_after
+                    issued.record.server,
+                    rfc3339(issued.record.not_after)
                 );
             }
             let hook = args
@@ -272,11 +271,11 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 }
             }
             report.renewed.push(Renewed {
-                server: issued.record.server.clone(),
+                server: issued.record.server.to_string(),
                 serial: issued.record.serial.clone(),
                 previous_serial: old.serial.clone(),
                 names: issued.record.names.clone(),
-                not_after: issued.record.not_after.clone(),
+                not_after: rfc3339(issued.record.not_after),
                 path: issued.dir.display().to_string(),
                 hook,
             });
@@ -308,10 +307,10 @@ fn run_hook(cmd: &str, issued: &crate::Issued) -> HookOutcome {
     let status = Command::new("sh")
         .arg("-c")
         .arg(cmd)
-        .env("FEDCA_SERVER", &issued.record.server)
+        .env("FEDCA_SERVER", issued.record.server.to_string())
         .env("FEDCA_SERVER_DIR", &dir)
         .env("FEDCA_SERIAL", &issued.record.serial)
-        .env("FEDCA_NOT_AFTER", &issued.record.not_after)
+        .env("FEDCA_NOT_AFTER", rfc3339(issued.record.not_after))
         .env("RENEWED_LINEAGE", &dir)
         .env("RENEWED_DOMAINS", issued.record.names.join(" "))
         .stdin(Stdio::null())

@@ -81,7 +81,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             issued.record.server,
             issued.record.names.join(","),
             issued.record.key_type,
-            issued.record.not_after,
+            crate::x509::rfc3339(issued.record.not_after),
             issued.record.serial,
             issued.dir.display()
         );
@@ -89,7 +89,8 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     if issued.clamped {
         eprintln!(
             "warning: {}: validity cut to the CA's own expiry ({})",
-            issued.record.server, issued.record.not_after
+            issued.record.server,
+            crate::x509::rfc3339(issued.record.not_after)
         );
     }
     Ok(ExitCode::SUCCESS)

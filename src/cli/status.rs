@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use super::Cli;
@@ -82,11 +81,6 @@ pub(super) fn parse_within(text: Option<&str>) -> Result<Option<Duration>> {
     .transpose()
 }
 
-fn parse(t: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(t, &Rfc3339)
-        .map_err(|e| Error::Internal(format!("index time {t:?}: {e}")))
-}
-
 /// When a certificate valid from `nb` to `na` becomes due: `within` before `na`, or
 /// (default) after two thirds of its lifetime.
 pub(super) fn renew_after(
@@ -112,9 +106,7 @@ pub(super) fn current(
     }
     let mut out = Vec::with_capacity(newest.len());
     for (_, entry) in newest {
-        let nb = parse(&entry.not_before)?;
-        let na = parse(&entry.not_after)?;
-        let after = renew_after(nb, na, within);
+        let after = renew_after(entry.not_before, entry.not_after, within);
         let due = entry.status != CertStatus::Revoked && now >= after;
         out.push(ServerStatus {
             renew_after: crate::x509::rfc3339(after),
@@ -122,7 +114,7 @@ pub(super) fn current(
             entry,
         });
     }
-    out.sort_by(|a, b| a.entry.not_after.cmp(&b.entry.not_after));
+    out.sort_by_key(|s| s.entry.not_after);
     Ok(out)
 }
 
@@ -186,15 +178,11 @@ fn print_text(r: &Report) -> Result<()> {
         "SERVER"
     );
     for s in &r.servers {
-        let status = serde_json::to_value(s.entry.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
         outln!(
             "{:<13} {:<4} {:<20} {:<20} {:<w$} {}",
-            status,
+            s.entry.status.as_str(),
             if s.due { "yes" } else { "no" },
-            s.entry.not_after,
+            crate::x509::rfc3339(s.entry.not_after),
             s.renew_after,
             s.entry.server,
             s.entry.serial

@@ -346,10 +346,7 @@ fn print_human(
         outln!(
             "installed {} anchor(s) into the {} trust store ({}) and ran `{}`",
             i.anchors.len(),
-            serde_json::to_value(i.store)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            i.store.as_str(),
             i.anchors
                 .first()
                 .and_then(|a| a.parent())

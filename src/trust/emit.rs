@@ -140,7 +140,7 @@ impl EmitContext<'_> {
             "key": self.install_dir.join(deploy::KEY).display().to_string(),
             "names": s.names,
             "serial": s.serial,
-            "not_after": s.not_after,
+            "not_after": crate::x509::rfc3339(s.not_after),
         })
     }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use crate::cidr::IpNet;
 use crate::error::{Error, Result};
 use crate::name::{Host, ServerName};
-use crate::store::{files, CaDir, IndexRecord, RecordState};
+use crate::store::{CaDir, IndexRecord, RecordState};
 
 /// The federation as the CA knows it: every active server and delegated server in
 /// the index, plus addresses the user gave for DNS-named servers.
@@ -28,28 +28,20 @@ pub struct Federation {
 impl Federation {
     /// The servers of the CA in `dir`; `extra_addrs` are the `--federation-addr` values.
     pub fn from_index(dir: &CaDir, extra_addrs: Vec<IpNet>) -> Result<Federation> {
-        Federation::from_records(dir, &dir.read_index()?, extra_addrs)
+        Federation::from_records(&dir.read_index()?, extra_addrs)
     }
 
     /// As [`Federation::from_index`], from index records already read.
-    pub fn from_records(
-        dir: &CaDir,
-        records: &[IndexRecord],
-        extra_addrs: Vec<IpNet>,
-    ) -> Result<Federation> {
-        let index = dir.path(files::INDEX);
+    pub fn from_records(records: &[IndexRecord], extra_addrs: Vec<IpNet>) -> Result<Federation> {
         let mut seen = BTreeSet::new();
         let mut servers = Vec::new();
         for r in records {
             if r.state != RecordState::Active {
                 continue;
             }
-            for text in std::iter::once(&r.server).chain(r.delegate.as_ref()) {
-                let name = ServerName::parse(text).map_err(|e| {
-                    Error::corrupt(&index, format!("bad server name {text:?}: {e}"))
-                })?;
+            for name in std::iter::once(&r.server).chain(r.delegate.as_ref()) {
                 if seen.insert(name.to_string()) {
-                    servers.push(name);
+                    servers.push(name.clone());
                 }
             }
         }

@@ -143,7 +143,7 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
             })
         })
         .transpose()?;
-    let mut federation = Federation::from_records(dir, &records, req.federation_addrs.clone())?;
+    let mut federation = Federation::from_records(&records, req.federation_addrs.clone())?;
     if !req.open_federation {
         federation.allowed = Some(crate::revocation::allowed_in(dir, &records)?);
     }
@@ -183,10 +183,12 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
         }
     }
     if let Some(s) = &server {
-        if crate::ca::is_past(&s.not_after) {
+        if s.not_after < time::OffsetDateTime::now_utc() {
             emission.notes.push(format!(
                 "{}'s certificate expired at {}; renew it with `fedca issue {}`",
-                s.name, s.not_after, s.name
+                s.name,
+                crate::x509::rfc3339(s.not_after),
+                s.name
             ));
         }
     }

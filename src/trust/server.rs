@@ -21,8 +21,8 @@ pub struct ServerInfo {
     pub names: Vec<String>,
     /// The certificate's serial.
     pub serial: String,
-    /// End of validity, RFC 3339.
-    pub not_after: String,
+    /// End of validity.
+    pub not_after: time::OffsetDateTime,
 }
 
 impl ServerInfo {
@@ -40,7 +40,7 @@ impl ServerInfo {
         name: &ServerName,
     ) -> Result<ServerInfo> {
         let wanted = name.to_string();
-        let records: Vec<&IndexRecord> = records.iter().filter(|r| r.server == wanted).collect();
+        let records: Vec<&IndexRecord> = records.iter().filter(|r| r.server == *name).collect();
         let Some(record) = records
             .iter()
             .rev()
@@ -75,22 +75,13 @@ impl ServerInfo {
         }
         let key = server_dir.join(files::KEY);
         std::fs::metadata(&key).map_err(|e| Error::io(&key, e))?;
-        let delegate = record
-            .delegate
-            .as_deref()
-            .map(|d| {
-                ServerName::parse(d).map_err(|e| {
-                    Error::corrupt(&dir.path(files::INDEX), format!("bad delegate: {e}"))
-                })
-            })
-            .transpose()?;
         Ok(ServerInfo {
             name: name.clone(),
-            delegate,
+            delegate: record.delegate.clone(),
             dir: server_dir,
             names: record.names.clone(),
             serial: record.serial.clone(),
-            not_after: record.not_after.clone(),
+            not_after: record.not_after,
         })
     }
 

@@ -39,6 +39,14 @@ pub enum Store {
 }
 
 impl Store {
+    /// The name `--json` prints (`debian`, `rhel`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Store::Debian => "debian",
+            Store::Rhel => "rhel",
+        }
+    }
+
     /// The directory local anchors go into.
     pub fn anchors_dir(self) -> &'static Path {
         match self {

@@ -521,7 +521,7 @@ pub fn key_to_pem(key: &KeyPair, passphrase: Option<&Passphrase>) -> Result<Stri
     let doc = info
         .encrypt_with_params(params, pass.bytes())
         .crypto("encrypting the key")?;
-    Ok(pem::encode(&pem::Pem::new(ENCRYPTED_LABEL, doc.as_bytes())))
+    Ok(crate::x509::pem_encode(ENCRYPTED_LABEL, doc.as_bytes()))
 }
 
 /// Whether a key file's text is an encrypted PKCS#8 key.
@@ -548,9 +548,9 @@ pub fn key_from_pem(
             path.display()
         )));
     };
-    let block =
-        pem::parse(text).map_err(|e| Error::corrupt(path, format!("not a PEM key: {e}")))?;
-    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(block.contents())
+    let block = crate::x509::pem_first(text)
+        .map_err(|e| Error::corrupt(path, format!("not a PEM key: {e}")))?;
+    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(block.der.as_slice())
         .map_err(|e| Error::corrupt(path, format!("not an encrypted PKCS#8 key: {e}")))?;
     let doc = info.decrypt(pass.bytes()).map_err(|_| {
         Error::Crypto(format!(
@@ -905,10 +905,9 @@ impl Authority {
         let (key, intermediate) = if policy.intermediate {
             let icert_path = dir.path(files::INTERMEDIATE_CERT);
             let icert_pem = dir.read(files::INTERMEDIATE_CERT)?;
-            let icert_der = pem::parse(&icert_pem)
+            let icert_der = crate::x509::pem_first(&icert_pem)
                 .map_err(|e| Error::corrupt(&icert_path, format!("not a PEM certificate: {e}")))?
-                .contents()
-                .to_vec();
+                .der;
             let (_, ix509) = x509_parser::parse_x509_certificate(&icert_der)
                 .map_err(|e| Error::corrupt(&icert_path, format!("not a certificate: {e}")))?;
             let ikey = load_key_matching(dir, files::INTERMEDIATE_KEY, &ix509, passphrase)?;
@@ -971,8 +970,8 @@ impl Authority {
         let mut out: Vec<Vec<u8>> = self
             .cross_pem
             .iter()
-            .filter_map(|p| pem::parse(p).ok())
-            .map(|p| p.into_contents())
+            .filter_map(|p| crate::x509::pem_first(p).ok())
+            .map(|p| p.der)
             .collect();
         out.extend(self.intermediate.iter().map(|i| i.cert_der.clone()));
         out
@@ -1164,10 +1163,9 @@ pub struct RootKeyExport {
 
 fn read_root_cert(dir: &CaDir) -> Result<Vec<u8>> {
     let path = dir.path(files::ROOT_CERT);
-    Ok(pem::parse(dir.read(files::ROOT_CERT)?)
+    Ok(crate::x509::pem_first(dir.read(files::ROOT_CERT)?)
         .map_err(|e| Error::corrupt(&path, format!("not a PEM certificate: {e}")))?
-        .contents()
-        .to_vec())
+        .der)
 }
 
 /// Copies the root key, as stored (encrypted if it is), to a new file `to` (0600; an
@@ -1491,9 +1489,9 @@ pub fn rotate_root(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Rotat
         staged.push((files::INTERMEDIATE_CERT, c.pem(), PUBLIC_MODE));
     }
     staged.push((files::CROSS_CERT, cross.pem(), PUBLIC_MODE));
-    let old_first = pem::parse(&old_text)
-        .map(|p| pem::encode(&p))
-        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
+    let old_first = crate::x509::pem_first(&old_text)
+        .map(|p| crate::x509::pem_encode(&p.tag, &p.der))
+        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e))?;
     staged.push((
         files::ROOT_CERT,
         format!("{}{}", new_root.pem(), old_first),
@@ -1526,22 +1524,22 @@ pub fn finish_root_rotation(dir: &CaDir) -> Result<Rotation> {
         ));
     }
     let text = dir.read(files::ROOT_CERT)?;
-    let blocks = pem::parse_many(&text)
-        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
+    let blocks =
+        crate::x509::pem_all(&text).map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e))?;
     let (Some(new), Some(old)) = (blocks.first(), blocks.get(1)) else {
         return Err(Error::corrupt(
             &dir.path(files::ROOT_CERT),
             "a rotation is in progress but root.pem does not hold two roots",
         ));
     };
-    let new_pem = pem::encode(new);
+    let new_pem = crate::x509::pem_encode(&new.tag, &new.der);
     install_rotation(
         dir,
         &lock,
         &[(files::ROOT_CERT, new_pem, PUBLIC_MODE)],
         &[files::CROSS_CERT],
     )?;
-    let (_, x) = x509_parser::parse_x509_certificate(new.contents())
+    let (_, x) = x509_parser::parse_x509_certificate(&new.der)
         .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
     let new_root = x
         .subject()
@@ -1552,8 +1550,8 @@ pub fn finish_root_rotation(dir: &CaDir) -> Result<Rotation> {
         .to_string();
     let rotation = Rotation {
         new_root,
-        new_root_sha256: crate::x509::sha256_hex(new.contents()),
-        old_root_sha256: crate::x509::sha256_hex(old.contents()),
+        new_root_sha256: crate::x509::sha256_hex(&new.der),
+        old_root_sha256: crate::x509::sha256_hex(&old.der),
         cross_sha256: None,
         finished: true,
     };

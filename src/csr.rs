@@ -42,17 +42,18 @@ impl Csr {
     pub fn parse(bytes: &[u8], what: &str) -> Result<Csr> {
         let bad = |rule: String| Error::invalid("CSR", what, rule);
         let der = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-            let block = pem::parse(bytes).map_err(|e| bad(format!("is not a PEM CSR: {e}")))?;
+            let block =
+                crate::x509::pem_first(bytes).map_err(|e| bad(format!("is not a PEM CSR: {e}")))?;
             if !matches!(
-                block.tag(),
+                block.tag.as_str(),
                 "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST"
             ) {
                 return Err(bad(format!(
                     "holds a {:?} PEM block, not a CERTIFICATE REQUEST",
-                    block.tag()
+                    block.tag
                 )));
             }
-            block.into_contents()
+            block.der
         } else {
             bytes.to_vec()
         };

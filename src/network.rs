@@ -763,8 +763,8 @@ fn decide(
     let cert = tls.join(files::LEAF);
     let ok = std::fs::read_to_string(&cert)
         .ok()
-        .and_then(|t| ::pem::parse(t).ok())
-        .is_some_and(|p| crate::x509::sha256_hex(p.contents()) == r.sha256)
+        .and_then(|t| crate::x509::pem_first(t).ok())
+        .is_some_and(|p| crate::x509::sha256_hex(&p.der) == r.sha256)
         && [files::KEY, files::FULLCHAIN, files::CA]
             .iter()
             .all(|f| tls.join(f).is_file());

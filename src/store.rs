@@ -1391,9 +1391,9 @@ fn is_fedca_init_dir(p: &Path) -> bool {
 /// The lower-case hex SHA-256 of the DER of the first PEM block of `pem_bytes` (the
 /// fingerprint the index records), or `None` if it is not PEM.
 fn pem_sha256(pem_bytes: &[u8]) -> Option<String> {
-    let block = pem::parse(pem_bytes).ok()?;
+    let block = crate::x509::pem_first(pem_bytes).ok()?;
     Some(
-        ring::digest::digest(&ring::digest::SHA256, block.contents())
+        ring::digest::digest(&ring::digest::SHA256, &block.der)
             .as_ref()
             .iter()
             .map(|b| format!("{b:02x}"))

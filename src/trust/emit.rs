@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::templates::Templates;
 use super::{
-    conduit, dendrite, deploy, keyscan, kubernetes, pem, synapse, system, Federation, ServerInfo,
+    conduit, dendrite, deploy, keyscan, kubernetes, synapse, system, Federation, ServerInfo,
     Target, TrustBundle, TrustedRoot,
 };
 use crate::error::{Error, Result};
@@ -244,7 +244,7 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
         Target::Conduit | Target::Conduwuit | Target::Continuwuity | Target::Tuwunel => {
             conduit::emit(target, cx)?
         }
-        Target::Pem => return pem::emit(cx),
+        Target::Pem => return super::pem::emit(cx),
         Target::System => return system::emit(cx),
         Target::Kubernetes => return kubernetes::emit(cx),
     };

@@ -115,7 +115,7 @@ impl FromStr for KeyType {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
                 Error::invalid(
-                    "key type",
+                    Field::KeyType,
                     s,
                     "must be one of ecdsa-p256, ecdsa-p384, ed25519 (RSA keys can only come in through a CSR)",
                 )
@@ -468,7 +468,7 @@ impl Passphrase {
         let bytes = bytes.into();
         if bytes.is_empty() {
             return Err(Error::invalid(
-                "passphrase",
+                Field::Passphrase,
                 "",
                 "is empty; an encrypted key needs a passphrase",
             ));
@@ -824,7 +824,7 @@ impl Authority {
         validate_ca_name(&opts.name)?;
         if opts.leaf_validity.duration() > opts.validity.duration() {
             return Err(Error::invalid(
-                "leaf validity",
+                Field::LeafValidity,
                 opts.leaf_validity.to_string(),
                 format!("is longer than the root's validity ({})", opts.validity),
             ));
@@ -1040,11 +1040,12 @@ impl Authority {
 /// The error of an operation that needs the root key when it is offline.
 pub fn root_key_missing(dir: &CaDir, what: &str) -> Error {
     Error::invalid(
-        "root key",
+        Field::RootKey,
         dir.path(files::ROOT_KEY).display().to_string(),
         format!(
-            "is not in the CA directory (it was removed to keep it offline), and is needed to {what}; bring it back with `fedca root import-key FILE --ca-dir {}`",
-            dir.root().display()
+            "is not in the CA directory (it was removed to keep it offline), and is needed to {what}; bring it back with `fedca root import-key FILE {ca_dir} {}`",
+            dir.root().display(),
+            ca_dir = Field::CaDir.mention(),
         ),
     )
 }
@@ -1177,7 +1178,7 @@ pub fn export_root_key(dir: &CaDir, to: &std::path::Path) -> Result<RootKeyExpor
     if !dir.exists() {
         return Err(Error::NoCa(dir.root().to_path_buf()));
     }
-    let bad = |rule: String| Error::invalid("--to", to.display().to_string(), rule);
+    let bad = |rule: String| Error::invalid(Field::ExportTo, to.display().to_string(), rule);
     if to.to_str().is_none() {
         return Err(bad(
             "is not valid UTF-8, which the CA directory cannot record".into(),
@@ -1253,14 +1254,14 @@ pub fn remove_root_key(dir: &CaDir, force: bool) -> Result<Option<RootKeyExport>
     let key_path = dir.path(files::ROOT_KEY);
     if !policy.intermediate {
         return Err(Error::invalid(
-            "root key",
+            Field::RootKey,
             key_path.display().to_string(),
-            "signs every certificate of this CA (it has no intermediate), so removing it would stop all issuance; create a CA with `fedca init --intermediate` to keep the root offline",
+            format!("signs every certificate of this CA (it has no intermediate), so removing it would stop all issuance; create a CA with `fedca init {}` to keep the root offline", Field::Intermediate.mention()),
         ));
     }
     if !key_path.exists() {
         return Err(Error::invalid(
-            "root key",
+            Field::RootKey,
             key_path.display().to_string(),
             "is already removed",
         ));
@@ -1276,9 +1277,13 @@ pub fn remove_root_key(dir: &CaDir, force: bool) -> Result<Option<RootKeyExport>
         .is_some_and(|e| e.sha256 == crate::x509::sha256_hex(text.as_bytes()));
     if !exported && !force {
         return Err(Error::invalid(
-            "root key",
+            Field::RootKey,
             key_path.display().to_string(),
-            "has not been exported (removing it would lose it for good); run `fedca root export-key --to FILE` first, or pass --force if a copy exists elsewhere",
+            format!(
+                "has not been exported (removing it would lose it for good); run `fedca root export-key {} FILE` first, or pass {} if a copy exists elsewhere",
+                Field::ExportTo.mention(),
+                Field::Force.mention()
+            ),
         ));
     }
     std::fs::remove_file(&key_path).map_err(|e| Error::io(&key_path, e))?;
@@ -1297,14 +1302,19 @@ pub fn import_root_key(
     if !dir.exists() {
         return Err(Error::NoCa(dir.root().to_path_buf()));
     }
-    let bytes = store::read_input(from, "key file")?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::invalid("key file", from.display().to_string(), "is not a PEM file"))?;
+    let bytes = store::read_input(from, Field::KeyFile)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::invalid(
+            Field::KeyFile,
+            from.display().to_string(),
+            "is not a PEM file",
+        )
+    })?;
     let key = match key_from_pem(&text, passphrase, from) {
         Ok(k) => k,
         Err(Error::Corrupt { detail, .. }) => {
             return Err(Error::invalid(
-                "key file",
+                Field::KeyFile,
                 from.display().to_string(),
                 detail,
             ))
@@ -1315,7 +1325,7 @@ pub fn import_root_key(
     let key_path = dir.path(files::ROOT_KEY);
     if key_path.exists() {
         return Err(Error::invalid(
-            "root key",
+            Field::RootKey,
             key_path.display().to_string(),
             "is already in the CA directory; nothing to import",
         ));
@@ -1329,7 +1339,7 @@ pub fn import_root_key(
     })?;
     check_key_matches(&key, &root, from).map_err(|_| {
         Error::invalid(
-            "key file",
+            Field::KeyFile,
             from.display().to_string(),
             "is not the key of this CA's root.pem",
         )
@@ -1398,9 +1408,12 @@ pub fn rotate_root(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Rotat
         .map_err(|e| Error::corrupt(&policy_path, format!("unreadable policy: {e}")))?;
     if dir.path(files::CROSS_CERT).exists() {
         return Err(Error::invalid(
-            "rotate-root",
+            Field::RotationStart,
             dir.root().display().to_string(),
-            "a rotation is already in progress; retire the old root with `fedca rotate-root --finish` first",
+            format!(
+                "a rotation is already in progress; retire the old root with `fedca {}` first",
+                Field::RotationFinish.mention()
+            ),
         ));
     }
     if !dir.path(files::ROOT_KEY).exists() {
@@ -1518,7 +1531,7 @@ pub fn finish_root_rotation(dir: &CaDir) -> Result<Rotation> {
     let lock = dir.lock()?;
     if !dir.path(files::CROSS_CERT).exists() {
         return Err(Error::invalid(
-            "rotate-root --finish",
+            Field::RotationFinish,
             dir.root().display().to_string(),
             "no rotation is in progress (start one with `fedca rotate-root`)",
         ));

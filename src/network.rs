@@ -158,13 +158,13 @@ impl SpecValue for Permit {
 }
 impl SpecValue for IpNet {
     fn parse_spec(s: &str) -> Result<Self> {
-        IpNet::parse(s, "address")
+        IpNet::parse(s, crate::error::Field::Address)
     }
 }
 impl SpecValue for IpAddr {
     fn parse_spec(s: &str) -> Result<Self> {
         s.parse()
-            .map_err(|_| Error::invalid("bind", s, "is not an IP address"))
+            .map_err(|_| Error::invalid(crate::error::Field::SpecBind, s, "is not an IP address"))
     }
 }
 impl SpecValue for Target {
@@ -177,7 +177,7 @@ impl SpecValue for Target {
 struct LeafValidity(Validity);
 impl SpecValue for LeafValidity {
     fn parse_spec(s: &str) -> Result<Self> {
-        crate::validity::parse_leaf(s, "validity").map(LeafValidity)
+        crate::validity::parse_leaf(s, crate::error::Field::Validity).map(LeafValidity)
     }
 }
 impl SpecValue for Validity {
@@ -280,9 +280,14 @@ impl Spec {
     /// Reads and checks the spec in `file`. Relative paths in it are relative to the
     /// directory holding it.
     pub fn load(file: &Path) -> Result<Spec> {
-        let bytes = crate::store::read_input(file, "spec")?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::invalid("spec", file.display().to_string(), "is not UTF-8"))?;
+        let bytes = crate::store::read_input(file, crate::error::Field::Spec)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::invalid(
+                crate::error::Field::Spec,
+                file.display().to_string(),
+                "is not UTF-8",
+            )
+        })?;
         Spec::parse(file, &text)
     }
 
@@ -411,7 +416,7 @@ impl Spec {
                 return Err(at(
                     &shown,
                     0,
-                    format!("server {shown}: implementation {t} installs into this machine's trust store; run `fedca trust --for system` on the machine instead"),
+                    format!("server {shown}: implementation {t} installs into this machine's trust store; run `fedca trust {} system` on the machine instead", crate::error::Field::Target.mention()),
                 ));
             }
             servers.push(ServerSpec {

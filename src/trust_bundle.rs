@@ -150,7 +150,7 @@ impl TrustBundle {
     /// must be a CA certificate, and a private key anywhere in the text is refused
     /// (trust material is public).
     pub fn anchors_from_pem(text: &str, source: &str) -> Result<TrustBundle> {
-        let bad = |rule: String| Error::invalid("trusted root", source, rule);
+        let bad = |rule: String| Error::invalid(Field::TrustedRoot, source, rule);
         let blocks =
             crate::x509::pem_all(text).map_err(|e| bad(format!("is not valid PEM: {e}")))?;
         let mut bundle = TrustBundle::default();

@@ -457,3 +457,78 @@ fn only_x509_uses_the_pem_crate() {
         "these files use the pem crate directly; read and write PEM through crate::x509: {users:?}"
     );
 }
+
+/// Option text (`--out`) in a string: `--` and a letter, not inside a word (`xn--`).
+fn option_texts(s: &str) -> Vec<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    for (i, _) in s.match_indices("--") {
+        let starts_word = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'-');
+        if starts_word && b.get(i + 2).is_some_and(|c| c.is_ascii_lowercase()) {
+            let end = s[i + 2..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .map_or(s.len(), |e| i + 2 + e);
+            out.push(s[i..end].to_string());
+        }
+    }
+    out
+}
+
+/// Option text the library may write, each with why: other programs' options, which
+/// no fedca field sets.
+const FOREIGN_OPTIONS: &[(&str, &str, &str)] = &[
+    (
+        "trust/dendrite.rs",
+        "--https-bind-address",
+        "Dendrite's own option, which its run script passes",
+    ),
+    (
+        "trust/dendrite.rs",
+        "--tls-cert",
+        "Dendrite's own option, which its run script passes",
+    ),
+    (
+        "trust/dendrite.rs",
+        "--tls-key",
+        "Dendrite's own option, which its run script passes",
+    ),
+];
+
+/// The library speaks its domain: outside `src/cli`, no string names a command-line
+/// option. A library text names a field with `Field::X.mention()`, which the command
+/// line renders as the option (`Error::cli_message`, `error::cli_text`) from the one
+/// table in src/error.rs (`Field::FLAGS`), whose bare option names are the only ones
+/// allowed there. Comments and doc comments may name options.
+#[test]
+fn library_strings_name_no_command_line_options() {
+    assert_eq!(
+        option_texts("give --validity 398d; xn--bcher; ---"),
+        vec!["--validity"]
+    );
+    let mut bad = Vec::new();
+    for (rel, _, strings) in library_sources() {
+        if rel.starts_with("cli/") || rel == "main.rs" {
+            continue;
+        }
+        for (line, s) in strings {
+            let table_entry = rel == "error.rs"
+                && (s.starts_with("--") && !s.contains(' ') || s == "rotate-root --finish");
+            if table_entry {
+                continue;
+            }
+            for opt in option_texts(&s) {
+                let foreign = FOREIGN_OPTIONS
+                    .iter()
+                    .any(|(file, o, _)| *file == rel && *o == opt);
+                if !foreign {
+                    bad.push(format!("src/{rel}:{line}: {opt} in {s:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "library strings name command-line options; name the field (Field::X.mention(), or Field::X as an error's field) and let the command line map it:\n{}",
+        bad.join("\n")
+    );
+}

@@ -48,7 +48,7 @@ impl ServerInfo {
         else {
             if records.iter().any(|r| r.state == RecordState::Revoked) {
                 return Err(Error::invalid(
-                    "--server",
+                    crate::error::Field::Server,
                     wanted.clone(),
                     format!(
                         "its certificate is revoked; issue a new one with `fedca issue {wanted}`"

@@ -532,3 +532,57 @@ fn library_strings_name_no_command_line_options() {
         bad.join("\n")
     );
 }
+
+/// The integration tests share one fixture module, tests/common: no test file defines
+/// a function of the same name as one of its helpers (a second `fedca`, `ok`, `read`,
+/// `onion`, `s` …), and no other shared module exists beside it.
+#[test]
+fn test_helpers_live_in_tests_common() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let common = std::fs::read_to_string(tests.join("common/mod.rs")).expect("tests/common/mod.rs");
+    let shared: BTreeSet<String> = common
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub fn "))
+        .map(|rest| ident_at(rest).to_string())
+        .collect();
+    for helper in [
+        "fedca", "ok", "run", "read", "onion", "s", "require", "init_ca",
+    ] {
+        assert!(
+            shared.contains(helper),
+            "tests/common lost {helper}: {shared:?}"
+        );
+    }
+    let mut bad = Vec::new();
+    for entry in std::fs::read_dir(&tests).expect("reading tests/") {
+        let p = entry.expect("reading tests/").path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if p.is_dir() {
+            let has_rust = rust_files(&p).iter().any(|f| f.ends_with("mod.rs"));
+            if has_rust && name != "common" {
+                bad.push(format!("tests/{name}/mod.rs: a second shared module"));
+            }
+            continue;
+        }
+        if p.extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).expect("reading a test file");
+        for line in text.lines() {
+            if let Some(rest) = line
+                .strip_prefix("fn ")
+                .or_else(|| line.strip_prefix("pub fn "))
+            {
+                let f = ident_at(rest);
+                if shared.contains(f) {
+                    bad.push(format!("tests/{name}: fn {f} (tests/common has it)"));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "test helpers defined outside tests/common:\n{}",
+        bad.join("\n")
+    );
+}

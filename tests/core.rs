@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use common::{ok, onion, read, require, run, snapshot};
+use common::{constrained, init_ca, ok, onion, read, require, run, snapshot};
 use fedca::handshake;
 use fedca::name::{AltName, Host};
 use rustls::pki_types::UnixTime;
@@ -20,33 +20,6 @@ fn host(name: &str) -> Host {
         AltName::Host(h) => h,
         AltName::Wildcard(_) => panic!("wildcard"),
     }
-}
-
-fn init_ca(dir: &Path, extra: &[&str]) {
-    let d = dir.to_str().unwrap();
-    let mut args = vec!["init", "--ca-dir", d, "--name", "Test Federation Root"];
-    args.extend_from_slice(extra);
-    ok(&args);
-}
-
-fn constrained(dir: &Path) {
-    init_ca(
-        dir,
-        &[
-            "--permit",
-            "fed.test",
-            "--permit",
-            "127.0.0.0/8",
-            "--permit",
-            "10.0.0.0/8",
-            "--permit",
-            "::1/128",
-            "--permit",
-            "fd00::/8",
-            "--permit",
-            "onion",
-        ],
-    );
 }
 
 struct ServerFiles {

@@ -399,8 +399,11 @@ fn lex(text: &str) -> (String, Vec<(usize, String)>) {
     (code, strings)
 }
 
+/// A source file relative to `src/`, its code and its string literals ([`lex`]).
+type Lexed = (String, String, Vec<(usize, String)>);
+
 /// Each library file (outside `#[cfg(test)]`) relative to `src/`, lexed.
-fn library_sources() -> Vec<(String, String, Vec<(usize, String)>)> {
+fn library_sources() -> Vec<Lexed> {
     let src = src();
     rust_files(&src)
         .into_iter()

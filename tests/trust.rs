@@ -2233,3 +2233,51 @@ fn allow_list_is_the_federations_current_servers() {
     f.trust("synapse", Some("hs1.fed.test"), &out, &[]);
     assert_eq!(whitelist(&out), all);
 }
+
+/// The library names settings as fields (issue 8); the command line prints them as the
+/// options, byte for byte as before: in notes on stdout, in `--json`, and in a refusal's
+/// rule. No mention character of the library's escapes.
+#[test]
+fn notes_json_and_refusals_name_the_options() {
+    let f = Fixture::new();
+    let out = f.trust("system", None, &f.out("system"), &[]);
+    assert!(
+        out.contains("` or `sudo fedca trust --for system --install`\n"),
+        "{out}"
+    );
+    let json = f.trust(
+        "dendrite",
+        Some("hs1.fed.test"),
+        &f.out("dendrite"),
+        &["--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes.contains(&"outbound trust: run `fedca trust --for system --install` on the host (adds the roots to the system store), or load trust.env (SSL_CERT_FILE replaces the system bundle)"),
+        "{notes:?}"
+    );
+    let (code, err) = trust_fails(
+        &f,
+        "dendrite",
+        Some("hs1.fed.test"),
+        &f.out("two-binds"),
+        &["--bind", "127.0.0.1", "--bind", "127.0.0.2"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        "fedca: error: invalid --bind \"127.0.0.1 127.0.0.2\": Dendrite's --https-bind-address takes one address; give --bind once\n"
+    );
+    for text in [&out, &json, &err] {
+        assert!(
+            !text.contains(['\u{E000}', '\u{E001}']),
+            "a field mention escaped: {text:?}"
+        );
+    }
+}

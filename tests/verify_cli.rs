@@ -238,7 +238,11 @@ fn another_ca_is_unknown_issuer_naming_both() {
         s(&f.chain("hs1.fed.test")),
     ]);
     assert_eq!(kind(&v), "unknown_issuer");
-    assert!(detail(&v).contains("re-created"), "{v}");
+    // The library's hint names the option the command line has (issue 8).
+    assert!(
+        detail(&v).contains("the CA was probably re-created (fedca init --force) or"),
+        "{v}"
+    );
 }
 
 #[test]

@@ -115,7 +115,7 @@ impl FromStr for KeyType {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
                 Error::invalid(
-                    Field::KeyType,
+                    Field::AnyKeyType,
                     s,
                     "must be one of ecdsa-p256, ecdsa-p384, ed25519 (RSA keys can only come in through a CSR)",
                 )
@@ -824,7 +824,7 @@ impl Authority {
         validate_ca_name(&opts.name)?;
         if opts.leaf_validity.duration() > opts.validity.duration() {
             return Err(Error::invalid(
-                Field::LeafValidity,
+                Field::AnyLeafValidity,
                 opts.leaf_validity.to_string(),
                 format!("is longer than the root's validity ({})", opts.validity),
             ));

@@ -171,14 +171,14 @@ impl Ca {
         for t in targets {
             let text = t.to_str().ok_or_else(|| {
                 Error::invalid(
-                    Field::OutputDir,
+                    Field::Directory,
                     t.display().to_string(),
                     "is not valid UTF-8, which the index cannot record",
                 )
             })?;
             if !t.is_absolute() || self.dir.contains(t)? {
                 return Err(Error::invalid(
-                    Field::OutputDir,
+                    Field::Directory,
                     text,
                     "must be an absolute path outside the CA directory",
                 ));

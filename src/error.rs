@@ -207,11 +207,14 @@ impl std::fmt::Display for Error {
 /// Opens a [`Field::mention`]: a private-use character, which no fedca text holds
 /// and JSON writes as it is.
 const MENTION_START: char = '\u{E000}';
+/// Separates a [`Field::mention`]'s key (the variant) from its name: two fields may
+/// share a name ("output directory", with and without an option).
+const MENTION_NAME: char = '\u{E002}';
 /// Closes a [`Field::mention`].
 const MENTION_END: char = '\u{E001}';
 
-/// Renders `text`'s [`Field::mention`]s by `name`.
-fn render_mentions(text: &str, name: impl Fn(&str) -> &str) -> String {
+/// Renders `text`'s [`Field::mention`]s by `name(key, field name)`.
+fn render_mentions<'a>(text: &'a str, name: impl Fn(&'a str, &'a str) -> &'a str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find(MENTION_START) {
@@ -219,7 +222,9 @@ fn render_mentions(text: &str, name: impl Fn(&str) -> &str) -> String {
         let after = &rest[i + MENTION_START.len_utf8()..];
         match after.find(MENTION_END) {
             Some(j) => {
-                out.push_str(name(&after[..j]));
+                let mention = &after[..j];
+                let (key, field_name) = mention.split_once(MENTION_NAME).unwrap_or(("", mention));
+                out.push_str(name(key, field_name));
                 rest = &after[j + MENTION_END.len_utf8()..];
             }
             None => {
@@ -234,17 +239,17 @@ fn render_mentions(text: &str, name: impl Fn(&str) -> &str) -> String {
 /// A text of the library's (a rule, a note, a hint) with its [`Field::mention`]s
 /// named as the library names fields ("output directory").
 pub fn plain_text(text: &str) -> String {
-    render_mentions(text, |name| name)
+    render_mentions(text, |_, name| name)
 }
 
 /// A text of the library's (a rule, a note, a hint) with its [`Field::mention`]s
 /// named as the command line names them (`--out`): the one place the command line's
 /// option names enter fedca's messages.
 pub fn cli_text(text: &str) -> String {
-    render_mentions(text, |name| {
+    render_mentions(text, |key, name| {
         Field::FLAGS
             .iter()
-            .find(|(f, _)| f.name() == name)
+            .find(|(f, _)| format!("{f:?}") == key)
             .map_or(name, |(_, flag)| *flag)
     })
 }
@@ -359,6 +364,17 @@ pub enum Field {
     ReuseKey,
     /// A federation open to servers outside the CA (`--open-federation`).
     OpenFederation,
+    /// A directory fedca writes server files into, as resolved (from `--out` or the
+    /// default, or a stored record's): no option of its own.
+    Directory,
+    /// A validity wherever it is given (a spec, a stored record): no option of its
+    /// own; the command line names [`Field::Validity`] where the option gave it.
+    AnyValidity,
+    /// A leaf validity wherever it is given: no option of its own.
+    AnyLeafValidity,
+    /// A key type wherever it is given (a stored record, a parsed name): no option of
+    /// its own.
+    AnyKeyType,
     /// An IP network (`ADDR/PREFIX`).
     IpNetwork,
     /// An address in a network spec.
@@ -470,6 +486,10 @@ impl Field {
             Field::DeployHook => "deploy hook",
             Field::ReuseKey => "key reuse",
             Field::OpenFederation => "open federation",
+            Field::Directory => "output directory",
+            Field::AnyValidity => "validity",
+            Field::AnyLeafValidity => "leaf validity",
+            Field::AnyKeyType => "key type",
             Field::IpNetwork => "IP network",
             Field::Address => "address",
             Field::SpecBind => "bind",
@@ -505,7 +525,10 @@ impl Field {
     /// and [`Error::cli_message`]. The library writes `give {}` with
     /// `Field::Validity.mention()`, never the option's text.
     pub fn mention(&self) -> String {
-        format!("{MENTION_START}{}{MENTION_END}", self.name())
+        format!(
+            "{MENTION_START}{self:?}{MENTION_NAME}{}{MENTION_END}",
+            self.name()
+        )
     }
 }
 
@@ -543,10 +566,6 @@ mod tests {
             assert_eq!(cli_text(&field.mention()), *flag);
             assert_eq!(plain_text(&field.mention()), field.name());
             assert!(!field.name().starts_with('-'), "{field:?}");
-            let same_name = Field::FLAGS
-                .iter()
-                .filter(|(f, _)| f.name() == field.name());
-            assert_eq!(same_name.count(), 1, "two fields named {:?}", field.name());
         }
         // A field without an option keeps its name everywhere.
         let e = Error::invalid(Field::ServerName, "a", "b");
@@ -570,6 +589,13 @@ mod tests {
         let e = Error::CaExists("/ca".into());
         assert!(e.cli_message().ends_with("without --force"), "{e}");
         assert!(!e.to_string().contains("--"), "{e}");
+        // Two fields may share a name; only the one with an option prints it.
+        assert_eq!(Field::Directory.name(), Field::OutputDir.name());
+        let e = Error::invalid(Field::Directory, "/x", "is a file");
+        assert_eq!(
+            e.cli_message(),
+            "invalid output directory \"/x\": is a file"
+        );
         // JSON keeps a mention as it is, so the command line renders it there too.
         let json = serde_json::to_string(&Field::Validity.mention()).unwrap();
         assert_eq!(cli_text(&json), "\"--validity\"");

@@ -329,7 +329,7 @@ pub fn sign_for(
     let (key, key_pem) = match existing {
         Some(k) if k.key_type != profile.key_type => {
             return Err(Error::invalid(
-                Field::KeyType,
+                Field::AnyKeyType,
                 k.key_type.as_str(),
                 format!(
                     "is the existing key's type, but the certificate is for a {} key",

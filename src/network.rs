@@ -177,7 +177,7 @@ impl SpecValue for Target {
 struct LeafValidity(Validity);
 impl SpecValue for LeafValidity {
     fn parse_spec(s: &str) -> Result<Self> {
-        crate::validity::parse_leaf(s, crate::error::Field::Validity).map(LeafValidity)
+        crate::validity::parse_leaf(s, crate::error::Field::AnyValidity).map(LeafValidity)
     }
 }
 impl SpecValue for Validity {

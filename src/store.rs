@@ -667,7 +667,7 @@ impl CaDir {
         for s in batch {
             let parent = s.target.parent().ok_or_else(|| {
                 Error::invalid(
-                    Field::OutputDir,
+                    Field::Directory,
                     s.target.display().to_string(),
                     "has no parent",
                 )
@@ -1443,7 +1443,7 @@ fn keep_ownership(old: &Path, new: &Path) -> Result<()> {
 pub fn check_target(target: &Path) -> Result<()> {
     if fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(Error::invalid(
-            Field::OutputDir,
+            Field::Directory,
             target.display().to_string(),
             format!("is a symbolic link; fedca replaces server directories whole and never through a link: remove the link, or give the real directory with {}", Field::OutputDir.mention()),
         ));
@@ -1453,7 +1453,7 @@ pub fn check_target(target: &Path) -> Result<()> {
     }
     if !target.is_dir() {
         return Err(Error::invalid(
-            Field::OutputDir,
+            Field::Directory,
             target.display().to_string(),
             "exists and is not a directory",
         ));
@@ -1469,7 +1469,7 @@ fn check_replaceable(target: &Path) -> Result<()> {
         let name = entry.file_name();
         if !known.iter().any(|k| name == *k) {
             return Err(Error::invalid(
-                Field::OutputDir,
+                Field::Directory,
                 target.display().to_string(),
                 format!(
                     "it holds {:?}, which is not a fedca file; fedca replaces this directory whole, so move that file away or choose another {}",

@@ -69,7 +69,7 @@ impl Validity {
 
     /// Parses `90d`, `12h`, `2w`, `10y`; a bare number means days.
     pub fn parse(input: &str) -> Result<Self> {
-        let bad = |rule: &str| Error::invalid(Field::Validity, input, rule);
+        let bad = |rule: &str| Error::invalid(Field::AnyValidity, input, rule);
         let s = input.trim();
         let (digits, unit) = match s.char_indices().last() {
             Some((i, 'h')) => (&s[..i], Unit::Hours),

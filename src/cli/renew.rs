@@ -142,9 +142,10 @@ fn validity_of(r: &IndexRecord) -> Option<Validity> {
     } else {
         return None;
     };
-    Validity::parse(&text)
-        .ok()
-        .filter(|v| v.check_leaf(crate::error::Field::Validity, &text).is_ok())
+    Validity::parse(&text).ok().filter(|v| {
+        v.check_leaf(crate::error::Field::AnyValidity, &text)
+            .is_ok()
+    })
 }
 
 pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {

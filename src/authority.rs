@@ -142,7 +142,7 @@ impl From<KeyType> for RecordKeyType {
 
 fn unknown_key_type(s: &str) -> Error {
     Error::invalid(
-        "key type",
+        Field::AnyKeyType,
         s,
         "must be one of ecdsa-p256, ecdsa-p384, ed25519 (RSA keys can only come in through a CSR)",
     )
@@ -493,7 +493,7 @@ impl Passphrase {
         let bytes = bytes.into();
         if bytes.is_empty() {
             return Err(Error::invalid(
-                "passphrase",
+                Field::Passphrase,
                 "",
                 "is empty; an encrypted key needs a passphrase",
             ));
@@ -546,7 +546,7 @@ pub fn key_to_pem(key: &KeyPair, passphrase: Option<&Passphrase>) -> Result<Stri
     let doc = info
         .encrypt_with_params(params, pass.bytes())
         .crypto("encrypting the key")?;
-    Ok(pem::encode(&pem::Pem::new(ENCRYPTED_LABEL, doc.as_bytes())))
+    Ok(crate::x509::pem_encode(ENCRYPTED_LABEL, doc.as_bytes()))
 }
 
 /// Whether a key file's text is an encrypted PKCS#8 key.
@@ -573,9 +573,9 @@ pub fn key_from_pem(
             path.display()
         )));
     };
-    let block =
-        pem::parse(text).map_err(|e| Error::corrupt(path, format!("not a PEM key: {e}")))?;
-    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(block.contents())
+    let block = crate::x509::pem_first(text)
+        .map_err(|e| Error::corrupt(path, format!("not a PEM key: {e}")))?;
+    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(block.der.as_slice())
         .map_err(|e| Error::corrupt(path, format!("not an encrypted PKCS#8 key: {e}")))?;
     let doc = info.decrypt(pass.bytes()).map_err(|_| {
         Error::Crypto(format!(
@@ -849,7 +849,7 @@ impl Authority {
         validate_ca_name(&opts.name)?;
         if opts.leaf_validity.duration() > opts.validity.duration() {
             return Err(Error::invalid(
-                "leaf validity",
+                Field::AnyLeafValidity,
                 opts.leaf_validity.to_string(),
                 format!("is longer than the root's validity ({})", opts.validity),
             ));
@@ -930,10 +930,9 @@ impl Authority {
         let (key, intermediate) = if policy.intermediate {
             let icert_path = dir.path(files::INTERMEDIATE_CERT);
             let icert_pem = dir.read(files::INTERMEDIATE_CERT)?;
-            let icert_der = pem::parse(&icert_pem)
+            let icert_der = crate::x509::pem_first(&icert_pem)
                 .map_err(|e| Error::corrupt(&icert_path, format!("not a PEM certificate: {e}")))?
-                .contents()
-                .to_vec();
+                .der;
             let (_, ix509) = x509_parser::parse_x509_certificate(&icert_der)
                 .map_err(|e| Error::corrupt(&icert_path, format!("not a certificate: {e}")))?;
             let ikey = load_key_matching(dir, files::INTERMEDIATE_KEY, &ix509, passphrase)?;
@@ -996,8 +995,8 @@ impl Authority {
         let mut out: Vec<Vec<u8>> = self
             .cross_pem
             .iter()
-            .filter_map(|p| pem::parse(p).ok())
-            .map(|p| p.into_contents())
+            .filter_map(|p| crate::x509::pem_first(p).ok())
+            .map(|p| p.der)
             .collect();
         out.extend(self.intermediate.iter().map(|i| i.cert_der.clone()));
         out
@@ -1066,11 +1065,12 @@ impl Authority {
 /// The error of an operation that needs the root key when it is offline.
 pub fn root_key_missing(dir: &CaDir, what: &str) -> Error {
     Error::invalid(
-        "root key",
+        Field::RootKey,
         dir.path(files::ROOT_KEY).display().to_string(),
         format!(
-            "is not in the CA directory (it was removed to keep it offline), and is needed to {what}; bring it back with `fedca root import-key FILE --ca-dir {}`",
-            dir.root().display()
+            "is not in the CA directory (it was removed to keep it offline), and is needed to {what}; bring it back with `fedca root import-key FILE {ca_dir} {}`",
+            dir.root().display(),
+            ca_dir = Field::CaDir.mention(),
         ),
     )
 }
@@ -1189,10 +1189,9 @@ pub struct RootKeyExport {
 
 fn read_root_cert(dir: &CaDir) -> Result<Vec<u8>> {
     let path = dir.path(files::ROOT_CERT);
-    Ok(pem::parse(dir.read(files::ROOT_CERT)?)
+    Ok(crate::x509::pem_first(dir.read(files::ROOT_CERT)?)
         .map_err(|e| Error::corrupt(&path, format!("not a PEM certificate: {e}")))?
-        .contents()
-        .to_vec())
+        .der)
 }
 
 /// Copies the root key, as stored (encrypted if it is), to a new file `to` (0600; an
@@ -1204,7 +1203,7 @@ pub fn export_root_key(dir: &CaDir, to: &std::path::Path) -> Result<RootKeyExpor
     if !dir.exists() {
         return Err(Error::NoCa(dir.root().to_path_buf()));
     }
-    let bad = |rule: String| Error::invalid("--to", to.display().to_string(), rule);
+    let bad = |rule: String| Error::invalid(Field::ExportTo, to.display().to_string(), rule);
     if to.to_str().is_none() {
         return Err(bad(
             "is not valid UTF-8, which the CA directory cannot record".into(),
@@ -1280,14 +1279,14 @@ pub fn remove_root_key(dir: &CaDir, force: bool) -> Result<Option<RootKeyExport>
     let key_path = dir.path(files::ROOT_KEY);
     if !policy.intermediate {
         return Err(Error::invalid(
-            "root key",
+            Field::RootKey,
             key_path.display().to_string(),
-            "signs every certificate of this CA (it has no intermediate), so removing it would stop all issuance; create a CA with `fedca init --intermediate` to keep the root offline",
+            format!("signs every certificate of this CA (it has no intermediate), so removing it would stop all issuance; create a CA with `fedca init {}` to keep the root offline", Field::Intermediate.mention()),
         ));
     }
     if !key_path.exists() {
         return Err(Error::invalid(
-            "root key",
+            Field::RootKey,
             key_path.display().to_string(),
             "is already removed",
         ));
@@ -1303,9 +1302,13 @@ pub fn remove_root_key(dir: &CaDir, force: bool) -> Result<Option<RootKeyExport>
         .is_some_and(|e| e.sha256 == crate::x509::sha256_hex(text.as_bytes()));
     if !exported && !force {
         return Err(Error::invalid(
-            "root key",
+            Field::RootKey,
             key_path.display().to_string(),
-            "has not been exported (removing it would lose it for good); run `fedca root export-key --to FILE` first, or pass --force if a copy exists elsewhere",
+            format!(
+                "has not been exported (removing it would lose it for good); run `fedca root export-key {} FILE` first, or pass {} if a copy exists elsewhere",
+                Field::ExportTo.mention(),
+                Field::Force.mention()
+            ),
         ));
     }
     std::fs::remove_file(&key_path).map_err(|e| Error::io(&key_path, e))?;
@@ -1324,14 +1327,19 @@ pub fn import_root_key(
     if !dir.exists() {
         return Err(Error::NoCa(dir.root().to_path_buf()));
     }
-    let bytes = store::read_input(from, "key file")?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::invalid("key file", from.display().to_string(), "is not a PEM file"))?;
+    let bytes = store::read_input(from, Field::KeyFile)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::invalid(
+            Field::KeyFile,
+            from.display().to_string(),
+            "is not a PEM file",
+        )
+    })?;
     let key = match key_from_pem(&text, passphrase, from) {
         Ok(k) => k,
         Err(Error::Corrupt { detail, .. }) => {
             return Err(Error::invalid(
-                "key file",
+                Field::KeyFile,
                 from.display().to_string(),
                 detail,
             ))
@@ -1342,7 +1350,7 @@ pub fn import_root_key(
     let key_path = dir.path(files::ROOT_KEY);
     if key_path.exists() {
         return Err(Error::invalid(
-            "root key",
+            Field::RootKey,
             key_path.display().to_string(),
             "is already in the CA directory; nothing to import",
         ));
@@ -1356,7 +1364,7 @@ pub fn import_root_key(
     })?;
     check_key_matches(&key, &root, from).map_err(|_| {
         Error::invalid(
-            "key file",
+            Field::KeyFile,
             from.display().to_string(),
             "is not the key of this CA's root.pem",
         )
@@ -1425,9 +1433,12 @@ pub fn rotate_root(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Rotat
         .map_err(|e| Error::corrupt(&policy_path, format!("unreadable policy: {e}")))?;
     if dir.path(files::CROSS_CERT).exists() {
         return Err(Error::invalid(
-            "rotate-root",
+            Field::RotationStart,
             dir.root().display().to_string(),
-            "a rotation is already in progress; retire the old root with `fedca rotate-root --finish` first",
+            format!(
+                "a rotation is already in progress; retire the old root with `fedca {}` first",
+                Field::RotationFinish.mention()
+            ),
         ));
     }
     if !dir.path(files::ROOT_KEY).exists() {
@@ -1516,9 +1527,9 @@ pub fn rotate_root(dir: &CaDir, passphrase: Option<&Passphrase>) -> Result<Rotat
         staged.push((files::INTERMEDIATE_CERT, c.pem(), PUBLIC_MODE));
     }
     staged.push((files::CROSS_CERT, cross.pem(), PUBLIC_MODE));
-    let old_first = pem::parse(&old_text)
-        .map(|p| pem::encode(&p))
-        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
+    let old_first = crate::x509::pem_first(&old_text)
+        .map(|p| crate::x509::pem_encode(&p.tag, &p.der))
+        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e))?;
     staged.push((
         files::ROOT_CERT,
         format!("{}{}", new_root.pem(), old_first),
@@ -1545,28 +1556,28 @@ pub fn finish_root_rotation(dir: &CaDir) -> Result<Rotation> {
     let lock = dir.lock()?;
     if !dir.path(files::CROSS_CERT).exists() {
         return Err(Error::invalid(
-            "rotate-root --finish",
+            Field::RotationFinish,
             dir.root().display().to_string(),
             "no rotation is in progress (start one with `fedca rotate-root`)",
         ));
     }
     let text = dir.read(files::ROOT_CERT)?;
-    let blocks = pem::parse_many(&text)
-        .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
+    let blocks =
+        crate::x509::pem_all(&text).map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e))?;
     let (Some(new), Some(old)) = (blocks.first(), blocks.get(1)) else {
         return Err(Error::corrupt(
             &dir.path(files::ROOT_CERT),
             "a rotation is in progress but root.pem does not hold two roots",
         ));
     };
-    let new_pem = pem::encode(new);
+    let new_pem = crate::x509::pem_encode(&new.tag, &new.der);
     install_rotation(
         dir,
         &lock,
         &[(files::ROOT_CERT, new_pem, PUBLIC_MODE)],
         &[files::CROSS_CERT],
     )?;
-    let (_, x) = x509_parser::parse_x509_certificate(new.contents())
+    let (_, x) = x509_parser::parse_x509_certificate(&new.der)
         .map_err(|e| Error::corrupt(&dir.path(files::ROOT_CERT), e.to_string()))?;
     let new_root = x
         .subject()
@@ -1577,8 +1588,8 @@ pub fn finish_root_rotation(dir: &CaDir) -> Result<Rotation> {
         .to_string();
     let rotation = Rotation {
         new_root,
-        new_root_sha256: crate::x509::sha256_hex(new.contents()),
-        old_root_sha256: crate::x509::sha256_hex(old.contents()),
+        new_root_sha256: crate::x509::sha256_hex(&new.der),
+        old_root_sha256: crate::x509::sha256_hex(&old.der),
         cross_sha256: None,
         finished: true,
     };

@@ -167,7 +167,7 @@ impl Ca {
                 return Err(Error::invalid(
                     Field::OutputDir,
                     o.display().to_string(),
-                    "is inside the CA directory; write server files there without --out, or choose a directory outside it",
+                    format!("is inside the CA directory; write server files there without {}, or choose a directory outside it", Field::OutputDir.mention()),
                 ));
             }
         }
@@ -185,14 +185,14 @@ impl Ca {
         for t in targets {
             let text = t.to_str().ok_or_else(|| {
                 Error::invalid(
-                    "output directory",
+                    Field::Directory,
                     t.display().to_string(),
                     "is not valid UTF-8, which the index cannot record",
                 )
             })?;
             if !t.is_absolute() || self.dir.contains(t)? {
                 return Err(Error::invalid(
-                    "output directory",
+                    Field::Directory,
                     text,
                     "must be an absolute path outside the CA directory",
                 ));
@@ -252,14 +252,14 @@ impl Ca {
             let dir_name = req.server.dir_name();
             if !seen.insert(target.clone()) || !seen.insert(PathBuf::from(req.server.to_string())) {
                 return Err(Error::invalid(
-                    "server name",
+                    Field::ServerName,
                     req.server.to_string(),
                     "is given twice in one call",
                 ));
             }
             if dir_name.len() > 255 {
                 return Err(Error::invalid(
-                    "server name",
+                    Field::ServerName,
                     req.server.to_string(),
                     "makes a directory name longer than 255 bytes, which file systems refuse",
                 ));

@@ -145,7 +145,7 @@ impl fmt::Display for IpNet {
 impl FromStr for IpNet {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        IpNet::parse(s, "IP network")
+        IpNet::parse(s, Field::IpNetwork)
     }
 }
 
@@ -272,13 +272,13 @@ mod tests {
         assert_eq!(n("10.0.0.7").to_string(), "10.0.0.7/32");
         assert_eq!(n("[fd00::7]").to_string(), "fd00::7/128");
         assert_eq!(n("::/0").to_string(), "::/0");
-        let e = IpNet::parse("10.0.0.1/8", "--federation-addr").unwrap_err();
+        let e = IpNet::parse("10.0.0.1/8", crate::error::Field::FederationAddr).unwrap_err();
         assert!(e.to_string().contains("10.0.0.0/8"), "{e}");
         assert_eq!(e.exit_code(), 2);
-        assert!(IpNet::parse("10.0.0.0/33", "x").is_err());
-        assert!(IpNet::parse("10.0.0.0/+8", "x").is_err());
-        assert!(IpNet::parse("hs1.fed.test", "x").is_err());
-        assert!(IpNet::parse("", "x").is_err());
+        assert!(IpNet::parse("10.0.0.0/33", crate::error::Field::IpNetwork).is_err());
+        assert!(IpNet::parse("10.0.0.0/+8", crate::error::Field::IpNetwork).is_err());
+        assert!(IpNet::parse("hs1.fed.test", crate::error::Field::IpNetwork).is_err());
+        assert!(IpNet::parse("", crate::error::Field::IpNetwork).is_err());
     }
 
     #[test]

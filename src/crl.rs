@@ -54,7 +54,7 @@ fn last_number(ca: &Ca) -> Result<u64> {
 pub fn generate(ca: &Ca, next_update: Duration) -> Result<Crl> {
     if next_update <= Duration::ZERO {
         return Err(Error::invalid(
-            "--next-update",
+            crate::error::Field::NextUpdate,
             next_update.to_string(),
             "must be longer than zero",
         ));

@@ -40,19 +40,20 @@ impl Csr {
     /// Parses a PEM or DER CSR, verifies its signature and checks its key. `what` names
     /// the input in errors; every refusal is bad input (exit 2).
     pub fn parse(bytes: &[u8], what: &str) -> Result<Csr> {
-        let bad = |rule: String| Error::invalid("CSR", what, rule);
+        let bad = |rule: String| Error::invalid(crate::error::Field::Csr, what, rule);
         let der = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-            let block = pem::parse(bytes).map_err(|e| bad(format!("is not a PEM CSR: {e}")))?;
+            let block =
+                crate::x509::pem_first(bytes).map_err(|e| bad(format!("is not a PEM CSR: {e}")))?;
             if !matches!(
-                block.tag(),
+                block.tag.as_str(),
                 "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST"
             ) {
                 return Err(bad(format!(
                     "holds a {:?} PEM block, not a CERTIFICATE REQUEST",
-                    block.tag()
+                    block.tag
                 )));
             }
-            block.into_contents()
+            block.der
         } else {
             bytes.to_vec()
         };
@@ -131,9 +132,12 @@ impl Csr {
             .or(self.common_name.as_ref())
             .ok_or_else(|| {
                 Error::invalid(
-                    "CSR",
+                    crate::error::Field::Csr,
                     "",
-                    "names no server (no subjectAltName, no common name); give --server",
+                    format!(
+                        "names no server (no subjectAltName, no common name); give {}",
+                        crate::error::Field::Server.mention()
+                    ),
                 )
             })?;
         let text = match first.parse::<IpAddr>() {
@@ -142,9 +146,12 @@ impl Csr {
         };
         ServerName::parse(&text).map_err(|e| {
             Error::invalid(
-                "CSR",
+                crate::error::Field::Csr,
                 first.clone(),
-                format!("its first name is not a Matrix server name ({e}); give --server"),
+                format!(
+                    "its first name is not a Matrix server name ({e}); give {}",
+                    crate::error::Field::Server.mention()
+                ),
             )
         })
     }
@@ -183,7 +190,7 @@ impl Ca {
         for n in &csr.names {
             alts.push(AltName::parse(n).map_err(|e| {
                 Error::invalid(
-                    "CSR",
+                    crate::error::Field::Csr,
                     n.clone(),
                     format!("asks for a name fedca refuses: {e}"),
                 )
@@ -204,16 +211,16 @@ impl Ca {
             Some(o) => {
                 if o.to_str().is_none() {
                     return Err(Error::invalid(
-                        "--out",
+                        crate::error::Field::OutputDir,
                         o.display().to_string(),
                         "is not valid UTF-8, which the index cannot record",
                     ));
                 }
                 if self.dir().contains(o)? {
                     return Err(Error::invalid(
-                        "--out",
+                        crate::error::Field::OutputDir,
                         o.display().to_string(),
-                        "is inside the CA directory; write server files there without --out, or choose a directory outside it",
+                        format!("is inside the CA directory; write server files there without {}, or choose a directory outside it", crate::error::Field::OutputDir.mention()),
                     ));
                 }
                 let t: PathBuf =

@@ -10,15 +10,16 @@ use std::path::{Path, PathBuf};
 use crate::name::NameError;
 
 /// Everything that can go wrong in fedca.
+/// [`Display`](std::fmt::Display) gives the library's message, naming fields by their
+/// domain names ("output directory"); [`Error::cli_message`] gives the command line's,
+/// naming them by option (`--out`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A server name or certificate name broke the Matrix grammar or fedca's rules.
-    #[error("{0}")]
     Name(#[from] NameError),
 
     /// An option or value is malformed or not allowed.
-    #[error("invalid {what} {value:?}: {rule}")]
     InvalidValue {
         /// Which field: the library names the domain field; the command line maps it to
         /// its option ([`Field::flag`]).
@@ -30,7 +31,6 @@ pub enum Error {
     },
 
     /// A name is outside the issuing CA's name constraints, so verifiers would refuse it.
-    #[error("{name:?} is outside the CA's name constraints (permitted: {permitted}); verifiers would refuse the certificate, so it was not issued")]
     OutsideConstraints {
         /// The refused name.
         name: String,
@@ -39,7 +39,6 @@ pub enum Error {
     },
 
     /// A network spec (`fedca apply`) broke a rule.
-    #[error("{}:{line}:{column}: {rule}", .file.display())]
     Spec {
         /// The spec file.
         file: PathBuf,
@@ -52,19 +51,15 @@ pub enum Error {
     },
 
     /// `init` found a CA already in the directory and `--force` was not given.
-    #[error("{}: a CA already exists here; refusing to replace it without --force", .0.display())]
     CaExists(PathBuf),
 
     /// The directory holds no CA.
-    #[error("no fedca CA in {} (fedca looked for its root.pem there); point --ca-dir or FEDCA_CA_DIR at the CA's directory", .0.display())]
     NoCa(PathBuf),
 
     /// A server is not in the CA's index.
-    #[error("no certificate for server {0:?} in this CA (issue one with `fedca issue {0}`)")]
     UnknownServer(String),
 
     /// Another fedca process held the CA's lock for too long.
-    #[error("{}: another fedca process holds the lock; waited {waited_secs} s (set FEDCA_LOCK_TIMEOUT to wait longer)", .path.display())]
     LockTimeout {
         /// The lock file.
         path: PathBuf,
@@ -73,7 +68,6 @@ pub enum Error {
     },
 
     /// Reading or writing a file failed.
-    #[error("{}: {source}", .path.display())]
     Io {
         /// The file or directory involved.
         path: PathBuf,
@@ -83,7 +77,6 @@ pub enum Error {
     },
 
     /// A file in the CA directory is not what fedca wrote.
-    #[error("{}: {detail}", .path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -92,15 +85,12 @@ pub enum Error {
     },
 
     /// A certificate failed the pre-issuance lint and was not written.
-    #[error("refusing to write a certificate that fails lint: {0}")]
     Lint(String),
 
     /// A cryptographic operation failed.
-    #[error("cryptographic failure: {0}")]
     Crypto(String),
 
     /// Encoding fedca's own data (JSON) failed: a bug, never the input's fault.
-    #[error("internal error: {0}")]
     Internal(String),
 }
 
@@ -138,14 +128,52 @@ impl Error {
     }
 
     /// The message as the command line prints it: fields named by their options
-    /// (`invalid --out "x": ...`); every other error as [`Display`](std::fmt::Display)
-    /// gives it.
+    /// (`invalid --out "x": ...`), in the error's rule as in its head.
     pub fn cli_message(&self) -> String {
+        cli_text(&self.marked())
+    }
+
+    /// The message with every field as a [`Field::mention`]: the one text both
+    /// [`Display`](std::fmt::Display) and [`Error::cli_message`] render.
+    fn marked(&self) -> String {
         match self {
+            Error::Name(e) => e.to_string(),
             Error::InvalidValue { what, value, rule } => {
-                format!("invalid {} {value:?}: {rule}", what.cli_name())
+                format!("invalid {} {value:?}: {rule}", what.mention())
             }
-            other => other.to_string(),
+            Error::OutsideConstraints { name, permitted } => format!(
+                "{name:?} is outside the CA's name constraints (permitted: {permitted}); verifiers would refuse the certificate, so it was not issued"
+            ),
+            Error::Spec {
+                file,
+                line,
+                column,
+                rule,
+            } => format!("{}:{line}:{column}: {rule}", file.display()),
+            Error::CaExists(path) => format!(
+                "{}: a CA already exists here; refusing to replace it without {}",
+                path.display(),
+                Field::Force.mention()
+            ),
+            Error::NoCa(path) => format!(
+                "no fedca CA in {} (fedca looked for its root.pem there); point {} or FEDCA_CA_DIR at the CA's directory",
+                path.display(),
+                Field::CaDir.mention()
+            ),
+            Error::UnknownServer(server) => format!(
+                "no certificate for server {server:?} in this CA (issue one with `fedca issue {server}`)"
+            ),
+            Error::LockTimeout { path, waited_secs } => format!(
+                "{}: another fedca process holds the lock; waited {waited_secs} s (set FEDCA_LOCK_TIMEOUT to wait longer)",
+                path.display()
+            ),
+            Error::Io { path, source } => format!("{}: {source}", path.display()),
+            Error::Corrupt { path, detail } => format!("{}: {detail}", path.display()),
+            Error::Lint(detail) => {
+                format!("refusing to write a certificate that fails lint: {detail}")
+            }
+            Error::Crypto(detail) => format!("cryptographic failure: {detail}"),
+            Error::Internal(detail) => format!("internal error: {detail}"),
         }
     }
 
@@ -168,6 +196,62 @@ impl Error {
             detail: detail.into(),
         }
     }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&plain_text(&self.marked()))
+    }
+}
+
+/// Opens a [`Field::mention`]: a private-use character, which no fedca text holds
+/// and JSON writes as it is.
+const MENTION_START: char = '\u{E000}';
+/// Separates a [`Field::mention`]'s key (the variant) from its name: two fields may
+/// share a name ("output directory", with and without an option).
+const MENTION_NAME: char = '\u{E002}';
+/// Closes a [`Field::mention`].
+const MENTION_END: char = '\u{E001}';
+
+/// Renders `text`'s [`Field::mention`]s by `name(key, field name)`.
+fn render_mentions<'a>(text: &'a str, name: impl Fn(&'a str, &'a str) -> &'a str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(MENTION_START) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + MENTION_START.len_utf8()..];
+        match after.find(MENTION_END) {
+            Some(j) => {
+                let mention = &after[..j];
+                let (key, field_name) = mention.split_once(MENTION_NAME).unwrap_or(("", mention));
+                out.push_str(name(key, field_name));
+                rest = &after[j + MENTION_END.len_utf8()..];
+            }
+            None => {
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A text of the library's (a rule, a note, a hint) with its [`Field::mention`]s
+/// named as the library names fields ("output directory").
+pub fn plain_text(text: &str) -> String {
+    render_mentions(text, |_, name| name)
+}
+
+/// A text of the library's (a rule, a note, a hint) with its [`Field::mention`]s
+/// named as the command line names them (`--out`): the one place the command line's
+/// option names enter fedca's messages.
+pub fn cli_text(text: &str) -> String {
+    render_mentions(text, |key, name| {
+        Field::FLAGS
+            .iter()
+            .find(|(f, _)| format!("{f:?}") == key)
+            .map_or(name, |(_, flag)| *flag)
+    })
 }
 
 /// The field an [`Error::InvalidValue`] is about. The library's messages name the
@@ -220,6 +304,89 @@ pub enum Field {
     TrustedRoot,
     /// A trust bundle (no option of its own).
     TrustBundle,
+    /// Replacing what exists (`--force`).
+    Force,
+    /// Using a CA directory others can change (`--insecure-permissions`).
+    InsecurePermissions,
+    /// Installing into the system trust store (`--install`).
+    Install,
+    /// Where the configured files will live on the server (`--install-dir`).
+    InstallDir,
+    /// Where TLS terminates (`--tls-at`).
+    TlsAt,
+    /// The federation's hole in Synapse's IP blocklist (`--carve-out`).
+    CarveOut,
+    /// The owner of written files (`--owner`).
+    Owner,
+    /// The homeserver's client port (`--client-port`).
+    ClientPort,
+    /// A server's federation address (`--federation-addr`).
+    FederationAddr,
+    /// A CRL's next update (`--next-update`).
+    NextUpdate,
+    /// A revocation reason (`--reason`).
+    Reason,
+    /// Where the root key is exported (`--to`).
+    ExportTo,
+    /// A CA with an intermediate (`--intermediate`).
+    Intermediate,
+    /// What to revoke, a server name or a serial (`NAME|SERIAL`).
+    RevokeTarget,
+    /// Starting a root rotation (`rotate-root`).
+    RotationStart,
+    /// Finishing a root rotation (`rotate-root --finish`).
+    RotationFinish,
+    /// How long a probe waits (`--timeout`).
+    Timeout,
+    /// A DNS server to ask (`--dns`).
+    Dns,
+    /// Every server of the CA (`--all`).
+    All,
+    /// How soon certificates expire to be listed (`--within`).
+    Within,
+    /// A command run after renewal (`--deploy-hook`).
+    DeployHook,
+    /// The CA itself (its name as the value).
+    Ca,
+    /// A certificate signing request.
+    Csr,
+    /// The CA's root key.
+    RootKey,
+    /// A key file to import.
+    KeyFile,
+    /// A key's passphrase.
+    Passphrase,
+    /// A network spec file.
+    Spec,
+    /// A path fedca records.
+    Path,
+    /// Reusing a server's key on renewal (`--reuse-key`).
+    ReuseKey,
+    /// A federation open to servers outside the CA (`--open-federation`).
+    OpenFederation,
+    /// A directory fedca writes server files into, as resolved (from `--out` or the
+    /// default, or a stored record's): no option of its own.
+    Directory,
+    /// A validity wherever it is given (a spec, a stored record): no option of its
+    /// own; the command line names [`Field::Validity`] where the option gave it.
+    AnyValidity,
+    /// A leaf validity wherever it is given: no option of its own.
+    AnyLeafValidity,
+    /// A key type wherever it is given (a stored record, a parsed name): no option of
+    /// its own.
+    AnyKeyType,
+    /// An IP network (`ADDR/PREFIX`).
+    IpNetwork,
+    /// An address in a network spec.
+    Address,
+    /// A `bind` entry of a network spec.
+    SpecBind,
+    /// The default leaf validity stored in a CA's policy.
+    PolicyLeafValidity,
+    /// The trusted roots of a trust output.
+    TrustedRoots,
+    /// A configuration template.
+    Template,
     /// Any other field, named as given.
     Other(String),
 }
@@ -246,6 +413,29 @@ impl Field {
         (Field::VerifyTime, "--at"),
         (Field::Bind, "--bind"),
         (Field::Resolve, "--resolve"),
+        (Field::Force, "--force"),
+        (Field::InsecurePermissions, "--insecure-permissions"),
+        (Field::Install, "--install"),
+        (Field::InstallDir, "--install-dir"),
+        (Field::TlsAt, "--tls-at"),
+        (Field::CarveOut, "--carve-out"),
+        (Field::Owner, "--owner"),
+        (Field::ClientPort, "--client-port"),
+        (Field::FederationAddr, "--federation-addr"),
+        (Field::NextUpdate, "--next-update"),
+        (Field::Reason, "--reason"),
+        (Field::ExportTo, "--to"),
+        (Field::Intermediate, "--intermediate"),
+        (Field::RevokeTarget, "NAME|SERIAL"),
+        (Field::RotationStart, "rotate-root"),
+        (Field::RotationFinish, "rotate-root --finish"),
+        (Field::ReuseKey, "--reuse-key"),
+        (Field::OpenFederation, "--open-federation"),
+        (Field::Timeout, "--timeout"),
+        (Field::Dns, "--dns"),
+        (Field::All, "--all"),
+        (Field::Within, "--within"),
+        (Field::DeployHook, "--deploy-hook"),
     ];
 
     /// The field's name in the library's messages.
@@ -273,6 +463,46 @@ impl Field {
             Field::ServerName => "server name",
             Field::TrustedRoot => "trusted root",
             Field::TrustBundle => "trust bundle",
+            Field::Force => "force",
+            Field::InsecurePermissions => "insecure permissions",
+            Field::Install => "install",
+            Field::InstallDir => "install directory",
+            Field::TlsAt => "TLS termination",
+            Field::CarveOut => "blocklist carve-out",
+            Field::Owner => "file owner",
+            Field::ClientPort => "client port",
+            Field::FederationAddr => "federation address",
+            Field::NextUpdate => "next update",
+            Field::Reason => "revocation reason",
+            Field::ExportTo => "key export destination",
+            Field::Intermediate => "intermediate",
+            Field::RevokeTarget => "server name or serial",
+            Field::RotationStart => "root rotation",
+            Field::RotationFinish => "end of the root rotation",
+            Field::Timeout => "timeout",
+            Field::Dns => "DNS server",
+            Field::All => "all servers",
+            Field::Within => "expiry window",
+            Field::DeployHook => "deploy hook",
+            Field::ReuseKey => "key reuse",
+            Field::OpenFederation => "open federation",
+            Field::Directory => "output directory",
+            Field::AnyValidity => "validity",
+            Field::AnyLeafValidity => "leaf validity",
+            Field::AnyKeyType => "key type",
+            Field::IpNetwork => "IP network",
+            Field::Address => "address",
+            Field::SpecBind => "bind",
+            Field::PolicyLeafValidity => "leaf_validity in policy.json",
+            Field::TrustedRoots => "trusted roots",
+            Field::Template => "template",
+            Field::Ca => "CA",
+            Field::Csr => "CSR",
+            Field::RootKey => "root key",
+            Field::KeyFile => "key file",
+            Field::Passphrase => "passphrase",
+            Field::Spec => "spec",
+            Field::Path => "path",
             Field::Other(s) => s,
         }
     }
@@ -289,40 +519,22 @@ impl Field {
     pub fn cli_name(&self) -> &str {
         self.flag().unwrap_or_else(|| self.name())
     }
+
+    /// The field named inside a library text (a rule, a note, a hint): rendered as its
+    /// name by [`plain_text`] and [`Error`]'s `Display`, as its option by [`cli_text`]
+    /// and [`Error::cli_message`]. The library writes `give {}` with
+    /// `Field::Validity.mention()`, never the option's text.
+    pub fn mention(&self) -> String {
+        format!(
+            "{MENTION_START}{self:?}{MENTION_NAME}{}{MENTION_END}",
+            self.name()
+        )
+    }
 }
 
 impl std::fmt::Display for Field {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// An option (`"--out"`) or a field name (`"server name"`) given as text: the field it
-/// names, else [`Field::Other`]. Option text maps to its field, so the command line
-/// still prints the option.
-impl From<&str> for Field {
-    fn from(s: &str) -> Field {
-        if let Some((f, _)) = Field::FLAGS.iter().find(|(_, flag)| *flag == s) {
-            return f.clone();
-        }
-        match s {
-            "server name" => Field::ServerName,
-            "trusted root" => Field::TrustedRoot,
-            "trust bundle" => Field::TrustBundle,
-            other => Field::Other(other.to_string()),
-        }
-    }
-}
-
-impl From<String> for Field {
-    fn from(s: String) -> Field {
-        Field::from(s.as_str())
-    }
-}
-
-impl From<&String> for Field {
-    fn from(s: &String) -> Field {
-        Field::from(s.as_str())
     }
 }
 
@@ -349,16 +561,43 @@ mod tests {
         let e = Error::invalid(Field::OutputDir, "/x", "is a file");
         assert_eq!(e.to_string(), "invalid output directory \"/x\": is a file");
         assert_eq!(e.cli_message(), "invalid --out \"/x\": is a file");
-        // Option text (older call sites, the CLI's own) maps to its field and back.
         for (field, flag) in Field::FLAGS {
-            assert_eq!(&Field::from(*flag), field);
             assert_eq!(field.flag(), Some(*flag));
+            assert_eq!(cli_text(&field.mention()), *flag);
+            assert_eq!(plain_text(&field.mention()), field.name());
             assert!(!field.name().starts_with('-'), "{field:?}");
         }
         // A field without an option keeps its name everywhere.
-        let e = Error::invalid("server name", "a", "b");
+        let e = Error::invalid(Field::ServerName, "a", "b");
         assert_eq!(e.to_string(), e.cli_message());
-        let e = Error::invalid("default list", "a", "b");
+        let e = Error::invalid(Field::Other("default list".into()), "a", "b");
         assert_eq!(e.cli_message(), "invalid default list \"a\": b");
+    }
+
+    #[test]
+    fn mentions_in_rules_are_options_on_the_command_line_only() {
+        let rule = format!("give {} 398d or less", Field::Validity.mention());
+        let e = Error::invalid(Field::Validity, "900d", rule);
+        assert_eq!(
+            e.cli_message(),
+            "invalid --validity \"900d\": give --validity 398d or less"
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid validity \"900d\": give validity 398d or less"
+        );
+        let e = Error::CaExists("/ca".into());
+        assert!(e.cli_message().ends_with("without --force"), "{e}");
+        assert!(!e.to_string().contains("--"), "{e}");
+        // Two fields may share a name; only the one with an option prints it.
+        assert_eq!(Field::Directory.name(), Field::OutputDir.name());
+        let e = Error::invalid(Field::Directory, "/x", "is a file");
+        assert_eq!(
+            e.cli_message(),
+            "invalid output directory \"/x\": is a file"
+        );
+        // JSON keeps a mention as it is, so the command line renders it there too.
+        let json = serde_json::to_string(&Field::Validity.mention()).unwrap();
+        assert_eq!(cli_text(&json), "\"--validity\"");
     }
 }

@@ -55,11 +55,12 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Parses every certificate in a PEM text.
 pub fn pem_certs(pem_text: &str) -> Result<Vec<CertificateDer<'static>>, HandshakeError> {
-    let blocks = pem::parse_many(pem_text).map_err(|e| HandshakeError(format!("bad PEM: {e}")))?;
+    let blocks =
+        crate::x509::pem_all(pem_text).map_err(|e| HandshakeError(format!("bad PEM: {e}")))?;
     Ok(blocks
         .into_iter()
-        .filter(|b| b.tag() == "CERTIFICATE")
-        .map(|b| CertificateDer::from(b.into_contents()))
+        .filter(|b| b.tag == "CERTIFICATE")
+        .map(|b| CertificateDer::from(b.der))
         .collect())
 }
 
@@ -118,9 +119,9 @@ pub fn loopback_with(
 ) -> Result<Handshake, HandshakeError> {
     let chain = pem_certs(fullchain_pem)?;
     let key = PrivateKeyDer::try_from(
-        pem::parse(key_pem)
+        crate::x509::pem_first(key_pem)
             .map_err(|e| HandshakeError(format!("bad key PEM: {e}")))?
-            .into_contents(),
+            .der,
     )
     .map_err(|e| HandshakeError(format!("bad key: {e}")))?;
     let server = ServerConfig::builder_with_provider(provider())

@@ -104,12 +104,15 @@ impl LeafProfile {
             None => {
                 // A CA made before --leaf-validity was checked may hold a longer default.
                 let v = ca.policy().leaf_validity;
-                v.check_leaf("leaf_validity in policy.json", &v.to_string())
+                v.check_leaf(Field::PolicyLeafValidity, &v.to_string())
                     .map_err(|e| match e {
                         Error::InvalidValue { what, value, rule } => Error::InvalidValue {
                             what,
                             value,
-                            rule: format!("{rule}; give --validity 398d or less"),
+                            rule: format!(
+                                "{rule}; give {} 398d or less",
+                                Field::Validity.mention()
+                            ),
                         },
                         other => other,
                     })?;
@@ -122,9 +125,12 @@ impl LeafProfile {
         let not_after = std::cmp::min(wanted, ca.not_after());
         if not_after <= now {
             return Err(Error::invalid(
-                "CA",
+                Field::Ca,
                 ca.policy().name.clone(),
-                "has expired; it cannot issue (create a new root with `fedca init --force`)",
+                format!(
+                    "has expired; it cannot issue (create a new root with `fedca init {}`)",
+                    Field::Force.mention()
+                ),
             ));
         }
         Ok(LeafProfile {
@@ -234,9 +240,9 @@ impl ExistingKey {
         server: &str,
         key_type: crate::store::RecordKeyType,
         cert_sha256: &str,
-        option: &str,
+        option: Field,
     ) -> Result<ExistingKey> {
-        let refuse = |rule: String| Error::invalid(option.to_string(), server, rule);
+        let refuse = |rule: String| Error::invalid(option.clone(), server, rule);
         let key_path = dir.join(crate::store::files::KEY);
         let pem = match std::fs::read_to_string(&key_path) {
             Ok(p) => p,
@@ -323,7 +329,7 @@ pub fn sign_for(
     let (key, key_pem) = match existing {
         Some(k) if k.key_type != profile.key_type => {
             return Err(Error::invalid(
-                "key type",
+                Field::AnyKeyType,
                 k.key_type.as_str(),
                 format!(
                     "is the existing key's type, but the certificate is for a {} key",

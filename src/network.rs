@@ -159,13 +159,13 @@ impl SpecValue for Permit {
 }
 impl SpecValue for IpNet {
     fn parse_spec(s: &str) -> Result<Self> {
-        IpNet::parse(s, "address")
+        IpNet::parse(s, crate::error::Field::Address)
     }
 }
 impl SpecValue for IpAddr {
     fn parse_spec(s: &str) -> Result<Self> {
         s.parse()
-            .map_err(|_| Error::invalid("bind", s, "is not an IP address"))
+            .map_err(|_| Error::invalid(crate::error::Field::SpecBind, s, "is not an IP address"))
     }
 }
 impl SpecValue for Target {
@@ -178,7 +178,7 @@ impl SpecValue for Target {
 struct LeafValidity(Validity);
 impl SpecValue for LeafValidity {
     fn parse_spec(s: &str) -> Result<Self> {
-        crate::validity::parse_leaf(s, "validity").map(LeafValidity)
+        crate::validity::parse_leaf(s, crate::error::Field::AnyValidity).map(LeafValidity)
     }
 }
 impl SpecValue for Validity {
@@ -281,9 +281,14 @@ impl Spec {
     /// Reads and checks the spec in `file`. Relative paths in it are relative to the
     /// directory holding it.
     pub fn load(file: &Path) -> Result<Spec> {
-        let bytes = crate::store::read_input(file, "spec")?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::invalid("spec", file.display().to_string(), "is not UTF-8"))?;
+        let bytes = crate::store::read_input(file, crate::error::Field::Spec)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::invalid(
+                crate::error::Field::Spec,
+                file.display().to_string(),
+                "is not UTF-8",
+            )
+        })?;
         Spec::parse(file, &text)
     }
 
@@ -412,7 +417,7 @@ impl Spec {
                 return Err(at(
                     &shown,
                     0,
-                    format!("server {shown}: implementation {t} installs into this machine's trust store; run `fedca trust --for system` on the machine instead"),
+                    format!("server {shown}: implementation {t} installs into this machine's trust store; run `fedca trust {} system` on the machine instead", crate::error::Field::Target.mention()),
                 ));
             }
             servers.push(ServerSpec {
@@ -763,8 +768,8 @@ fn decide(
     let cert = tls.join(files::LEAF);
     let ok = std::fs::read_to_string(&cert)
         .ok()
-        .and_then(|t| ::pem::parse(t).ok())
-        .is_some_and(|p| crate::x509::sha256_hex(p.contents()) == r.sha256)
+        .and_then(|t| crate::x509::pem_first(t).ok())
+        .is_some_and(|p| crate::x509::sha256_hex(&p.der) == r.sha256)
         && [files::KEY, files::FULLCHAIN, files::CA]
             .iter()
             .all(|f| tls.join(f).is_file());

@@ -103,7 +103,7 @@ impl std::str::FromStr for Reason {
             .ok_or_else(|| {
                 let names: Vec<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
                 Error::invalid(
-                    "--reason",
+                    crate::error::Field::Reason,
                     s,
                     format!("must be one of {}", names.join(", ")),
                 )
@@ -222,7 +222,7 @@ pub fn select(
         }
     }
     Err(Error::invalid(
-        "NAME|SERIAL",
+        crate::error::Field::RevokeTarget,
         target,
         "is neither a server name nor a serial this CA issued (see `fedca list`)",
     ))
@@ -349,7 +349,7 @@ mod tests {
         }
         let err = "certificate-hold".parse::<Reason>().unwrap_err();
         assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("--reason"), "{err}");
+        assert!(err.cli_message().contains("--reason"), "{err}");
     }
 
     #[test]

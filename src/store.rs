@@ -795,7 +795,7 @@ impl CaDir {
         for s in batch {
             let parent = s.target.parent().ok_or_else(|| {
                 Error::invalid(
-                    "output directory",
+                    Field::Directory,
                     s.target.display().to_string(),
                     "has no parent",
                 )
@@ -1323,7 +1323,7 @@ impl CaDir {
     fn journal_path(&self, p: &Path) -> Result<PathBuf> {
         if p.to_str().is_none() {
             return Err(Error::invalid(
-                "path",
+                Field::Path,
                 p.display().to_string(),
                 "is not valid UTF-8, which fedca's journal and index cannot record",
             ));
@@ -1519,9 +1519,9 @@ fn is_fedca_init_dir(p: &Path) -> bool {
 /// The lower-case hex SHA-256 of the DER of the first PEM block of `pem_bytes` (the
 /// fingerprint the index records), or `None` if it is not PEM.
 fn pem_sha256(pem_bytes: &[u8]) -> Option<String> {
-    let block = pem::parse(pem_bytes).ok()?;
+    let block = crate::x509::pem_first(pem_bytes).ok()?;
     Some(
-        ring::digest::digest(&ring::digest::SHA256, block.contents())
+        ring::digest::digest(&ring::digest::SHA256, &block.der)
             .as_ref()
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -1571,9 +1571,9 @@ fn keep_ownership(old: &Path, new: &Path) -> Result<()> {
 pub fn check_target(target: &Path) -> Result<()> {
     if fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(Error::invalid(
-            "output directory",
+            Field::Directory,
             target.display().to_string(),
-            "is a symbolic link; fedca replaces server directories whole and never through a link: remove the link, or give the real directory with --out",
+            format!("is a symbolic link; fedca replaces server directories whole and never through a link: remove the link, or give the real directory with {}", Field::OutputDir.mention()),
         ));
     }
     if !target.exists() {
@@ -1581,7 +1581,7 @@ pub fn check_target(target: &Path) -> Result<()> {
     }
     if !target.is_dir() {
         return Err(Error::invalid(
-            "output directory",
+            Field::Directory,
             target.display().to_string(),
             "exists and is not a directory",
         ));
@@ -1597,11 +1597,12 @@ fn check_replaceable(target: &Path) -> Result<()> {
         let name = entry.file_name();
         if !known.iter().any(|k| name == *k) {
             return Err(Error::invalid(
-                "output directory",
+                Field::Directory,
                 target.display().to_string(),
                 format!(
-                    "it holds {:?}, which is not a fedca file; fedca replaces this directory whole, so move that file away or choose another --out",
-                    name
+                    "it holds {:?}, which is not a fedca file; fedca replaces this directory whole, so move that file away or choose another {}",
+                    name,
+                    Field::OutputDir.mention()
                 ),
             ));
         }
@@ -1645,7 +1646,10 @@ fn check_owner_and_modes(
 ) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let abs = absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let anyway = "or pass --insecure-permissions to use it anyway";
+    let anyway = format!(
+        "or pass {} to use it anyway",
+        Field::InsecurePermissions.mention()
+    );
     let meta = fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
     if meta.file_type().is_symlink() {
         return Err(Error::corrupt(
@@ -1712,7 +1716,10 @@ fn check_ancestors(root: &Path, euid: u32) -> Result<()> {
         let Ok(meta) = fs::symlink_metadata(dir) else {
             continue;
         };
-        let anyway = "or move the CA into a directory only you can change, or pass --insecure-permissions to use it anyway";
+        let anyway = format!(
+            "or move the CA into a directory only you can change, or pass {} to use it anyway",
+            Field::InsecurePermissions.mention()
+        );
         if meta.uid() != euid && meta.uid() != 0 {
             return Err(Error::corrupt(
                 dir,
@@ -1763,9 +1770,10 @@ fn open_lock_nofollow(path: &Path, root: &Path, insecure: bool) -> Result<File> 
             _ if e.kind() == std::io::ErrorKind::PermissionDenied => Error::corrupt(
                 path,
                 format!(
-                    "cannot create or open the CA's lock file ({e}): fedca's lock lives beside the CA directory {}, in {}, so that `init --force` can swap the CA under it; make {} writable by you, or move the CA into a directory you own",
+                    "cannot create or open the CA's lock file ({e}): fedca's lock lives beside the CA directory {}, in {}, so that `init {}` can swap the CA under it; make {} writable by you, or move the CA into a directory you own",
                     root.display(),
                     parent.display(),
+                    Field::Force.mention(),
                     parent.display()
                 ),
             ),
@@ -1783,9 +1791,10 @@ fn open_lock_nofollow(path: &Path, root: &Path, insecure: bool) -> Result<File> 
         return Err(Error::corrupt(
             path,
             format!(
-                "the CA's lock file is owned by uid {}, neither you (uid {me}) nor root, who could hold it to block every fedca command; remove it (`rm {}`) and fedca creates its own, or pass --insecure-permissions",
+                "the CA's lock file is owned by uid {}, neither you (uid {me}) nor root, who could hold it to block every fedca command; remove it (`rm {}`) and fedca creates its own, or pass {}",
                 meta.uid(),
-                path.display()
+                path.display(),
+                Field::InsecurePermissions.mention()
             ),
         ));
     }

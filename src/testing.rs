@@ -229,9 +229,9 @@ impl std::fmt::Debug for TestServer {
 
 impl TestServer {
     fn from_leaf(leaf: IssuedLeaf, ca: &Authority) -> Result<TestServer> {
-        let key_der = ::pem::parse(&leaf.key_pem)
+        let key_der = crate::x509::pem_first(&leaf.key_pem)
             .map_err(|e| Error::Internal(format!("fedca's own key PEM does not parse: {e}")))?
-            .into_contents();
+            .der;
         Ok(TestServer {
             name: leaf.profile.server.clone(),
             names: leaf.profile.san_texts(),

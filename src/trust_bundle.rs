@@ -59,10 +59,7 @@ impl TrustedRoot {
         let sha256 = crate::x509::sha256_hex(&der);
         let not_after = crate::x509::rfc3339(cert.validity().not_after.to_datetime());
         let subject = cert.subject().to_string();
-        let pem = ::pem::encode_config(
-            &::pem::Pem::new("CERTIFICATE", der.to_vec()),
-            ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF),
-        );
+        let pem = crate::x509::pem_encode_lf("CERTIFICATE", &der);
         Ok(TrustedRoot {
             id: sha256[..16].to_string(),
             sha256,
@@ -153,14 +150,15 @@ impl TrustBundle {
     /// must be a CA certificate, and a private key anywhere in the text is refused
     /// (trust material is public).
     pub fn anchors_from_pem(text: &str, source: &str) -> Result<TrustBundle> {
-        let bad = |rule: String| Error::invalid("trusted root", source, rule);
-        let blocks = ::pem::parse_many(text).map_err(|e| bad(format!("is not valid PEM: {e}")))?;
+        let bad = |rule: String| Error::invalid(Field::TrustedRoot, source, rule);
+        let blocks =
+            crate::x509::pem_all(text).map_err(|e| bad(format!("is not valid PEM: {e}")))?;
         let mut bundle = TrustBundle::default();
         for block in blocks {
-            match block.tag() {
+            match block.tag.as_str() {
                 "CERTIFICATE" => {
                     let root =
-                        TrustedRoot::describe(CertificateDer::from(block.into_contents()))
+                        TrustedRoot::describe(CertificateDer::from(block.der))
                             .map_err(bad)?;
                     if !root.is_ca {
                         return Err(bad(format!(

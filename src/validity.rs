@@ -69,7 +69,7 @@ impl Validity {
 
     /// Parses `90d`, `12h`, `2w`, `10y`; a bare number means days.
     pub fn parse(input: &str) -> Result<Self> {
-        let bad = |rule: &str| Error::invalid("validity", input, rule);
+        let bad = |rule: &str| Error::invalid(Field::AnyValidity, input, rule);
         let s = input.trim();
         let (digits, unit) = match s.char_indices().last() {
             Some((i, 'h')) => (&s[..i], Unit::Hours),
@@ -194,10 +194,13 @@ mod tests {
             assert!(Validity::parse(bad).is_err(), "{bad}");
         }
         for good in ["398d", "56w", "9552h", "1y"] {
-            assert!(parse_leaf(good, "--validity").is_ok(), "{good}");
+            assert!(
+                parse_leaf(good, crate::error::Field::Validity).is_ok(),
+                "{good}"
+            );
         }
         for long in ["399d", "57w", "2y", "9553h"] {
-            let e = parse_leaf(long, "--validity").unwrap_err();
+            let e = parse_leaf(long, crate::error::Field::Validity).unwrap_err();
             // The library names the domain field; the command line names the option.
             let lib = e.to_string();
             assert!(

@@ -146,7 +146,10 @@ impl fmt::Display for ErrorKind {
 pub struct Diagnosis {
     /// The stable kind.
     pub kind: ErrorKind,
-    /// What is wrong and what to do, in one line.
+    /// What is wrong and what to do, in one line. A hint may name a setting as a
+    /// [`Field::mention`](crate::error::Field::mention): render it with
+    /// [`plain_text`](crate::error::plain_text) (as `Display` does) or
+    /// [`cli_text`](crate::error::cli_text).
     pub detail: String,
 }
 
@@ -161,7 +164,8 @@ impl Diagnosis {
 
 impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.detail)
+        let detail = crate::error::plain_text(&self.detail);
+        write!(f, "{}: {detail}", self.kind)
     }
 }
 

@@ -58,13 +58,47 @@ pub(crate) fn pem_blocks(bytes: &[u8]) -> std::result::Result<Vec<Block>, String
             blocks.len()
         ));
     }
-    Ok(blocks
-        .into_iter()
-        .map(|b| Block {
+    Ok(blocks.into_iter().map(Block::from).collect())
+}
+
+/// The first PEM block of `text`, as the `pem` crate reads it (no DER fallback); its
+/// error text on failure.
+pub(crate) fn pem_first(text: impl AsRef<[u8]>) -> std::result::Result<Block, String> {
+    ::pem::parse(text)
+        .map(Block::from)
+        .map_err(|e| e.to_string())
+}
+
+/// Every PEM block of `text`, as the `pem` crate reads it (no DER fallback, no check
+/// that every BEGIN line closed: [`pem_blocks`] is the strict reader); its error text
+/// on failure.
+pub(crate) fn pem_all(text: impl AsRef<[u8]>) -> std::result::Result<Vec<Block>, String> {
+    ::pem::parse_many(text)
+        .map(|blocks| blocks.into_iter().map(Block::from).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// PEM text of one block with CRLF line endings (the `pem` crate's default, which
+/// fedca's encrypted keys and rotated roots have always used).
+pub(crate) fn pem_encode(tag: &str, der: &[u8]) -> String {
+    ::pem::encode(&::pem::Pem::new(tag, der.to_vec()))
+}
+
+/// PEM text of one block with LF line endings.
+pub(crate) fn pem_encode_lf(tag: &str, der: &[u8]) -> String {
+    ::pem::encode_config(
+        &::pem::Pem::new(tag, der.to_vec()),
+        ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF),
+    )
+}
+
+impl From<::pem::Pem> for Block {
+    fn from(b: ::pem::Pem) -> Block {
+        Block {
             tag: b.tag().to_string(),
             der: b.into_contents(),
-        })
-        .collect())
+        }
+    }
 }
 
 fn count(hay: &[u8], needle: &[u8]) -> usize {

@@ -8,11 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use common::{assert_unchanged, fedca, ok, read, require, run, snapshot};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{assert_unchanged, fedca, ok, read, require, run, s, snapshot};
 
 /// Copies `examples/NAME.yaml` into a fresh directory (so its state goes there).
 fn example(name: &str) -> (tempfile::TempDir, PathBuf) {

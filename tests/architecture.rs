@@ -248,3 +248,344 @@ fn bottom_modules_import_nothing_above_them() {
         bad.join(", ")
     );
 }
+
+// ---- Source scanning: code, string literals, comments -------------------------------
+
+/// Every `.rs` file under `dir`, sorted.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.expect("reading src/").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A file's text before its `#[cfg(test)]` section (unit tests may name anything).
+fn before_tests(text: &str) -> &str {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            return &text[..at];
+        }
+        at += line.len();
+    }
+    text
+}
+
+/// A file split by a small Rust lexer: its code (with comments and string literals
+/// blanked out) and its string literals with their 1-based line numbers. Comments,
+/// doc comments included, are dropped; raw strings, escapes, byte strings and char
+/// literals are handled; lifetimes are code.
+fn lex(text: &str) -> (String, Vec<(usize, String)>) {
+    let c: Vec<char> = text.chars().collect();
+    let mut code = String::new();
+    let mut strings = Vec::new();
+    let mut line = 1;
+    let mut i = 0;
+    while i < c.len() {
+        let at = |k: usize| c.get(k).copied().unwrap_or('\0');
+        if c[i] == '/' && at(i + 1) == '/' {
+            while i < c.len() && c[i] != '\n' {
+                i += 1;
+            }
+        } else if c[i] == '/' && at(i + 1) == '*' {
+            let mut depth = 0;
+            while i < c.len() {
+                if c[i] == '/' && at(i + 1) == '*' {
+                    depth += 1;
+                    i += 2;
+                } else if c[i] == '*' && at(i + 1) == '/' {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    if c[i] == '\n' {
+                        line += 1;
+                        code.push('\n');
+                    }
+                    i += 1;
+                }
+            }
+        } else if c[i] == 'r'
+            && (at(i + 1) == '"' || (at(i + 1) == '#' && at(i + 2) != '['))
+            && !at(i.wrapping_sub(1)).is_ascii_alphanumeric()
+            && (i == 0 || c[i - 1] != '_')
+        {
+            // raw string r"..." / r#"..."#
+            let mut j = i + 1;
+            let mut hashes = 0;
+            while at(j) == '#' {
+                hashes += 1;
+                j += 1;
+            }
+            if at(j) != '"' {
+                code.push(c[i]);
+                i += 1;
+                continue;
+            }
+            let start_line = line;
+            let mut s = String::new();
+            j += 1;
+            loop {
+                if j >= c.len() {
+                    break;
+                }
+                if c[j] == '"' && (0..hashes).all(|h| at(j + 1 + h) == '#') {
+                    j += 1 + hashes;
+                    break;
+                }
+                if c[j] == '\n' {
+                    line += 1;
+                }
+                s.push(c[j]);
+                j += 1;
+            }
+            strings.push((start_line, s));
+            code.push_str("\"\"");
+            i = j;
+        } else if c[i] == '"' {
+            let start_line = line;
+            let mut s = String::new();
+            let mut j = i + 1;
+            while j < c.len() && c[j] != '"' {
+                if c[j] == '\\' {
+                    s.push(c[j]);
+                    j += 1;
+                }
+                if at(j) == '\n' {
+                    line += 1;
+                }
+                s.push(at(j));
+                j += 1;
+            }
+            strings.push((start_line, s));
+            code.push_str("\"\"");
+            i = j + 1;
+        } else if c[i] == '\'' {
+            // a char literal ('x', '\n', '\u{1}') or a lifetime ('a)
+            if at(i + 1) == '\\' {
+                let mut j = i + 2;
+                while j < c.len() && c[j] != '\'' {
+                    j += 1;
+                }
+                code.push_str("' '");
+                i = j + 1;
+            } else if at(i + 2) == '\'' {
+                code.push_str("' '");
+                i += 3;
+            } else {
+                code.push('\'');
+                i += 1;
+            }
+        } else {
+            if c[i] == '\n' {
+                line += 1;
+            }
+            code.push(c[i]);
+            i += 1;
+        }
+    }
+    (code, strings)
+}
+
+/// A source file relative to `src/`, its code and its string literals ([`lex`]).
+type Lexed = (String, String, Vec<(usize, String)>);
+
+/// Each library file (outside `#[cfg(test)]`) relative to `src/`, lexed.
+fn library_sources() -> Vec<Lexed> {
+    let src = src();
+    rust_files(&src)
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("reading a source file");
+            let (code, strings) = lex(before_tests(&text));
+            let rel = p.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+            (rel, code, strings)
+        })
+        .collect()
+}
+
+#[test]
+fn the_lexer_separates_code_strings_and_comments() {
+    let (code, strings) = lex(
+        "/// doc \"--no\"\nfn f<'a>(x: &'a str) { let c = '\"'; let d = '\\''; // \"--no\"\n let s = \"a \\\"q\\\" --yes\"; let r = r#\"raw \"--raw\"\"#; /* \"--no\" */ pem::x }",
+    );
+    let texts: Vec<&str> = strings.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(texts, vec!["a \\\"q\\\" --yes", "raw \"--raw\""]);
+    assert_eq!(strings[0].0, 3);
+    assert!(code.contains("pem::x") && code.contains("<'a>"), "{code}");
+    assert!(!code.contains("--"), "{code}");
+}
+
+/// Where code names the `pem` crate (`pem::`, `::pem::`, `use pem`), not a module
+/// called `pem` below another (`super::pem::`, `pki_types::pem::`).
+fn names_pem_crate(code: &str) -> bool {
+    let b = code.as_bytes();
+    code.match_indices("pem::").any(|(i, _)| {
+        let before = |k: usize| i.checked_sub(k).map(|j| b[j]);
+        match before(1) {
+            Some(c) if c.is_ascii_alphanumeric() || c == b'_' => false,
+            Some(b':') => !before(3).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_'),
+            _ => true,
+        }
+    }) || code.contains("use pem")
+}
+
+/// One PEM reader and writer: only `src/x509.rs` uses the `pem` crate.
+#[test]
+fn only_x509_uses_the_pem_crate() {
+    assert!(names_pem_crate("let b = ::pem::parse(t);"));
+    assert!(names_pem_crate("x(pem::parse(t))"));
+    assert!(!names_pem_crate(
+        "super::pem::emit(cx); rustls::pki_types::pem::PemObject"
+    ));
+    let users: Vec<String> = library_sources()
+        .into_iter()
+        .filter(|(rel, code, _)| rel != "x509.rs" && names_pem_crate(code))
+        .map(|(rel, ..)| format!("src/{rel}"))
+        .collect();
+    assert!(
+        users.is_empty(),
+        "these files use the pem crate directly; read and write PEM through crate::x509: {users:?}"
+    );
+}
+
+/// Option text (`--out`) in a string: `--` and a letter, not inside a word (`xn--`).
+fn option_texts(s: &str) -> Vec<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    for (i, _) in s.match_indices("--") {
+        let starts_word = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'-');
+        if starts_word && b.get(i + 2).is_some_and(|c| c.is_ascii_lowercase()) {
+            let end = s[i + 2..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .map_or(s.len(), |e| i + 2 + e);
+            out.push(s[i..end].to_string());
+        }
+    }
+    out
+}
+
+/// Option text the library may write, each with why: other programs' options, which
+/// no fedca field sets.
+const FOREIGN_OPTIONS: &[(&str, &str, &str)] = &[
+    (
+        "trust/dendrite.rs",
+        "--https-bind-address",
+        "Dendrite's own option, which its run script passes",
+    ),
+    (
+        "trust/dendrite.rs",
+        "--tls-cert",
+        "Dendrite's own option, which its run script passes",
+    ),
+    (
+        "trust/dendrite.rs",
+        "--tls-key",
+        "Dendrite's own option, which its run script passes",
+    ),
+];
+
+/// The library speaks its domain: outside `src/cli`, no string names a command-line
+/// option. A library text names a field with `Field::X.mention()`, which the command
+/// line renders as the option (`Error::cli_message`, `error::cli_text`) from the one
+/// table in src/error.rs (`Field::FLAGS`), whose bare option names are the only ones
+/// allowed there. Comments and doc comments may name options.
+#[test]
+fn library_strings_name_no_command_line_options() {
+    assert_eq!(
+        option_texts("give --validity 398d; xn--bcher; ---"),
+        vec!["--validity"]
+    );
+    let mut bad = Vec::new();
+    for (rel, _, strings) in library_sources() {
+        if rel.starts_with("cli/") || rel == "main.rs" {
+            continue;
+        }
+        for (line, s) in strings {
+            let table_entry = rel == "error.rs"
+                && (s.starts_with("--") && !s.contains(' ') || s == "rotate-root --finish");
+            if table_entry {
+                continue;
+            }
+            for opt in option_texts(&s) {
+                let foreign = FOREIGN_OPTIONS
+                    .iter()
+                    .any(|(file, o, _)| *file == rel && *o == opt);
+                if !foreign {
+                    bad.push(format!("src/{rel}:{line}: {opt} in {s:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "library strings name command-line options; name the field (Field::X.mention(), or Field::X as an error's field) and let the command line map it:\n{}",
+        bad.join("\n")
+    );
+}
+
+/// The integration tests share one fixture module, tests/common: no test file defines
+/// a function of the same name as one of its helpers (a second `fedca`, `ok`, `read`,
+/// `onion`, `s` …), and no other shared module exists beside it.
+#[test]
+fn test_helpers_live_in_tests_common() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let common = std::fs::read_to_string(tests.join("common/mod.rs")).expect("tests/common/mod.rs");
+    let shared: BTreeSet<String> = common
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub fn "))
+        .map(|rest| ident_at(rest).to_string())
+        .collect();
+    for helper in [
+        "fedca", "ok", "run", "read", "onion", "s", "require", "init_ca",
+    ] {
+        assert!(
+            shared.contains(helper),
+            "tests/common lost {helper}: {shared:?}"
+        );
+    }
+    let mut bad = Vec::new();
+    for entry in std::fs::read_dir(&tests).expect("reading tests/") {
+        let p = entry.expect("reading tests/").path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if p.is_dir() {
+            let has_rust = rust_files(&p).iter().any(|f| f.ends_with("mod.rs"));
+            if has_rust && name != "common" {
+                bad.push(format!("tests/{name}/mod.rs: a second shared module"));
+            }
+            continue;
+        }
+        if p.extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).expect("reading a test file");
+        for line in text.lines() {
+            if let Some(rest) = line
+                .strip_prefix("fn ")
+                .or_else(|| line.strip_prefix("pub fn "))
+            {
+                let f = ident_at(rest);
+                if shared.contains(f) {
+                    bad.push(format!("tests/{name}: fn {f} (tests/common has it)"));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "test helpers defined outside tests/common:\n{}",
+        bad.join("\n")
+    );
+}

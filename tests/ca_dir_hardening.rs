@@ -12,14 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{fedca, ok, read, run};
+use common::{fedca, ok, read, run, s};
 
 /// The fixed file names of a server directory.
 const SERVER_FILES: [&str; 4] = ["cert.pem", "fullchain.pem", "key.pem", "ca.pem"];
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn init(ca: &Path) {
     ok(&["init", "--ca-dir", s(ca)]);

@@ -4,12 +4,12 @@
 //! issuance refuses them before signing) are refused by OpenSSL, Go, GnuTLS and
 //! rustls/webpki.
 
-mod verify_support;
+mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use verify_support::{goverify, ok, require, run};
+use common::{goverify, ok, require, run};
 
 /// Signs a leaf for `san` (an openssl subjectAltName value) with the CA's root key,
 /// using OpenSSL only. Returns the leaf's path.
@@ -95,7 +95,7 @@ fn verdicts(ca: &Path, leaf: &Path, name: &str) -> [(bool, String); 4] {
         .output()
         .unwrap();
     let t = Command::new(require("bash"))
-        .arg(verify_support::interop().join("gnutls-verify.sh"))
+        .arg(common::interop().join("gnutls-verify.sh"))
         .arg("--chain")
         .arg(leaf)
         .arg("--trust")
@@ -103,7 +103,7 @@ fn verdicts(ca: &Path, leaf: &Path, name: &str) -> [(bool, String); 4] {
         .args(["--name", name])
         .output()
         .unwrap();
-    let r = verify_support::fedca()
+    let r = common::fedca()
         .args(["verify", "--name", name, "--trust"])
         .arg(&root)
         .arg(leaf)

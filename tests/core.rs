@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use common::{ok, onion, read, require, run, snapshot};
+use common::{constrained, init_ca, ok, onion, read, require, run, s, snapshot};
 use fedca::handshake;
 use fedca::name::{AltName, Host};
 use rustls::pki_types::UnixTime;
@@ -20,33 +20,6 @@ fn host(name: &str) -> Host {
         AltName::Host(h) => h,
         AltName::Wildcard(_) => panic!("wildcard"),
     }
-}
-
-fn init_ca(dir: &Path, extra: &[&str]) {
-    let d = dir.to_str().unwrap();
-    let mut args = vec!["init", "--ca-dir", d, "--name", "Test Federation Root"];
-    args.extend_from_slice(extra);
-    ok(&args);
-}
-
-fn constrained(dir: &Path) {
-    init_ca(
-        dir,
-        &[
-            "--permit",
-            "fed.test",
-            "--permit",
-            "127.0.0.0/8",
-            "--permit",
-            "10.0.0.0/8",
-            "--permit",
-            "::1/128",
-            "--permit",
-            "fd00::/8",
-            "--permit",
-            "onion",
-        ],
-    );
 }
 
 struct ServerFiles {
@@ -1022,4 +995,33 @@ fn demo_runs_the_embedded_example() {
     let hs = v["handshakes"].as_array().unwrap();
     assert_eq!(hs.len(), 6);
     assert!(hs.iter().all(|h| h["ok"] == true), "{v}");
+}
+
+/// A server directory that is a symbolic link: the resolved directory is no option's
+/// value, so the refusal names the field ("output directory"), and its advice names the
+/// option (issue 8: byte for byte as before).
+#[test]
+fn a_linked_server_directory_is_refused_naming_the_directory_then_the_option() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    init_ca(&ca, &[]);
+    let real = tmp.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, real.join("hs1.fed.test")).unwrap();
+    let out = run(&[
+        "issue",
+        "hs1.fed.test",
+        "--ca-dir",
+        s(&ca),
+        "--out",
+        s(&real),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "fedca: error: invalid output directory \"{}\": is a symbolic link; fedca replaces server directories whole and never through a link: remove the link, or give the real directory with --out\n",
+            real.join("hs1.fed.test").display()
+        )
+    );
 }

@@ -1,10 +1,10 @@
 //! `fedca inspect` and `fedca inspect --lint` on fedca's own certificates, keys, CSRs
 //! and CRLs, on broken certificates from the corpus, and on bad input.
 
-mod verify_support;
+mod common;
 
+use common::{corpus, json, ok, read, require, run, s, Fixture};
 use serde_json::Value;
-use verify_support::{corpus, json, ok, read, require, run, s, Fixture};
 
 fn inspect_json(args: &[&str]) -> (i32, Value) {
     let mut all = vec!["inspect", "--json"];

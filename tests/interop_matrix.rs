@@ -21,7 +21,7 @@
 //! The observed matrix is written to `<target>/tmp/interop-matrix.md` (and to
 //! `$FEDCA_INTEROP_MATRIX` when set); docs/interop.md shows it.
 
-mod verify_support;
+mod common;
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -31,10 +31,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{goverify, interop, ok, onion, python, read, require};
 use fedca::name::ServerName;
 use fedca::verify::TrustBundle;
 use rustls::pki_types::ServerName as PkiServerName;
-use verify_support::{goverify, interop, ok, onion, python, read, require};
 
 const KEYS: [&str; 3] = ["ecdsa-p256", "ecdsa-p384", "ed25519"];
 
@@ -390,13 +390,13 @@ fn check(
     let connect = addr.to_string();
     match stack {
         Stack::RustlsOffline => {
-            let out = verify_support::fedca()
+            let out = common::fedca()
                 .args(["verify", "--json", "--name", name, "--trust"])
                 .arg(root)
                 .arg(chain)
                 .output()
                 .unwrap();
-            let v = verify_support::json(&out);
+            let v = common::json(&out);
             match (out.status.code(), v["valid"].as_bool()) {
                 (Some(0), Some(true)) => Observed::accept(),
                 (Some(1), Some(false)) => Observed::refuse(format!(

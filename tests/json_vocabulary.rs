@@ -5,15 +5,12 @@
 //! 3339 UTC, fingerprints 64 hex digits, …). The retired `state` appears nowhere.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use serde_json::Value;
 
 mod common;
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
-fn json(args: &[&str], code: i32) -> Value {
+fn fedca_json(args: &[&str], code: i32) -> Value {
     let out = common::run(args);
     assert_eq!(
         out.status.code(),
@@ -127,7 +124,7 @@ fn every_json_output_speaks_the_documented_vocabulary() {
     let p = pem.to_str().unwrap();
     let mut outputs: Vec<(String, Value)> = Vec::new();
     let mut run = |args: &[&str], code: i32| {
-        outputs.push((args.join(" "), json(args, code)));
+        outputs.push((args.join(" "), fedca_json(args, code)));
     };
     run(
         &[
@@ -228,7 +225,7 @@ fn every_json_output_speaks_the_documented_vocabulary() {
         1,
     );
 
-    let doc = std::fs::read_to_string(Path::new(REPO).join("docs/json.md")).unwrap();
+    let doc = std::fs::read_to_string(common::repo().join("docs/json.md")).unwrap();
     let documented = code_words(&doc);
     let mut errors = Vec::new();
     for (cmd, v) in &outputs {

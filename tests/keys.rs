@@ -3,12 +3,12 @@
 //! matches its certificate. Ed25519 keys are RFC 8410 PKCS#8 v1 documents; CAs whose
 //! root key is in ring's older PKCS#8 v2 form keep working.
 
-mod verify_support;
+mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use verify_support::{go_tool, ok, python, require};
+use common::{go_tool, ok, python, require};
 
 const KEYS: [&str; 3] = ["ecdsa-p256", "ecdsa-p384", "ed25519"];
 

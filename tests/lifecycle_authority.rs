@@ -2,16 +2,12 @@
 //! signing, encrypted CA keys. Every test runs the real binary; OpenSSL is the
 //! independent checker (`openssl verify`, `openssl pkey -passin`, `openssl req`).
 
-mod verify_support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use verify_support::{assert_unchanged, fedca, ok, read, require, run, snapshot};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{assert_unchanged, fedca, ok, read, require, run, s, snapshot};
 
 fn openssl(args: &[&str]) -> Output {
     require("openssl");
@@ -946,7 +942,7 @@ fn three_verifiers(dir: &Path, name: &str, trust: &Path) -> [bool; 3] {
     ])
     .status
     .success();
-    let go = Command::new(verify_support::goverify())
+    let go = Command::new(common::goverify())
         .arg("--chain")
         .arg(dir.join("fullchain.pem"))
         .arg("--trust")

@@ -6,13 +6,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_unchanged, fedca, ok, read, require, run, snapshot};
+use common::{assert_unchanged, fedca, ok, read, require, run, s, snapshot};
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn json(text: &str) -> serde_json::Value {
+fn parse_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
 
@@ -33,7 +29,7 @@ fn federation() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn serial_of(ca: &Path, server: &str) -> String {
-    let list = json(&ok(&["list", "--ca-dir", s(ca), "--json"]));
+    let list = parse_json(&ok(&["list", "--ca-dir", s(ca), "--json"]));
     list.as_array()
         .unwrap()
         .iter()
@@ -46,7 +42,7 @@ fn serial_of(ca: &Path, server: &str) -> String {
 }
 
 fn status_of(ca: &Path, serial: &str) -> String {
-    let list = json(&ok(&["list", "--ca-dir", s(ca), "--json"]));
+    let list = parse_json(&ok(&["list", "--ca-dir", s(ca), "--json"]));
     list.as_array()
         .unwrap()
         .iter()
@@ -82,7 +78,7 @@ fn revoked_leaf_is_refused_by_openssl_with_the_crl_and_the_others_accepted() {
     assert!(out.contains(&revoked), "{out}");
     assert_eq!(status_of(&ca, &revoked), "revoked");
     let crl = tmp.path().join("crl.pem");
-    let made = json(&ok(&[
+    let made = parse_json(&ok(&[
         "crl",
         "--ca-dir",
         s(&ca),
@@ -128,12 +124,12 @@ fn revoked_leaf_is_refused_by_openssl_with_the_crl_and_the_others_accepted() {
     assert!(text.contains("Next Update"), "{text}");
 
     // `inspect` reads it.
-    let inspected = json(&ok(&["inspect", s(&crl), "--json"]));
+    let inspected = parse_json(&ok(&["inspect", s(&crl), "--json"]));
     let inspected = inspected.to_string();
     assert!(inspected.contains(&revoked), "{inspected}");
 
     // The CRL number increases with every CRL.
-    let second = json(&ok(&["crl", "--ca-dir", s(&ca), "--json"]));
+    let second = parse_json(&ok(&["crl", "--ca-dir", s(&ca), "--json"]));
     assert_eq!(second["crl_number"], 2);
     assert!(second["pem"]
         .as_str()
@@ -158,14 +154,14 @@ fn revoke_by_serial_revokes_that_certificate_and_reissue_says_so() {
         .map(|c| std::str::from_utf8(c).unwrap())
         .collect::<Vec<_>>()
         .join(":");
-    let out = json(&ok(&["revoke", &typed, "--ca-dir", s(&ca), "--json"]));
+    let out = parse_json(&ok(&["revoke", &typed, "--ca-dir", s(&ca), "--json"]));
     assert_eq!(out["revoked"][0]["serial"], first.as_str());
     assert_eq!(out["revoked"][0]["reason"], "unspecified");
     assert_eq!(status_of(&ca, &first), "revoked");
     assert_eq!(status_of(&ca, &second), "valid");
     // Revoking it again writes nothing.
     let before = snapshot(&ca);
-    let again = json(&ok(&["revoke", &first, "--ca-dir", s(&ca), "--json"]));
+    let again = parse_json(&ok(&["revoke", &first, "--ca-dir", s(&ca), "--json"]));
     assert_eq!(again["revoked"].as_array().unwrap().len(), 0);
     assert_eq!(again["already_revoked"][0], first.as_str());
     assert_unchanged(&before, &snapshot(&ca), "a second revoke");
@@ -218,12 +214,12 @@ fn status_reports_due_and_revoked_with_list_field_names_and_exit_codes() {
     // 90-day leaves issued now: nothing due.
     let out = run(&["status", "--ca-dir", s(&ca), "--json"]);
     assert_eq!(out.status.code(), Some(0));
-    let report = json(&String::from_utf8_lossy(&out.stdout));
+    let report = parse_json(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(report["ok"], true);
     let servers = report["servers"].as_array().unwrap();
     assert_eq!(servers.len(), 3);
     // Every field of `list --json` is there with the same name and value.
-    let list = json(&ok(&["list", "--ca-dir", s(&ca), "--json"]));
+    let list = parse_json(&ok(&["list", "--ca-dir", s(&ca), "--json"]));
     for entry in list.as_array().unwrap() {
         let st = servers
             .iter()
@@ -263,7 +259,7 @@ fn status_reports_due_and_revoked_with_list_field_names_and_exit_codes() {
     // With --within longer than the lifetime everything not revoked is due: exit 1.
     let out = run(&["status", "--within", "100d", "--ca-dir", s(&ca), "--json"]);
     assert_eq!(out.status.code(), Some(1));
-    let report = json(&String::from_utf8_lossy(&out.stdout));
+    let report = parse_json(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(report["ok"], false);
     let due: Vec<_> = report["servers"]
         .as_array()
@@ -307,7 +303,7 @@ fn renew_keeps_every_setting_with_a_new_key_and_runs_the_deploy_hook() {
     ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
     let dir = etc.join("hs2.fed.test");
     let old_key = read(dir.join("key.pem"));
-    let old = json(&ok(&["list", "--ca-dir", s(&ca), "--json"]))[0].clone();
+    let old = parse_json(&ok(&["list", "--ca-dir", s(&ca), "--json"]))[0].clone();
 
     // Not due: nothing written.
     let before = snapshot(&ca);
@@ -321,7 +317,7 @@ fn renew_keeps_every_setting_with_a_new_key_and_runs_the_deploy_hook() {
         "echo \"$FEDCA_SERVER|$FEDCA_SERVER_DIR|$FEDCA_SERIAL|$RENEWED_LINEAGE|$RENEWED_DOMAINS\" >> {}",
         s(&log)
     );
-    let report = json(&ok(&[
+    let report = parse_json(&ok(&[
         "renew",
         "--all",
         "--within",
@@ -348,7 +344,7 @@ fn renew_keeps_every_setting_with_a_new_key_and_runs_the_deploy_hook() {
     );
 
     // Same names, key type, validity and directory; a new key; the old one superseded.
-    let list = json(&ok(&["list", "--ca-dir", s(&ca), "--json"]));
+    let list = parse_json(&ok(&["list", "--ca-dir", s(&ca), "--json"]));
     let new = list
         .as_array()
         .unwrap()
@@ -486,7 +482,7 @@ fn concurrent_revokes_all_land() {
     });
     let lines = read(ca.join("revocations.jsonl"));
     assert_eq!(lines.lines().count(), 8, "{lines}");
-    let list = json(&ok(&["list", "--ca-dir", s(&ca), "--json"]));
+    let list = parse_json(&ok(&["list", "--ca-dir", s(&ca), "--json"]));
     assert!(
         list.as_array()
             .unwrap()
@@ -503,7 +499,7 @@ fn expired_certificates_are_due_and_renewed() {
     let (_tmp, ca) = federation();
     let index = ca.join("index.jsonl");
     let text = read(&index);
-    let mut lines: Vec<serde_json::Value> = text.lines().map(json).collect();
+    let mut lines: Vec<serde_json::Value> = text.lines().map(parse_json).collect();
     lines[0]["not_before"] = "2025-01-01T00:00:00Z".into();
     lines[0]["not_after"] = "2025-04-01T00:00:00Z".into();
     let old = lines[0]["serial"].as_str().unwrap().to_string();
@@ -512,7 +508,7 @@ fn expired_certificates_are_due_and_renewed() {
 
     let out = run(&["status", "--ca-dir", s(&ca), "--json"]);
     assert_eq!(out.status.code(), Some(1));
-    let report = json(&String::from_utf8_lossy(&out.stdout));
+    let report = parse_json(&String::from_utf8_lossy(&out.stdout));
     let hs1 = report["servers"]
         .as_array()
         .unwrap()
@@ -522,7 +518,7 @@ fn expired_certificates_are_due_and_renewed() {
     assert_eq!(hs1["status"], "expired");
     assert_eq!(hs1["due"], true);
 
-    let report = json(&ok(&["renew", "--all", "--ca-dir", s(&ca), "--json"]));
+    let report = parse_json(&ok(&["renew", "--all", "--ca-dir", s(&ca), "--json"]));
     let renewed: Vec<_> = report["renewed"]
         .as_array()
         .unwrap()
@@ -570,7 +566,7 @@ fn renew_reuse_key_keeps_the_key_file_and_certifies_that_key() {
         let key = dir.join("key.pem");
         let old_key = std::fs::read(&key).unwrap();
         let old_serial = serial_of(&ca, server);
-        let report = json(&ok(&[
+        let report = parse_json(&ok(&[
             "renew",
             server,
             "--force",

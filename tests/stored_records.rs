@@ -8,17 +8,13 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{assert_unchanged, ok, read, run, snapshot};
+use common::{assert_unchanged, ok, read, run, s, snapshot};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/stored-ca")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Copies `from` to `to` with the modes fedca insists on (git keeps none): directories

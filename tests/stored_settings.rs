@@ -6,11 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{ok, read};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{ok, read, s};
 
 fn list(ca: &Path) -> Vec<serde_json::Value> {
     serde_json::from_str(&ok(&["list", "--json", "--ca-dir", s(ca)])).unwrap()

@@ -23,33 +23,11 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fedca");
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+use common::{ok, repo, require, s, synapse_python, BIN};
 
 /// One Synapse scenario at a time: each starts two homeservers on a 2-core machine.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("FEDCA_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(REPO).join("target/venv/bin/python"));
-    assert!(
-        p.is_file(),
-        "Synapse's Python ({}) is missing: run scripts/install-test-deps (or set FEDCA_TEST_PYTHON to a Python with matrix-synapse)",
-        p.display()
-    );
-    let check = Command::new(&p)
-        .args(["-c", "import synapse, yaml; print(synapse.__version__)"])
-        .output()
-        .expect("run the venv's Python");
-    assert!(
-        check.status.success(),
-        "{} cannot import synapse: {}; run scripts/install-test-deps",
-        p.display(),
-        String::from_utf8_lossy(&check.stderr)
-    );
-    p
-}
 
 /// A fresh directory under `<target>/synapse-logs/` that is kept after the test.
 fn scenario_dir(name: &str) -> PathBuf {
@@ -68,25 +46,6 @@ fn scenario_dir(name: &str) -> PathBuf {
     d
 }
 
-fn fedca(args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .env_remove("FEDCA_CA_DIR")
-        .output()
-        .expect("run fedca");
-    assert!(
-        out.status.success(),
-        "fedca {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// A port nobody listens on at `addr` right now.
 fn free_port(addr: Ipv4Addr) -> u16 {
     TcpListener::bind((addr, 0))
@@ -97,14 +56,14 @@ fn free_port(addr: Ipv4Addr) -> u16 {
 
 /// Runs the harness on `scenario`; returns its exit code and output (also printed).
 fn harness(dir: &Path, scenario: serde_json::Value) -> (i32, String) {
-    let py = python();
+    let py = synapse_python();
     let path = dir.join("scenario.json");
     fs::write(&path, serde_json::to_string_pretty(&scenario).unwrap()).unwrap();
     let t0 = Instant::now();
     let out = Command::new(&py)
-        .arg(Path::new(REPO).join("tests/synapse/harness.py"))
+        .arg(repo().join("tests/synapse/harness.py"))
         .arg(&path)
-        .current_dir(REPO)
+        .current_dir(repo())
         .output()
         .expect("run the harness");
     let text = format!(
@@ -166,7 +125,7 @@ if want != got:
     print("want", [str(n) for n in want]); print("got ", [str(n) for n in got]); sys.exit(1)
 print(len(got), "networks, as Synapse's own list minus", sys.argv[2:])
 "#;
-    let out = Command::new(python())
+    let out = Command::new(synapse_python())
         .arg("-c")
         .arg(script)
         .arg(fragment)
@@ -184,7 +143,7 @@ print(len(got), "networks, as Synapse's own list minus", sys.argv[2:])
 
 /// Takes the scenario lock, after checking (failing, not skipping) that Synapse is there.
 fn lock() -> std::sync::MutexGuard<'static, ()> {
-    python();
+    synapse_python();
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -209,7 +168,7 @@ impl IpFederation {
             format!("127.0.0.1:{}", ports[0]),
             format!("127.0.0.2:{}", ports[1]),
         ];
-        fedca(&[
+        ok(&[
             "init",
             "--ca-dir",
             s(&ca),
@@ -220,7 +179,7 @@ impl IpFederation {
             "--permit",
             "::1/128",
         ]);
-        fedca(&["issue", &names[0], &names[1], "--ca-dir", s(&ca)]);
+        ok(&["issue", &names[0], &names[1], "--ca-dir", s(&ca)]);
         IpFederation {
             dir,
             ca,
@@ -243,7 +202,7 @@ impl IpFederation {
             s(&out),
         ];
         args.extend_from_slice(extra);
-        println!("{}", fedca(&args));
+        println!("{}", ok(&args));
         out.join("homeserver-fedca.yaml")
     }
 }
@@ -285,7 +244,7 @@ fn synapse_refuses_a_certificate_from_another_root() {
     // configured from the second CA, trusting both roots and reaching 127.0.0.2 as
     // before: the set-up is the same except for the certificate 127.0.0.1 presents.
     let rogue = fed.dir.join("rogue-ca");
-    fedca(&[
+    ok(&[
         "init",
         "--ca-dir",
         s(&rogue),
@@ -296,7 +255,7 @@ fn synapse_refuses_a_certificate_from_another_root() {
         "--permit",
         "::1/128",
     ]);
-    fedca(&["issue", &fed.names[0], "--ca-dir", s(&rogue)]);
+    ok(&["issue", &fed.names[0], "--ca-dir", s(&rogue)]);
     let root = fed.ca.join("root.pem");
     let frag1 = fed.emit(
         0,
@@ -372,7 +331,7 @@ fn synapse_federates_between_dns_names_with_well_known_delegation() {
     let p2 = free_port(a2);
     let hs1 = format!("hs1.fed.test:{p1}");
     let delegate = format!("matrix.hs2.fed.test:{p2}");
-    fedca(&[
+    ok(&[
         "init",
         "--ca-dir",
         s(&ca),
@@ -381,8 +340,8 @@ fn synapse_federates_between_dns_names_with_well_known_delegation() {
         "--permit",
         "fed.test",
     ]);
-    fedca(&["issue", &hs1, "--ca-dir", s(&ca)]);
-    fedca(&[
+    ok(&["issue", &hs1, "--ca-dir", s(&ca)]);
+    ok(&[
         "issue",
         "hs2.fed.test",
         "--delegate",
@@ -409,7 +368,7 @@ fn synapse_federates_between_dns_names_with_well_known_delegation() {
         for a in &addrs {
             args.extend(["--federation-addr", a.as_str()]);
         }
-        println!("{}", fedca(&args));
+        println!("{}", ok(&args));
         out.join("homeserver-fedca.yaml")
     };
     let conf1 = dir.join("conf-hs1");
@@ -509,7 +468,7 @@ fn synapse_federates_from_installed_bundles_behind_nginx_and_side_by_side() {
         format!("127.0.0.1:{}", ports[0]),
         format!("127.0.0.1:{}", ports[1]),
     ];
-    fedca(&[
+    ok(&[
         "init",
         "--ca-dir",
         s(&ca),
@@ -518,7 +477,7 @@ fn synapse_federates_from_installed_bundles_behind_nginx_and_side_by_side() {
         "--permit",
         "127.0.0.0/8",
     ]);
-    fedca(&["issue", &names[0], &names[1], "--ca-dir", s(&ca)]);
+    ok(&["issue", &names[0], &names[1], "--ca-dir", s(&ca)]);
     let owner = me();
     let mut fragments = Vec::new();
     for (i, tls_at) in ["proxy", "homeserver"].iter().enumerate() {
@@ -527,7 +486,7 @@ fn synapse_federates_from_installed_bundles_behind_nginx_and_side_by_side() {
         let client = clients[i].to_string();
         println!(
             "{}",
-            fedca(&[
+            ok(&[
                 "trust",
                 "--for",
                 "synapse",
@@ -663,11 +622,11 @@ fn assert_probed(out: &str, names: &[String], decided_by: &str) {
 /// an IP-literal server, a delegated DNS server, and two roots during a rotation.
 #[test]
 fn synapse_config_loader_accepts_every_fragment_as_a_second_config_file() {
-    let py = python();
+    let py = synapse_python();
     let dir = scenario_dir("config-check");
     let ca = dir.join("ca");
     let next = dir.join("next-ca");
-    fedca(&[
+    ok(&[
         "init",
         "--ca-dir",
         s(&ca),
@@ -678,8 +637,8 @@ fn synapse_config_loader_accepts_every_fragment_as_a_second_config_file() {
         "--permit",
         "::1/128",
     ]);
-    fedca(&["init", "--ca-dir", s(&next), "--name", "Next Root"]);
-    fedca(&[
+    ok(&["init", "--ca-dir", s(&next), "--name", "Next Root"]);
+    ok(&[
         "issue",
         "127.0.0.1:8448",
         "[::1]:8449",
@@ -687,7 +646,7 @@ fn synapse_config_loader_accepts_every_fragment_as_a_second_config_file() {
         "--ca-dir",
         s(&ca),
     ]);
-    fedca(&[
+    ok(&[
         "issue",
         "hs2.fed.test",
         "--delegate",
@@ -733,7 +692,7 @@ fn synapse_config_loader_accepts_every_fragment_as_a_second_config_file() {
             s(&out),
         ];
         args.extend(extra);
-        fedca(&args);
+        ok(&args);
         let generated = conf.join("homeserver.yaml");
         let gen = Command::new(&py)
             .args([
@@ -830,7 +789,7 @@ fn synapse_keeps_federating_across_a_renewal_with_a_restarting_deploy_hook() {
     let frag2 = fed.emit(1, &fed.ca, &[]);
     let serials = |ca: &Path| -> Vec<(String, String, String)> {
         let list: serde_json::Value =
-            serde_json::from_str(&fedca(&["list", "--ca-dir", s(ca), "--json"])).unwrap();
+            serde_json::from_str(&ok(&["list", "--ca-dir", s(ca), "--json"])).unwrap();
         list.as_array()
             .unwrap()
             .iter()
@@ -878,7 +837,7 @@ fn synapse_keeps_federating_across_a_renewal_with_a_restarting_deploy_hook() {
         hook
     ]]);
     sc["exchange_after"] = serde_json::json!(true);
-    let openssl = which("openssl");
+    let openssl = require("openssl");
     let mut checks = Vec::new();
     for (i, lo) in [LO1, LO2].iter().enumerate() {
         let cert = fed
@@ -941,17 +900,6 @@ fn synapse_keeps_federating_across_a_renewal_with_a_restarting_deploy_hook() {
     let _ = fs::remove_dir_all(fed.dir.join("work"));
 }
 
-/// The absolute path of a tool on PATH; fails (never skips) without it.
-fn which(tool: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join(tool))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| panic!("{tool} is required by this test and is not installed"))
-}
-
 const LO3: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 
 /// Issue 10: Synapse reads no CRL, so revocation reaches it through
@@ -972,8 +920,8 @@ fn synapse_shuts_out_a_revoked_server_after_trust_is_re_run() {
         .zip(ports)
         .map(|(lo, p)| format!("{lo}:{p}"))
         .collect();
-    fedca(&["init", "--ca-dir", s(&ca), "--permit", "127.0.0.0/8"]);
-    fedca(&["issue", &names[0], &names[1], &names[2], "--ca-dir", s(&ca)]);
+    ok(&["init", "--ca-dir", s(&ca), "--permit", "127.0.0.0/8"]);
+    ok(&["issue", &names[0], &names[1], &names[2], "--ca-dir", s(&ca)]);
     let trust_args = |i: usize| -> Vec<String> {
         [
             BIN,
@@ -995,7 +943,7 @@ fn synapse_shuts_out_a_revoked_server_after_trust_is_re_run() {
         .map(|i| {
             let a = trust_args(i);
             let a: Vec<&str> = a[1..].iter().map(String::as_str).collect();
-            fedca(&a);
+            ok(&a);
             dir.join(format!("conf-hs{}", i + 1))
                 .join("homeserver-fedca.yaml")
         })

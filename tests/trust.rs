@@ -9,14 +9,12 @@ use std::fs;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_yaml_ng::Value as Yaml;
 
 mod common;
-use common::{ok, read};
-
-const BIN: &str = env!("CARGO_BIN_EXE_fedca");
+use common::{init_ca, ok, read, run, s, BIN};
 
 /// The nine targets, and whether each needs --server.
 const TARGETS: [(&str, bool); 9] = [
@@ -30,18 +28,6 @@ const TARGETS: [(&str, bool); 9] = [
     ("system", false),
     ("kubernetes", true),
 ];
-
-fn fedca(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("FEDCA_CA_DIR")
-        .output()
-        .expect("run fedca")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn mode(p: impl AsRef<Path>) -> u32 {
     fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -61,7 +47,7 @@ impl Fixture {
         let root = fs::canonicalize(tmp.path()).unwrap();
         let ca = root.join("ca");
         let c = s(&ca);
-        ok(&["init", "--ca-dir", c, "--name", "Test Federation Root"]);
+        init_ca(&ca, &[]);
         ok(&[
             "issue",
             "127.0.0.1:8448",
@@ -622,7 +608,7 @@ fn system_install_refuses_without_root() {
             .output()
             .expect("setpriv (util-linux) is needed to test the non-root refusal as root")
     } else {
-        fedca(&[
+        run(&[
             "trust",
             "--for",
             "system",
@@ -927,7 +913,7 @@ fn bad_input_exits_2_and_writes_nothing() {
     for (args, needle) in cases {
         let mut all = vec!["trust", "--ca-dir", &ca];
         all.extend(&args);
-        let r = fedca(&all);
+        let r = run(&all);
         let err = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
@@ -966,7 +952,7 @@ fn out_inside_server_files_outside_the_ca_is_refused() {
     ] {
         let mut all = vec!["trust", "--ca-dir", &ca];
         all.extend(&args);
-        let r = fedca(&all);
+        let r = run(&all);
         let err = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
@@ -1147,7 +1133,7 @@ fn trust_fails(
         args.extend(["--server", sv]);
     }
     args.extend_from_slice(extra);
-    let o = fedca(&args);
+    let o = run(&args);
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -1617,7 +1603,7 @@ fn client_port_gives_a_correct_listener_list_for_every_port_combination() {
             s(&out),
         ];
         args.extend_from_slice(extra);
-        let r = fedca(&args);
+        let r = run(&args);
         let err = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(2), "{extra:?}: {err}");
         assert!(
@@ -1803,7 +1789,7 @@ fn deployment_options_refuse_bad_input_and_write_nothing() {
     for (extra, flag) in cases {
         let mut args = vec!["trust", "--ca-dir", s(&f.ca), "--out", s(&out)];
         args.extend_from_slice(extra);
-        let r = fedca(&args);
+        let r = run(&args);
         let err = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(2), "{extra:?}: {err}");
         assert!(err.contains(flag), "{extra:?}: {err}");
@@ -1886,7 +1872,7 @@ fn carve_out_choice_between_issued_addresses_and_permitted_ranges() {
     // A CA without IP ranges cannot open them.
     let f = Fixture::new();
     let out = f.out("carve");
-    let r = fedca(&[
+    let r = run(&[
         "trust",
         "--for",
         "synapse",
@@ -1924,7 +1910,7 @@ fn unknown_server_outside_constraints_and_onion_bind() {
         "--permit",
         "onion",
     ]);
-    let r = fedca(&[
+    let r = run(&[
         "trust",
         "--for",
         "synapse",
@@ -1945,7 +1931,7 @@ fn unknown_server_outside_constraints_and_onion_bind() {
         !err.contains("fedca issue 127.0.0.1"),
         "suggests a fix that fails: {err}"
     );
-    let r = fedca(&[
+    let r = run(&[
         "trust",
         "--for",
         "synapse",
@@ -1994,7 +1980,7 @@ fn wrong_ca_dir_says_where_fedca_looked() {
             "x",
         ],
     ] {
-        let r = fedca(&args);
+        let r = run(&args);
         let err = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(2), "{err}");
         assert!(
@@ -2246,4 +2232,52 @@ fn allow_list_is_the_federations_current_servers() {
     let out = f.out("allow-3");
     f.trust("synapse", Some("hs1.fed.test"), &out, &[]);
     assert_eq!(whitelist(&out), all);
+}
+
+/// The library names settings as fields (issue 8); the command line prints them as the
+/// options, byte for byte as before: in notes on stdout, in `--json`, and in a refusal's
+/// rule. No mention character of the library's escapes.
+#[test]
+fn notes_json_and_refusals_name_the_options() {
+    let f = Fixture::new();
+    let out = f.trust("system", None, &f.out("system"), &[]);
+    assert!(
+        out.contains("` or `sudo fedca trust --for system --install`\n"),
+        "{out}"
+    );
+    let json = f.trust(
+        "dendrite",
+        Some("hs1.fed.test"),
+        &f.out("dendrite"),
+        &["--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes.contains(&"outbound trust: run `fedca trust --for system --install` on the host (adds the roots to the system store), or load trust.env (SSL_CERT_FILE replaces the system bundle)"),
+        "{notes:?}"
+    );
+    let (code, err) = trust_fails(
+        &f,
+        "dendrite",
+        Some("hs1.fed.test"),
+        &f.out("two-binds"),
+        &["--bind", "127.0.0.1", "--bind", "127.0.0.2"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        "fedca: error: invalid --bind \"127.0.0.1 127.0.0.2\": Dendrite's --https-bind-address takes one address; give --bind once\n"
+    );
+    for text in [&out, &json, &err] {
+        assert!(
+            !text.contains(['\u{E000}', '\u{E001}']),
+            "a field mention escaped: {text:?}"
+        );
+    }
 }

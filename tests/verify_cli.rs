@@ -1,15 +1,15 @@
 //! `fedca verify` on fedca's own certificates, on broken ones, and on bad input; the
 //! library verifier in a real rustls handshake. (`fedca inspect`: tests/inspect.rs.)
 
-mod verify_support;
+mod common;
 
 use std::path::Path;
 use std::sync::Arc;
 
+use common::{fedca, json, ok, read, run, s, Fixture};
 use fedca::name::{Host, ServerName};
 use fedca::verify::{ErrorKind, TrustBundle};
 use serde_json::Value;
-use verify_support::{fedca, json, ok, read, run, s, Fixture};
 
 fn kind(v: &Value) -> &str {
     v["error"]["kind"].as_str().unwrap_or("(none)")
@@ -238,7 +238,11 @@ fn another_ca_is_unknown_issuer_naming_both() {
         s(&f.chain("hs1.fed.test")),
     ]);
     assert_eq!(kind(&v), "unknown_issuer");
-    assert!(detail(&v).contains("re-created"), "{v}");
+    // The library's hint names the option the command line has (issue 8).
+    assert!(
+        detail(&v).contains("the CA was probably re-created (fedca init --force) or"),
+        "{v}"
+    );
 }
 
 #[test]

@@ -3,10 +3,10 @@
 //! a detail that mentions each `detail_contains` fact (case-insensitively), exit 1,
 //! and a one-line text diagnosis.
 
-mod verify_support;
+mod common;
 
+use common::{corpus, json, read, run};
 use serde_json::Value;
-use verify_support::{corpus, json, read, run};
 
 #[test]
 fn every_corpus_case_gets_its_diagnosis() {

@@ -115,7 +115,9 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         unchanged
     );
     for n in &outcome.notes {
-        // A note naming every server of a large federation is cut (--json has it all).
+        // A note naming every server of a large federation is cut (--json has it all),
+        // as printed: its field mentions named by their options first.
+        let n = crate::error::cli_text(n);
         match n.char_indices().nth(400) {
             Some((i, _)) => outln!("note: {}… (cut; --json prints it whole)", &n[..i]),
             None => outln!("note: {n}"),

@@ -36,13 +36,13 @@ pub struct Args {
 pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let next = Validity::parse(&args.next_update).map_err(|e| match e {
         Error::InvalidValue { rule, .. } => {
-            Error::invalid("--next-update", &args.next_update, rule)
+            Error::invalid(crate::error::Field::NextUpdate, &args.next_update, rule)
         }
         other => other,
     })?;
     if next.duration() > time::Duration::days(366) {
         return Err(Error::invalid(
-            "--next-update",
+            crate::error::Field::NextUpdate,
             &args.next_update,
             "must be at most 366d: a CRL is meant to be re-signed and re-published regularly",
         ));
@@ -50,7 +50,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     if let Some(o) = &args.out {
         if o.is_dir() {
             return Err(Error::invalid(
-                "--out",
+                crate::error::Field::OutputDir,
                 o.display().to_string(),
                 "is a directory; give a file name such as crl.pem",
             ));
@@ -61,7 +61,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         };
         if !parent.is_dir() {
             return Err(Error::invalid(
-                "--out",
+                crate::error::Field::OutputDir,
                 o.display().to_string(),
                 "its directory does not exist",
             ));

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Cli;
 use crate::authority::{Constraints, InitOptions, KeyType, Permit};
-use crate::error::Result;
+use crate::error::{Field, Result};
 use crate::validity::Validity;
 use crate::Ca;
 
@@ -93,7 +93,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 "together permit every address of their family"
             };
             return Err(crate::Error::invalid(
-                "--permit",
+                crate::error::Field::Permit,
                 values.join(", "),
                 format!("{rule}, which leaves that family unconstrained; give the federation's range, or add --allow-all-addresses if that is really meant"),
             ));
@@ -105,8 +105,11 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         validity: args
             .validity
             .parse::<Validity>()
-            .map_err(|e| rename(e, "--validity"))?,
-        leaf_validity: crate::validity::parse_leaf(&args.leaf_validity, "--leaf-validity")?,
+            .map_err(|e| rename(e, Field::Validity))?,
+        leaf_validity: crate::validity::parse_leaf(
+            &args.leaf_validity,
+            crate::error::Field::LeafValidity,
+        )?,
         permitted,
         force: args.force,
         intermediate: args.intermediate,
@@ -166,7 +169,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn rename(e: crate::Error, option: &str) -> crate::Error {
+fn rename(e: crate::Error, option: Field) -> crate::Error {
     match e {
         crate::Error::InvalidValue { value, rule, .. } => {
             crate::Error::invalid(option, value, rule)

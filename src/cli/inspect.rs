@@ -50,7 +50,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let mut objects = inspect::inspect_file(&args.file)?;
     let mut failed = false;
     if args.lint {
-        let blocks = crate::store::read_input(&args.file, "FILE")
+        let blocks = crate::store::read_input(&args.file, crate::error::Field::InputFile)
             .ok()
             .and_then(|b| crate::x509::pem_blocks(&b).ok())
             .unwrap_or_default();

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::Cli;
 use crate::authority::KeyType;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::issue::LeafRequest;
 use crate::name::{AltName, ServerName};
 use crate::validity;
@@ -174,7 +174,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
 fn requests(args: &Args) -> Result<Vec<LeafRequest>> {
     if args.names.len() > 1 && (args.delegate.is_some() || !args.alt.is_empty()) {
         return Err(Error::invalid(
-            "server names",
+            Field::Other("server names".into()),
             args.names.join(" "),
             "--delegate and --alt apply to one server: issue delegated or multi-name servers one at a time",
         ));
@@ -192,7 +192,7 @@ fn requests(args: &Args) -> Result<Vec<LeafRequest>> {
     let validity = args
         .validity
         .as_deref()
-        .map(|v| validity::parse_leaf(v, "--validity"))
+        .map(|v| validity::parse_leaf(v, crate::error::Field::Validity))
         .transpose()?;
     let key_type = args.key.as_deref().map(str::parse::<KeyType>).transpose()?;
     args.names

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Result;
+use crate::error::{Field, Result};
 
 mod apply;
 mod crl;
@@ -127,12 +127,12 @@ pub(crate) fn read_passphrase(confirm: bool) -> Result<crate::authority::Passphr
     use crate::authority::Passphrase;
     if let Some(path) = std::env::var_os("FEDCA_PASSPHRASE_FILE") {
         let path = PathBuf::from(path);
-        let bytes = crate::store::read_input(&path, "FEDCA_PASSPHRASE_FILE")?;
+        let bytes = crate::store::read_input(&path, Field::Other("FEDCA_PASSPHRASE_FILE".into()))?;
         let line = bytes.split(|b| *b == b'\n').next().unwrap_or(&[]);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         return Passphrase::new(line.to_vec()).map_err(|_| {
             crate::Error::invalid(
-                "FEDCA_PASSPHRASE_FILE",
+                Field::Other("FEDCA_PASSPHRASE_FILE".into()),
                 path.display().to_string(),
                 "has an empty first line; the passphrase is the file's first line",
             )
@@ -141,7 +141,7 @@ pub(crate) fn read_passphrase(confirm: bool) -> Result<crate::authority::Passphr
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
         return Err(crate::Error::invalid(
-            "passphrase",
+            crate::error::Field::Passphrase,
             "",
             "is needed (the CA keys are encrypted) and there is no terminal to ask on; set FEDCA_PASSPHRASE_FILE to a file holding it",
         ));
@@ -155,7 +155,7 @@ pub(crate) fn read_passphrase(confirm: bool) -> Result<crate::authority::Passphr
         let again = rpassword::prompt_password("Repeat the passphrase: ").map_err(io)?;
         if again != first {
             return Err(crate::Error::invalid(
-                "passphrase",
+                crate::error::Field::Passphrase,
                 "",
                 "the two entries differ; nothing was written",
             ));
@@ -198,17 +198,22 @@ pub fn try_main() -> Result<ExitCode> {
     }
 }
 
-/// `println!` that returns an error instead of panicking when stdout is closed.
+/// `println!` that returns an error instead of panicking when stdout is closed, and
+/// names the library's field mentions by their options ([`crate::error::cli_text`]).
 macro_rules! outln {
+    () => {
+        outln!("")
+    };
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout(), $($arg)*)
+        writeln!(std::io::stdout(), "{}", crate::error::cli_text(&format!($($arg)*)))
             .map_err(|e| crate::Error::Io { path: std::path::PathBuf::from("<stdout>"), source: e })?;
     }};
 }
 pub(crate) use outln;
 
-/// Prints a value as pretty JSON on stdout.
+/// Prints a value as pretty JSON on stdout. Strings carry the library's field mentions named by their options, as on the
+/// human output (`outln!` renders them; JSON leaves their characters unescaped).
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| crate::Error::Internal(format!("encoding JSON: {e}")))?;

@@ -128,7 +128,7 @@ fn ca_servers(cli: &Cli) -> Result<Vec<ServerName>> {
     }
     if names.is_empty() {
         return Err(Error::invalid(
-            "--all",
+            crate::error::Field::All,
             cli.ca_dir.display().to_string(),
             "the CA directory holds no current server to probe",
         ));
@@ -139,14 +139,14 @@ fn ca_servers(cli: &Cli) -> Result<Vec<ServerName>> {
 fn parse_timeout(text: &str) -> Result<Duration> {
     let secs: f64 = text.parse().map_err(|_| {
         Error::invalid(
-            "--timeout",
+            crate::error::Field::Timeout,
             text,
             "must be a number of seconds, e.g. 5 or 0.5",
         )
     })?;
     if !secs.is_finite() || secs <= 0.0 || secs > 600.0 {
         return Err(Error::invalid(
-            "--timeout",
+            crate::error::Field::Timeout,
             text,
             "must be more than 0 and at most 600 seconds",
         ));
@@ -158,7 +158,7 @@ fn parse_dns(text: &str) -> Result<SocketAddr> {
     if let Ok(a) = text.parse::<SocketAddr>() {
         if a.port() == 0 {
             return Err(Error::invalid(
-                "--dns",
+                crate::error::Field::Dns,
                 text,
                 "the port must be from 1 to 65535",
             ));
@@ -173,7 +173,7 @@ fn parse_dns(text: &str) -> Result<SocketAddr> {
         .map(|ip| SocketAddr::new(ip, 53))
         .map_err(|_| {
             Error::invalid(
-                "--dns",
+                crate::error::Field::Dns,
                 text,
                 "must be an IP address with an optional port: 127.0.0.1:5353, [::1]:53, 10.0.0.2",
             )

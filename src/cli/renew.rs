@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::status::{current, parse_within};
 use super::Cli;
 use crate::ca::CertStatus;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::issue::{ExistingKey, LeafRequest};
 use crate::name::ServerName;
 use crate::store::{CaDir, IndexRecord};
@@ -140,15 +140,16 @@ fn validity_of(r: &IndexRecord) -> Option<Validity> {
     } else {
         return None;
     };
-    Validity::parse(&text)
-        .ok()
-        .filter(|v| v.check_leaf("validity", &text).is_ok())
+    Validity::parse(&text).ok().filter(|v| {
+        v.check_leaf(crate::error::Field::AnyValidity, &text)
+            .is_ok()
+    })
 }
 
 pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     if args.names.is_empty() && !args.all {
         return Err(Error::invalid(
-            "NAME",
+            Field::Other("NAME".into()),
             "",
             "give the servers to renew, or --all",
         ));
@@ -158,7 +159,11 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         .as_deref()
         .is_some_and(|h| h.trim().is_empty())
     {
-        return Err(Error::invalid("--deploy-hook", "", "must be a command"));
+        return Err(Error::invalid(
+            crate::error::Field::DeployHook,
+            "",
+            "must be a command",
+        ));
     }
     let within = parse_within(args.within.as_deref())?;
     let dir = cli.ca();
@@ -176,7 +181,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             match statuses.iter().find(|s| s.entry.server == name) {
                 Some(s) if s.entry.status == CertStatus::Revoked => {
                     return Err(Error::invalid(
-                        "NAME",
+                        Field::Other("NAME".into()),
                         n,
                         "is revoked; renewal never undoes a revocation: re-issue it deliberately with `fedca issue`",
                     ))
@@ -205,7 +210,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                         &r.server.to_string(),
                         r.key_type,
                         &r.sha256,
-                        "--reuse-key",
+                        Field::ReuseKey,
                     )?)
                 } else {
                     None
@@ -231,10 +236,10 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 Ok(mut v) if !v.is_empty() => v.remove(0),
                 Ok(_) => continue,
                 Err(e) => {
-                    eprintln!("error: renewing {}: {e}", old.server);
+                    eprintln!("error: renewing {}: {}", old.server, e.cli_message());
                     report.failed.push(Failed {
                         server: old.server.to_string(),
-                        error: e.to_string(),
+                        error: e.cli_message(),
                     });
                     continue;
                 }

@@ -94,7 +94,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         RootCommand::ImportKey { file } => {
             // Bounded read (a key file, not /dev/zero); unreadable files are refused
             // by import_root_key itself.
-            let text = crate::store::read_input(file, "key file")
+            let text = crate::store::read_input(file, crate::error::Field::KeyFile)
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
             let pass = if authority::is_encrypted_pem(&text) {

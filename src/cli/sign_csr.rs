@@ -66,10 +66,10 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         validity: args
             .validity
             .as_deref()
-            .map(|v| validity::parse_leaf(v, "--validity"))
+            .map(|v| validity::parse_leaf(v, crate::error::Field::Validity))
             .transpose()?,
     };
-    let bytes = crate::store::read_input(&args.csr, "CSR")?;
+    let bytes = crate::store::read_input(&args.csr, crate::error::Field::Csr)?;
     let csr = Csr::parse(&bytes, &args.csr.display().to_string())?;
     let ca = cli.open_ca()?;
     let issued = ca.sign_csr(&csr, &opts, args.out.as_deref())?;

@@ -74,7 +74,9 @@ pub(super) fn parse_within(text: Option<&str>) -> Result<Option<Duration>> {
         Validity::parse(t)
             .map(|v| v.duration())
             .map_err(|e| match e {
-                Error::InvalidValue { rule, .. } => Error::invalid("--within", t, rule),
+                Error::InvalidValue { rule, .. } => {
+                    Error::invalid(crate::error::Field::Within, t, rule)
+                }
                 other => other,
             })
     })

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Cli;
 use crate::cidr::IpNet;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::name::ServerName;
 use crate::store::CaDir;
 use crate::trust::deploy::{CarveOut, Owner, TlsAt, DEFAULT_CLIENT_PORT};
@@ -145,7 +145,7 @@ fn request(args: &Args) -> Result<TrustRequest> {
     let target: Target = args.target.parse()?;
     if args.install && target != Target::System {
         return Err(Error::invalid(
-            "--install",
+            crate::error::Field::Install,
             format!("--for {target}"),
             "applies to --for system only",
         ));
@@ -158,14 +158,14 @@ fn request(args: &Args) -> Result<TrustRequest> {
         (Some(s), true) => Some(ServerName::parse(s)?),
         (None, true) => {
             return Err(Error::invalid(
-                "--server",
+                crate::error::Field::Server,
                 "(not given)",
                 format!("is required with --for {target}: name the server to configure, as issued"),
             ))
         }
         (Some(s), false) => {
             return Err(Error::invalid(
-                "--server",
+                crate::error::Field::Server,
                 s.clone(),
                 format!(
                     "does not apply to --for {target}, which writes the federation's roots only"
@@ -177,7 +177,7 @@ fn request(args: &Args) -> Result<TrustRequest> {
     let tls_at: TlsAt = args.tls_at.parse()?;
     let carve_out: CarveOut = args.carve_out.parse()?;
     if !target.is_homeserver() {
-        let not_for = |flag: &str, value: String| {
+        let not_for = |flag: Field, value: String| {
             Err(Error::invalid(
                 flag,
                 value,
@@ -185,33 +185,33 @@ fn request(args: &Args) -> Result<TrustRequest> {
             ))
         };
         if let Some(a) = args.federation_addr.first() {
-            return not_for("--federation-addr", a.clone());
+            return not_for(Field::FederationAddr, a.clone());
         }
         if let Some(a) = args.bind.first() {
-            return not_for("--bind", a.clone());
+            return not_for(Field::Bind, a.clone());
         }
         if let Some(d) = &args.install_dir {
-            return not_for("--install-dir", d.display().to_string());
+            return not_for(Field::InstallDir, d.display().to_string());
         }
         if tls_at != TlsAt::Homeserver {
-            return not_for("--tls-at", args.tls_at.clone());
+            return not_for(Field::TlsAt, args.tls_at.clone());
         }
         if args.client_port != DEFAULT_CLIENT_PORT {
-            return not_for("--client-port", args.client_port.to_string());
+            return not_for(Field::ClientPort, args.client_port.to_string());
         }
         if let Some(o) = &args.owner {
-            return not_for("--owner", o.clone());
+            return not_for(Field::Owner, o.clone());
         }
         if args.carve_out != "issued" {
-            return not_for("--carve-out", args.carve_out.clone());
+            return not_for(Field::CarveOut, args.carve_out.clone());
         }
         if args.open_federation {
-            return not_for("--open-federation", "given".into());
+            return not_for(Field::OpenFederation, "given".into());
         }
     }
     if args.client_port == 0 {
         return Err(Error::invalid(
-            "--client-port",
+            crate::error::Field::ClientPort,
             "0",
             "is not a port (1-65535)",
         ));
@@ -220,7 +220,7 @@ fn request(args: &Args) -> Result<TrustRequest> {
     let federation_addrs = args
         .federation_addr
         .iter()
-        .map(|a| IpNet::parse(a, "--federation-addr"))
+        .map(|a| IpNet::parse(a, crate::error::Field::FederationAddr))
         .collect::<Result<Vec<_>>>()?;
     let bind = args
         .bind
@@ -230,13 +230,14 @@ fn request(args: &Args) -> Result<TrustRequest> {
                 .strip_prefix('[')
                 .and_then(|x| x.strip_suffix(']'))
                 .unwrap_or(b);
-            t.parse::<IpAddr>()
-                .map_err(|_| Error::invalid("--bind", b.clone(), "is not an IP address"))
+            t.parse::<IpAddr>().map_err(|_| {
+                Error::invalid(crate::error::Field::Bind, b.clone(), "is not an IP address")
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     if args.out.is_none() && !args.install {
         return Err(Error::invalid(
-            "--out",
+            crate::error::Field::OutputDir,
             "(not given)",
             format!("is required with --for {target}: the directory to write into"),
         ));
@@ -247,9 +248,13 @@ fn request(args: &Args) -> Result<TrustRequest> {
     };
     let mut also_trust = Vec::new();
     for f in &args.also_trust {
-        let bytes = crate::store::read_input(f, "--also-trust")?;
+        let bytes = crate::store::read_input(f, crate::error::Field::AlsoTrust)?;
         let text = String::from_utf8(bytes).map_err(|_| {
-            Error::invalid("--also-trust", f.display().to_string(), "is not PEM text")
+            Error::invalid(
+                crate::error::Field::AlsoTrust,
+                f.display().to_string(),
+                "is not PEM text",
+            )
         })?;
         also_trust.push((text, f.display().to_string()));
     }

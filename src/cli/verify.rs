@@ -62,7 +62,7 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         Some(t) => TrustBundle::load(t)?,
         None => TrustBundle::from_ca_dir(&cli.ca_dir)?,
     };
-    let chain = crate::store::read_input(&args.chain, "CHAIN")?;
+    let chain = crate::store::read_input(&args.chain, crate::error::Field::ChainFile)?;
     let verdict = bundle.verifier()?.verify_pem(&chain, &host, at);
     if cli.json {
         super::print_json(&verdict)?;
@@ -90,13 +90,13 @@ fn parse_host(text: &str) -> Result<Host> {
 fn parse_at(text: &str) -> Result<UnixTime> {
     let t = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
         Error::invalid(
-            "--at",
+            crate::error::Field::VerifyTime,
             text,
             format!("is not an RFC 3339 time like 2027-01-01T00:00:00Z ({e})"),
         )
     })?;
     let secs = u64::try_from(t.unix_timestamp())
-        .map_err(|_| Error::invalid("--at", text, "is before 1970"))?;
+        .map_err(|_| Error::invalid(crate::error::Field::VerifyTime, text, "is before 1970"))?;
     Ok(UnixTime::since_unix_epoch(std::time::Duration::from_secs(
         secs,
     )))

@@ -128,7 +128,9 @@ pub struct Check {
     pub kind: Option<String>,
     /// What was seen.
     pub detail: String,
-    /// What to do (`None` when it passed).
+    /// What to do (`None` when it passed). It may name a setting as a
+    /// [`Field::mention`](crate::error::Field::mention): render it with
+    /// [`plain_text`](crate::error::plain_text) or [`cli_text`](crate::error::cli_text).
     pub fix: Option<String>,
 }
 
@@ -471,7 +473,7 @@ async fn probe_address(
 fn certificate_fix(kind: crate::verify::ErrorKind, host: &crate::name::Host) -> String {
     use crate::verify::ErrorKind as K;
     match kind {
-        K::UnknownIssuer => format!("serve a certificate for {host} issued by this federation's CA (fedca issue {host}), or probe with the roots the homeservers trust (--trust / --ca-dir)"),
+        K::UnknownIssuer => format!("serve a certificate for {host} issued by this federation's CA (fedca issue {host}), or probe with the roots the homeservers trust ({} / {})", Field::TrustFile.mention(), Field::CaDir.mention()),
         K::MissingIntermediate => "serve fullchain.pem (leaf then intermediates), not cert.pem".to_string(),
         K::Expired | K::NotYetValid | K::ExpiredIntermediate => format!("issue a fresh certificate (fedca issue {host}), install it and reload the homeserver; check the clocks"),
         K::NameMismatch | K::NoSan => format!("serve a certificate naming {host} (fedca issue {host}): a homeserver checks the name resolution chose, never the SRV target"),

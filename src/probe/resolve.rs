@@ -171,7 +171,10 @@ impl Resolution {
                 "resolve",
                 "no_address",
                 format!("{step} chose targets without an address ({})", why.join("; ")),
-                "publish A/AAAA records for the target (or pin it with --resolve HOST:PORT:ADDR to test)",
+                format!(
+                    "publish A/AAAA records for the target (or pin it with {} HOST:PORT:ADDR to test)",
+                    crate::error::Field::Resolve.mention()
+                ),
             ));
         }
         self.targets = targets;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::cidr::{self, IpNet};
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// The default outbound IP blocklist shared by Synapse (`DEFAULT_IP_RANGE_BLOCKLIST` in
 /// `synapse/config/server.py`, matrix-synapse 1.163.2, the default of
@@ -76,7 +76,7 @@ impl OpenedBlocklist {
         let changed = !opened.is_empty();
         if changed && entries.iter().all(|e| e.kept.is_empty()) {
             return Err(Error::invalid(
-                "--federation-addr",
+                crate::error::Field::FederationAddr,
                 open.iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
@@ -103,6 +103,6 @@ impl OpenedBlocklist {
 /// Parses a list of CIDR constants (the homeservers' default lists).
 pub(crate) fn nets(list: &[&str]) -> Vec<IpNet> {
     list.iter()
-        .filter_map(|s| IpNet::parse(s, "default list").ok())
+        .filter_map(|s| IpNet::parse(s, Field::IpNetwork).ok())
         .collect()
 }

@@ -16,7 +16,7 @@
 //!   rustls-platform-verifier); `SSL_CERT_FILE`, when set, replaces it.
 
 use super::{nets, Emission, EmitContext, EmittedFile, OpenedBlocklist, Target};
-use crate::error::Result;
+use crate::error::{Field, Result};
 use crate::store;
 
 /// The default `ip_range_denylist` of conduwuit, continuwuity and tuwunel
@@ -39,7 +39,10 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
     let s = cx.server(target)?;
     let single_address = target == Target::Conduit;
     if single_address {
-        cx.at_most_one_bind("Conduit's `address` takes one address; give --bind once")?;
+        cx.at_most_one_bind(&format!(
+            "Conduit's `address` takes one address; give {} once",
+            Field::Bind.mention()
+        ))?;
     }
     let has_denylist = target != Target::Conduit;
     let open = cx.federation.addresses();
@@ -108,7 +111,7 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
         display_name(target)
     ));
     emission.notes.push(
-        "outbound trust: run `fedca trust --for system --install` on the host (adds the roots to the platform store), or load trust.env (SSL_CERT_FILE replaces the store)".into(),
+        format!("outbound trust: run `fedca trust {} system {}` on the host (adds the roots to the platform store), or load trust.env (SSL_CERT_FILE replaces the store)", Field::Target.mention(), Field::Install.mention()),
     );
     if !has_denylist && !open.is_empty() {
         emission.notes.push(

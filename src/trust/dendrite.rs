@@ -14,7 +14,7 @@
 //!   no IPv6 address, so IPv6 federations also need `::/0` there.
 
 use super::{nets, Emission, EmitContext, EmittedFile, OpenedBlocklist, Target};
-use crate::error::Result;
+use crate::error::{Field, Result};
 use crate::store;
 
 /// Dendrite's default `federation_api.deny_networks` (from `dendrite-sample.yaml`,
@@ -43,7 +43,10 @@ pub use super::ENV_FILE;
 /// Renders Dendrite's files.
 pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     let s = cx.server(Target::Dendrite)?;
-    cx.at_most_one_bind("Dendrite's --https-bind-address takes one address; give --bind once")?;
+    cx.at_most_one_bind(&format!(
+        "Dendrite's --https-bind-address takes one address; give {} once",
+        Field::Bind.mention()
+    ))?;
     let defaults = nets(&DEFAULT_DENY_NETWORKS);
     let open = cx.federation.addresses();
     let deny = OpenedBlocklist::compute(&defaults, &open)?;
@@ -90,7 +93,7 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
         "merge {FRAGMENT} into dendrite.yaml and start Dendrite as {RUN_SCRIPT} shows"
     ));
     emission.notes.push(
-        "outbound trust: run `fedca trust --for system --install` on the host (adds the roots to the system store), or load trust.env (SSL_CERT_FILE replaces the system bundle)".into(),
+        format!("outbound trust: run `fedca trust {} system {}` on the host (adds the roots to the system store), or load trust.env (SSL_CERT_FILE replaces the system bundle)", Field::Target.mention(), Field::Install.mention()),
     );
     Ok(emission)
 }

@@ -68,7 +68,7 @@ impl FromStr for TlsAt {
             "homeserver" => Ok(TlsAt::Homeserver),
             "proxy" => Ok(TlsAt::Proxy),
             _ => Err(Error::invalid(
-                "--tls-at",
+                crate::error::Field::TlsAt,
                 s,
                 "is not where TLS can end; use homeserver (the homeserver serves TLS) or proxy (nginx, Caddy or haproxy does)",
             )),
@@ -96,7 +96,7 @@ impl FromStr for CarveOut {
             "issued" => Ok(CarveOut::Issued),
             "permitted" => Ok(CarveOut::Permitted),
             _ => Err(Error::invalid(
-                "--carve-out",
+                crate::error::Field::CarveOut,
                 s,
                 "is not a carve-out; use issued (the issued servers' addresses) or permitted (the CA's permitted IP ranges)",
             )),
@@ -126,7 +126,7 @@ impl Owner {
         };
         if !ok(user) || !ok(group) {
             return Err(Error::invalid(
-                "--owner",
+                crate::error::Field::Owner,
                 s,
                 "is not USER or USER:GROUP (letters, digits, '_', '-', '.'; not starting with '-')",
             ));
@@ -174,11 +174,12 @@ pub fn check_ports(cx: &EmitContext<'_>, s: &ServerInfo) -> Result<()> {
     let port = s.federation_port();
     if cx.client_port == port {
         return Err(Error::invalid(
-            "--client-port",
+            crate::error::Field::ClientPort,
             port.to_string(),
             format!(
-                "is {}'s federation port too; the plain client listener needs a port of its own: give --client-port PORT (another port)",
-                s.name
+                "is {}'s federation port too; the plain client listener needs a port of its own: give {} PORT (another port)",
+                s.name,
+                crate::error::Field::ClientPort.mention()
             ),
         ));
     }
@@ -210,9 +211,9 @@ pub fn finish(cx: &EmitContext<'_>, s: &ServerInfo, emission: &mut Emission) -> 
         proxy_files(cx, s, emission, &fullchain, &key)?;
     }
     emission.notes.push(if cx.federation.permitted_ranges.is_some() {
-        "the blocklist is opened for the CA's permitted IP ranges (--carve-out permitted): servers added inside them need no change; re-run trust when a certificate is renewed or a root rotated".into()
+        format!("the blocklist is opened for the CA's permitted IP ranges ({} permitted): servers added inside them need no change; re-run trust when a certificate is renewed or a root rotated", crate::error::Field::CarveOut.mention())
     } else {
-        "when the federation changes (a server added or re-addressed, a certificate renewed, a root rotated), re-run `fedca trust` for every homeserver and its install.sh: the blocklist carve-out lists the servers issued now (--carve-out permitted opens the CA's ranges instead)".into()
+        format!("when the federation changes (a server added or re-addressed, a certificate renewed, a root rotated), re-run `fedca trust` for every homeserver and its install.sh: the blocklist carve-out lists the servers issued now ({} permitted opens the CA's ranges instead)", crate::error::Field::CarveOut.mention())
     });
     install_script(cx, s, emission)
 }

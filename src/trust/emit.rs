@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use super::templates::Templates;
 use super::{
-    conduit, dendrite, deploy, keyscan, kubernetes, pem, synapse, system, Federation, ServerInfo,
+    conduit, dendrite, deploy, keyscan, kubernetes, synapse, system, Federation, ServerInfo,
     Target, TrustBundle, TrustedRoot,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::store;
 
 /// Everything an emitter needs.
@@ -77,15 +77,19 @@ impl EmitContext<'_> {
             return Ok(());
         }
         let given: Vec<String> = self.bind.iter().map(ToString::to_string).collect();
-        Err(Error::invalid("--bind", given.join(" "), rule))
+        Err(Error::invalid(
+            crate::error::Field::Bind,
+            given.join(" "),
+            rule,
+        ))
     }
 
     pub(crate) fn server(&self, target: Target) -> Result<&ServerInfo> {
         self.server.ok_or_else(|| {
             Error::invalid(
-                "--server",
+                crate::error::Field::Server,
                 "(not given)",
-                format!("is required with --for {target}: the configuration names the server's certificate and key"),
+                format!("is required with {} {target}: the configuration names the server's certificate and key", Field::Target.mention()),
             )
         })
     }
@@ -209,7 +213,7 @@ impl EmittedFile {
         match keyscan::find_private_key(contents.as_bytes()) {
             None => Ok(()),
             Some(what) => Err(Error::invalid(
-                "--templates",
+                crate::error::Field::Templates,
                 self.path.display().to_string(),
                 format!(
                     "would receive {what} from its template; trust output never holds a private key{} — check the template files (a link to a key, or a key pasted in)",
@@ -229,14 +233,20 @@ impl EmittedFile {
 pub struct Emission {
     /// The files, in the order they are written.
     pub files: Vec<EmittedFile>,
-    /// Next steps and warnings for the person running fedca.
+    /// Next steps and warnings for the person running fedca. A note may name a
+    /// setting as a [`Field::mention`]: render it with
+    /// [`plain_text`](crate::error::plain_text) or [`cli_text`](crate::error::cli_text).
     pub notes: Vec<String>,
 }
 
 /// Renders everything `target` emits, in memory. Nothing is written.
 pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
     if cx.bundle.trusted().is_empty() {
-        return Err(Error::invalid("trusted roots", "", "the bundle is empty"));
+        return Err(Error::invalid(
+            Field::TrustedRoots,
+            "",
+            "the bundle is empty",
+        ));
     }
     let mut emission = match target {
         Target::Synapse => synapse::emit(cx)?,
@@ -244,7 +254,7 @@ pub fn emit(target: Target, cx: &EmitContext<'_>) -> Result<Emission> {
         Target::Conduit | Target::Conduwuit | Target::Continuwuity | Target::Tuwunel => {
             conduit::emit(target, cx)?
         }
-        Target::Pem => return pem::emit(cx),
+        Target::Pem => return super::pem::emit(cx),
         Target::System => return system::emit(cx),
         Target::Kubernetes => return kubernetes::emit(cx),
     };
@@ -293,7 +303,7 @@ pub(crate) fn well_known_file(cx: &EmitContext<'_>, s: &ServerInfo) -> Result<Op
     // The template is the user's to change, but what it renders must stay JSON.
     serde_json::from_str::<serde_json::Value>(&body).map_err(|e| {
         Error::invalid(
-            "template",
+            Field::Template,
             "well-known-matrix-server.json.j2",
             format!("must render JSON, but: {e}"),
         )

@@ -49,7 +49,7 @@ impl Federation {
             let host_len = if a.is_ipv6() { 128 } else { 32 };
             if a.prefix() == 0 || (a.addr().is_unspecified() && a.prefix() == host_len) {
                 return Err(Error::invalid(
-                    "--federation-addr",
+                    crate::error::Field::FederationAddr,
                     a.to_string(),
                     "names every address or the unspecified address; give the federation's own addresses",
                 ));

@@ -9,7 +9,7 @@ use super::deploy::{CarveOut, Owner, TlsAt, DEFAULT_CLIENT_PORT};
 use super::templates::Templates;
 use super::{Emission, EmitContext, Federation, ServerInfo, Target, TrustBundle};
 use crate::cidr::IpNet;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::name::ServerName;
 use crate::store::CaDir;
 
@@ -112,15 +112,18 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
     let target = req.target;
     if target.needs_server() && req.server.is_none() {
         return Err(Error::invalid(
-            "--server",
+            crate::error::Field::Server,
             "(not given)",
-            format!("is required with --for {target}: name the server to configure, as issued"),
+            format!(
+                "is required with {} {target}: name the server to configure, as issued",
+                Field::Target.mention()
+            ),
         ));
     }
     if let Some(d) = &req.install_dir {
         if !d.is_absolute() {
             return Err(Error::invalid(
-                "--install-dir",
+                crate::error::Field::InstallDir,
                 d.display().to_string(),
                 "must be an absolute path: the directory the files will live in on the homeserver",
             ));
@@ -259,7 +262,7 @@ fn check_not_in_ca(
         None => return Ok(()),
     };
     Err(Error::invalid(
-        "--out",
+        crate::error::Field::OutputDir,
         out.display().to_string(),
         format!("is {place}; `fedca issue` replaces server directories whole, so write the configuration somewhere else"),
     ))
@@ -292,7 +295,7 @@ fn unknown_server(dir: &CaDir, name: &ServerName) -> Error {
     let host = crate::name::AltName::Host(name.host().clone());
     match permitted {
         Some(c) if c.check(&host).is_err() => Error::invalid(
-            "--server",
+            crate::error::Field::Server,
             name.to_string(),
             format!(
                 "is not issued, and this CA cannot issue it: its name constraints permit only {}; configure a server the CA issued (`fedca list`)",
@@ -321,9 +324,9 @@ fn permitted_ranges(dir: &CaDir) -> Result<Vec<IpNet>> {
         .collect();
     if ranges.is_empty() {
         return Err(Error::invalid(
-            "--carve-out",
+            crate::error::Field::CarveOut,
             "permitted",
-            "needs a CA whose name constraints permit IP ranges; this one permits none (it is unconstrained or DNS-only): use --carve-out issued",
+            format!("needs a CA whose name constraints permit IP ranges; this one permits none (it is unconstrained or DNS-only): use {} issued", Field::CarveOut.mention()),
         ));
     }
     Ok(ranges)
@@ -339,11 +342,16 @@ fn check_proxy_path(dir: &Path, given: bool) -> Result<()> {
         .find(|c| c.is_whitespace() || c.is_control() || ";{}#\"'$\\".contains(*c))
     {
         return Err(Error::invalid(
-            if given { "--install-dir" } else { "--out" },
+            if given { Field::InstallDir } else { Field::OutputDir },
             text.clone(),
             format!(
-                "holds {c:?}, which nginx, Caddy and haproxy configurations cannot hold in a path; with --tls-at proxy choose a directory without it{}",
-                if given { "" } else { " (or give --install-dir)" }
+                "holds {c:?}, which nginx, Caddy and haproxy configurations cannot hold in a path; with {} proxy choose a directory without it{}",
+                Field::TlsAt.mention(),
+                if given {
+                    String::new()
+                } else {
+                    format!(" (or give {})", Field::InstallDir.mention())
+                }
             ),
         ));
     }

@@ -48,7 +48,7 @@ impl ServerInfo {
         else {
             if records.iter().any(|r| r.state == RecordState::Revoked) {
                 return Err(Error::invalid(
-                    "--server",
+                    crate::error::Field::Server,
                     wanted.clone(),
                     format!(
                         "its certificate is revoked; issue a new one with `fedca issue {wanted}`"
@@ -60,11 +60,11 @@ impl ServerInfo {
         let server_dir = dir.resolve_record_path(&record.path);
         let fullchain = server_dir.join(files::FULLCHAIN);
         let chain = std::fs::read_to_string(&fullchain).map_err(|e| Error::io(&fullchain, e))?;
-        let leaf = ::pem::parse_many(&chain)
+        let leaf = crate::x509::pem_all(&chain)
             .ok()
-            .and_then(|blocks| blocks.into_iter().find(|b| b.tag() == "CERTIFICATE"))
+            .and_then(|blocks| blocks.into_iter().find(|b| b.tag == "CERTIFICATE"))
             .ok_or_else(|| Error::corrupt(&fullchain, "holds no certificate"))?;
-        if crate::x509::sha256_hex(leaf.contents()) != record.sha256 {
+        if crate::x509::sha256_hex(&leaf.der) != record.sha256 {
             return Err(Error::corrupt(
                 &fullchain,
                 format!(

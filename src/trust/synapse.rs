@@ -123,8 +123,9 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
     ));
     if unresolved {
         emission.notes.push(format!(
-            "the federation has DNS-named servers ({}); if they resolve to private or loopback addresses, re-run with --federation-addr ADDR for each, or Synapse will refuse to connect to them",
-            dns_hosts.join(", ")
+            "the federation has DNS-named servers ({}); if they resolve to private or loopback addresses, re-run with {} ADDR for each, or Synapse will refuse to connect to them",
+            dns_hosts.join(", "),
+            crate::error::Field::FederationAddr.mention()
         ));
     }
     if s.delegate.is_some() {

@@ -101,8 +101,10 @@ pub fn emit(cx: &EmitContext<'_>) -> Result<Emission> {
         "installs the anchors on Debian/Ubuntu or Fedora/RHEL (run as root)",
     ));
     emission.notes.push(format!(
-        "install with `sudo sh {}` or `sudo fedca trust --for system --install`",
-        cx.out.join(SCRIPT).display()
+        "install with `sudo sh {}` or `sudo fedca trust {} system {}`",
+        cx.out.join(SCRIPT).display(),
+        crate::error::Field::Target.mention(),
+        crate::error::Field::Install.mention()
     ));
     Ok(emission)
 }
@@ -153,14 +155,22 @@ pub fn check_root() -> Result<()> {
     match effective_uid() {
         Some(0) => Ok(()),
         Some(uid) => Err(Error::invalid(
-            "--install",
+            crate::error::Field::Install,
             format!("uid {uid}"),
-            "installing into the system trust store needs root; run `sudo fedca trust --for system --install`, or write the files with --out and run install-trust.sh as root",
+            format!(
+                "installing into the system trust store needs root; run `sudo fedca trust {} system {}`, or write the files with {} and run install-trust.sh as root",
+                crate::error::Field::Target.mention(),
+                crate::error::Field::Install.mention(),
+                crate::error::Field::OutputDir.mention()
+            ),
         )),
         None => Err(Error::invalid(
-            "--install",
+            crate::error::Field::Install,
             "unknown uid",
-            "cannot tell whether this process runs as root; run install-trust.sh (from --out) as root instead",
+            format!(
+                "cannot tell whether this process runs as root; run install-trust.sh (from {}) as root instead",
+                crate::error::Field::OutputDir.mention()
+            ),
         )),
     }
 }
@@ -187,9 +197,10 @@ pub fn install(bundle: &TrustBundle, templates: &Templates) -> Result<InstallRep
     check_root()?;
     let store = Store::detect().ok_or_else(|| Error::Io {
         path: PathBuf::from("update-ca-certificates"),
-        source: std::io::Error::other(
-            "no supported trust store: neither update-ca-certificates (Debian/Ubuntu) nor update-ca-trust (Fedora/RHEL) is installed; use --for pem and your platform's own tool",
-        ),
+        source: std::io::Error::other(format!(
+            "no supported trust store: neither update-ca-certificates (Debian/Ubuntu) nor update-ca-trust (Fedora/RHEL) is installed; use {} pem and your platform's own tool",
+            crate::error::Field::Target.mention()
+        )),
     })?;
     let anchors = render_anchors(bundle, templates)?;
     for ((_, contents), name) in &anchors {

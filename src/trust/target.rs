@@ -95,7 +95,7 @@ impl FromStr for Target {
             .find(|t| t.as_str() == s)
             .ok_or_else(|| {
                 Error::invalid(
-                    "--for",
+                    crate::error::Field::Target,
                     s,
                     format!(
                         "is not a known target; use one of: {}",

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// Every template fedca ships: (file name, source).
 pub const EMBEDDED: &[(&str, &str)] = &[
@@ -99,7 +99,7 @@ impl Templates {
         let shown = dir.display().to_string();
         if !dir.is_dir() {
             return Err(Error::invalid(
-                "--templates",
+                crate::error::Field::Templates,
                 shown,
                 "is not a directory of template files",
             ));
@@ -115,7 +115,7 @@ impl Templates {
             }
             let Some(&(known, _)) = EMBEDDED.iter().find(|(n, _)| *n == name) else {
                 return Err(Error::invalid(
-                    "--templates",
+                    crate::error::Field::Templates,
                     entry.path().display().to_string(),
                     format!(
                         "matches no fedca template; the names are: {}",
@@ -160,7 +160,7 @@ impl Templates {
             };
             if let Some(ca_file) = hit {
                 return Err(Error::invalid(
-                    "--templates",
+                    crate::error::Field::Templates,
                     path.display().to_string(),
                     format!(
                         "is {} (a link into the CA directory); a template must be a file of its own, never a CA file such as a private key",
@@ -195,11 +195,12 @@ impl Templates {
         let env = environment();
         // A template from --templates is the user's input; name the option.
         let option = if overridden {
-            "--templates"
+            Field::Templates
         } else {
-            "template"
+            Field::Template
         };
-        let bad = |e: minijinja::Error| Error::invalid(option, origin.clone(), format!("{e:#}"));
+        let bad =
+            |e: minijinja::Error| Error::invalid(option.clone(), origin.clone(), format!("{e:#}"));
         let template = env.template_from_named_str(name, source).map_err(bad)?;
         template.render(context).map_err(bad)
     }

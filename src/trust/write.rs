@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::Emission;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// Checks that `out` can hold the emission: it is (or can be created as) a writable
 /// directory, and no emitted path collides with a directory or a non-directory.
@@ -23,7 +23,7 @@ pub fn check_out_dir(out: &Path) -> Result<PathBuf> {
     let meta = std::fs::metadata(existing).map_err(|e| Error::io(existing, e))?;
     if !meta.is_dir() {
         return Err(Error::invalid(
-            "--out",
+            crate::error::Field::OutputDir,
             shown,
             format!("{} exists and is not a directory", existing.display()),
         ));
@@ -31,7 +31,7 @@ pub fn check_out_dir(out: &Path) -> Result<PathBuf> {
     // Probe writability without leaving anything behind (an unnamed temporary file).
     if let Err(e) = tempfile::tempfile_in(existing) {
         return Err(Error::invalid(
-            "--out",
+            crate::error::Field::OutputDir,
             shown,
             format!("{} is not writable ({e})", existing.display()),
         ));
@@ -128,7 +128,13 @@ fn create_public_dirs(out: &Path) -> Result<()> {
 /// Refuses a symbolic link at any component of `rel` below `out`, a directory at its
 /// last component and a non-directory at any other.
 fn check_below_out(out: &Path, rel: &Path) -> Result<()> {
-    let bad = |rule: String| Error::invalid("--out", out.display().to_string(), rule);
+    let bad = |rule: String| {
+        Error::invalid(
+            crate::error::Field::OutputDir,
+            out.display().to_string(),
+            rule,
+        )
+    };
     let parts: Vec<_> = rel.components().collect();
     let target = out.join(rel);
     let mut cur = out.to_path_buf();
@@ -144,8 +150,9 @@ fn check_below_out(out: &Path, rel: &Path) -> Result<()> {
         match std::fs::symlink_metadata(&cur) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(bad(format!(
-                    "{} is a symbolic link; fedca follows no link below --out (a planted link would send its output elsewhere): remove it",
-                    cur.display()
+                    "{} is a symbolic link; fedca follows no link below {} (a planted link would send its output elsewhere): remove it",
+                    cur.display(),
+                    Field::OutputDir.mention()
                 )))
             }
             Ok(m) if last && m.is_dir() => {
@@ -173,9 +180,10 @@ fn link_refused(path: &Path, e: rustix::io::Errno) -> Error {
     if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
         Error::io(
             path,
-            std::io::Error::other(
-                "is a symbolic link or not a directory (changed while fedca ran); fedca follows no link below --out",
-            ),
+            std::io::Error::other(format!(
+                "is a symbolic link or not a directory (changed while fedca ran); fedca follows no link below {}",
+                Field::OutputDir.mention()
+            )),
         )
     } else {
         Error::io(path, e.into())
@@ -277,7 +285,10 @@ fn write_at(
                 FileType::Symlink => {
                     return Err(Error::io(
                         &target,
-                        std::io::Error::other("is a symbolic link (planted while fedca ran); fedca follows no link below --out"),
+                        std::io::Error::other(format!(
+                            "is a symbolic link (planted while fedca ran); fedca follows no link below {}",
+                            Field::OutputDir.mention()
+                        )),
                     ))
                 }
                 FileType::Directory => {

@@ -290,7 +290,7 @@ impl Context<'_, '_> {
         {
             return Diagnosis::new(
                 ErrorKind::UnknownIssuer,
-                format!("{what} names the issuer \"{issuer}\", and a trusted root has that name but a different key (its key identifier does not match): the CA was probably re-created (fedca init --force) or the certificate comes from another CA with the same name. Trusted roots: {trusted}. Re-issue the certificate from the current CA, or trust the CA that issued it"),
+                format!("{what} names the issuer \"{issuer}\", and a trusted root has that name but a different key (its key identifier does not match): the CA was probably re-created (fedca init {}) or the certificate comes from another CA with the same name. Trusted roots: {trusted}. Re-issue the certificate from the current CA, or trust the CA that issued it", crate::error::Field::Force.mention()),
             );
         }
         // Certificates in the chain that are not on the path, but lead to a trusted

@@ -53,6 +53,16 @@ fn pem_der(text: &str, what: &Path) -> Vec<u8> {
         .to_vec()
 }
 
+/// The fields of an index line the checks read (the rest is ignored).
+#[derive(serde::Deserialize)]
+struct Rec {
+    serial: String,
+    server: String,
+    state: String,
+    path: String,
+    sha256: String,
+}
+
 /// (root, cert.pem, key.pem) triples whose signature and key match were checked.
 static PROVEN: std::sync::Mutex<std::collections::BTreeSet<[u8; 32]>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
@@ -76,7 +86,7 @@ fn assert_consistent(ca: &Path) {
     let index = std::fs::read_to_string(ca.join("index.jsonl")).unwrap_or_default();
     let mut serials = HashSet::new();
     let mut live_dirs = HashSet::new();
-    let records: Vec<serde_json::Value> = index
+    let records: Vec<Rec> = index
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
@@ -89,12 +99,12 @@ fn assert_consistent(ca: &Path) {
     let mut later = HashSet::new();
     let mut active = vec![false; records.len()];
     for (i, r) in records.iter().enumerate().rev() {
-        let server = r["server"].as_str().unwrap().to_string();
-        active[i] = r["state"] == "active" && !later.contains(&server);
+        let server = r.server.clone();
+        active[i] = r.state == "active" && !later.contains(&server);
         later.insert(server);
     }
     for (r, active) in records.iter().zip(active) {
-        let serial = r["serial"].as_str().unwrap();
+        let serial = r.serial.as_str();
         assert!(
             serials.insert(serial.to_string()),
             "{}: serial {serial} twice in the index",
@@ -108,7 +118,7 @@ fn assert_consistent(ca: &Path) {
         if !active {
             continue;
         }
-        let path = r["path"].as_str().unwrap();
+        let path = r.path.as_str();
         let dir = if Path::new(path).is_absolute() {
             PathBuf::from(path)
         } else {
@@ -137,7 +147,7 @@ fn assert_consistent(ca: &Path) {
         let der = pem_der(&cert_pem, &dir.join("cert.pem"));
         assert_eq!(
             sha256_hex(&der),
-            r["sha256"].as_str().unwrap(),
+            r.sha256,
             "{}: the served certificate is not the committed one ({serial})",
             dir.display()
         );

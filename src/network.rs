@@ -42,6 +42,9 @@ pub struct Spec {
     /// Renew a certificate this long before it expires (default: in the last third of
     /// its lifetime).
     pub renew_within: Option<Validity>,
+    /// Leave the federation allow-list out of the bundles (`trust --open-federation`):
+    /// for servers that also federate outside this CA.
+    pub open_federation: bool,
     /// The servers, in spec order.
     pub servers: Vec<ServerSpec>,
 }
@@ -237,6 +240,8 @@ struct RawSpec {
     ca: RawCa,
     #[serde(default)]
     renew_within: Option<Parsed<Validity>>,
+    #[serde(default)]
+    open_federation: bool,
     servers: Vec<RawServer>,
 }
 
@@ -437,6 +442,7 @@ impl Spec {
             ca_dir,
             ca,
             renew_within: raw.renew_within.map(|v| v.0),
+            open_federation: raw.open_federation,
             servers,
         })
     }
@@ -548,7 +554,8 @@ pub enum Action {
     Renew,
     /// Re-issue: its names or settings changed, or its files are not the ones issued.
     Reissue,
-    /// Revoke: it left the spec (reported only until revocation exists).
+    /// Revoke: it left the spec; its unexpired certificates are revoked
+    /// (`cessation-of-operation`).
     Revoke,
     /// Nothing to do.
     Unchanged,
@@ -660,7 +667,7 @@ pub fn plan(spec: &Spec, dir: &CaDir) -> Result<Plan> {
             steps.push(Step {
                 server: r.server.to_string(),
                 action: Action::Revoke,
-                reason: "not in the spec any more; would revoke: not yet supported (its certificate stays valid until it expires)".into(),
+                reason: "not in the spec any more: its certificates are revoked (cessation-of-operation); its bundle is left where it is".into(),
                 bundle: String::new(),
             });
         }
@@ -803,6 +810,8 @@ pub struct Outcome {
     pub plan: Plan,
     /// The certificates issued.
     pub issued: usize,
+    /// The certificates revoked (of servers that left the spec).
+    pub revoked: usize,
     /// Files written into bundles (besides the certificates).
     pub files_written: usize,
     /// Notes from the trust configuration.
@@ -874,6 +883,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
     let issued: Vec<Issued> = ca.issue_into(&requests, &targets)?;
     progress.advance(issued.len() as u64);
     progress.finish();
+    let revoked = revoke_removed(ca.dir(), &plan)?;
 
     // The bundles: the index is read once more, after the batch committed.
     let records = ca.dir().read_index()?;
@@ -890,7 +900,13 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let federation = crate::trust::Federation::from_records(&records, addresses)?;
+    let mut federation = crate::trust::Federation::from_records(&records, addresses)?;
+    if !spec.open_federation {
+        // As `fedca trust` does: homeservers read no CRL, so the allow-list (every
+        // server whose newest certificate is not revoked) is what shuts out a server
+        // that left the spec.
+        federation.allowed = Some(crate::revocation::allowed_in(ca.dir(), &records)?);
+    }
     let bundle = crate::trust::TrustBundle::from_ca_dir(ca.dir().root())?;
     let templates = crate::trust::templates::Templates::embedded();
     let mut files_written = 0;
@@ -930,9 +946,48 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
     Ok(Outcome {
         plan,
         issued: issued.len(),
+        revoked,
         files_written,
         notes: notes.into_iter().collect(),
     })
+}
+
+/// Revokes the certificates of the servers that left the spec (the plan's `revoke`
+/// steps), as `fedca revoke NAME --reason cessation-of-operation` would: every
+/// unexpired certificate of each (or its newest, when all expired), under the CA lock,
+/// with one append to `revocations.jsonl`. The index is read again under the lock, so
+/// a certificate issued since the plan was made is revoked too. Returns how many.
+fn revoke_removed(dir: &CaDir, plan: &Plan) -> Result<usize> {
+    use crate::revocation::{self, Reason, Revocation};
+    let removed: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::Revoke)
+        .map(|s| s.server.as_str())
+        .collect();
+    if removed.is_empty() {
+        return Ok(0);
+    }
+    let now = OffsetDateTime::now_utc();
+    let lock = dir.lock()?;
+    let records = dir.read_index()?;
+    let done = dir.read_revocations()?;
+    let mut new = Vec::new();
+    for server in removed {
+        for r in revocation::select(&records, server, now)? {
+            if !done.contains(&r.serial) {
+                new.push(Revocation {
+                    serial: r.serial.clone(),
+                    revoked_at: crate::x509::rfc3339(now),
+                    reason: Reason::CessationOfOperation,
+                });
+            }
+        }
+    }
+    if !new.is_empty() {
+        revocation::append(dir, &lock, &new)?;
+    }
+    Ok(new.len())
 }
 
 /// Writes one server's trust configuration for each of its implementations into its

@@ -186,7 +186,7 @@ fn dry_run_prints_the_plan_with_reasons_and_changes_nothing() {
         "reissue   hs1.fed.test  (key type changed from ecdsa-p256 to ed25519)",
         "reissue   hs3.fed.test  (names changed (added: hs3-new.fed.test; removed: none))",
         "create    hs4.fed.test  (not issued yet)",
-        "revoke    hs2.fed.test  (not in the spec any more; would revoke: not yet supported",
+        "revoke    hs2.fed.test  (not in the spec any more: its certificates are revoked (cessation-of-operation)",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
@@ -201,12 +201,7 @@ fn dry_run_prints_the_plan_with_reasons_and_changes_nothing() {
     assert!(out.contains("3 certificate(s) issued"), "{out}");
     let ca = tmp.path().join("lab.fedca/ca");
     let entries = list_json(&ca);
-    for server in [
-        "hs1.fed.test",
-        "hs3.fed.test",
-        "hs4.fed.test",
-        "hs2.fed.test",
-    ] {
+    for server in ["hs1.fed.test", "hs3.fed.test", "hs4.fed.test"] {
         let valid = entries
             .iter()
             .filter(|e| e["server"] == server && e["status"] == "valid")
@@ -218,6 +213,14 @@ fn dry_run_prints_the_plan_with_reasons_and_changes_nothing() {
         .filter(|e| e["status"] == "superseded")
         .count();
     assert_eq!(superseded, 2, "{entries:?}");
+    let hs2: Vec<_> = entries
+        .iter()
+        .filter(|e| e["server"] == "hs2.fed.test")
+        .collect();
+    assert!(
+        hs2.len() == 1 && hs2[0]["status"] == "revoked",
+        "hs2 left the spec: {hs2:?}"
+    );
     openssl_verify(
         &ca,
         &tmp.path().join("lab.fedca/bundles/hs3.fed.test/tls"),
@@ -356,4 +359,105 @@ fn renewal_window_renews_and_a_moved_bundle_supersedes_the_old_copy() {
     let out = ok(&["apply", s(&spec), "--dry-run"]);
     assert!(out.contains("missing or not the ones issued"), "{out}");
     let _ = fedca;
+}
+
+/// A server that leaves the spec is revoked (as `fedca revoke NAME --reason
+/// cessation-of-operation`), drops out of the other servers' federation allow-list,
+/// fails OpenSSL's CRL check once a CRL is published; a second run writes nothing;
+/// putting it back issues it a new certificate.
+#[test]
+fn a_server_that_leaves_the_spec_is_revoked_and_shut_out() {
+    let (tmp, spec) = example("lab");
+    ok(&["apply", s(&spec)]);
+    let state = tmp.path().join("lab.fedca");
+    let ca = state.join("ca");
+    let fragment = state.join("bundles/hs1.fed.test/homeserver-fedca.yaml");
+    let allow_list = |text: &str| -> Vec<String> {
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
+        doc["federation_domain_whitelist"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("no federation_domain_whitelist in:\n{text}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        allow_list(&read(&fragment)),
+        ["hs1.fed.test", "hs2.fed.test", "hs3.fed.test"]
+    );
+    let full = read(&spec);
+    let hs3 = "  - name: hs3.fed.test\n    implementation: synapse\n    alts: [hs3-admin.fed.test]\n    addresses: [127.0.0.3]\n";
+    assert!(full.contains(hs3), "examples/lab.yaml changed: {full}");
+    std::fs::write(&spec, full.replace(hs3, "")).unwrap();
+
+    let before = snapshot(tmp.path());
+    let out = ok(&["apply", s(&spec), "--dry-run"]);
+    assert!(
+        out.contains("revoke    hs3.fed.test  (not in the spec any more"),
+        "{out}"
+    );
+    assert_unchanged(&before, &snapshot(tmp.path()), "a dry run");
+
+    let out = ok(&["apply", s(&spec)]);
+    assert!(out.contains("1 certificate(s) revoked"), "{out}");
+    let entries = list_json(&ca);
+    let hs3: Vec<_> = entries
+        .iter()
+        .filter(|e| e["server"] == "hs3.fed.test")
+        .collect();
+    assert!(
+        hs3.len() == 1 && hs3[0]["status"] == "revoked",
+        "{entries:?}"
+    );
+    let revocations = read(ca.join("revocations.jsonl"));
+    assert!(
+        revocations.contains(hs3[0]["serial"].as_str().unwrap())
+            && revocations.contains("\"cessation-of-operation\""),
+        "{revocations}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--json", "--ca-dir", s(&ca)])).unwrap();
+    assert_eq!(
+        status["allowed_servers"],
+        serde_json::json!(["hs1.fed.test", "hs2.fed.test"])
+    );
+    // The other servers' bundles were rewritten without it.
+    assert_eq!(
+        allow_list(&read(&fragment)),
+        ["hs1.fed.test", "hs2.fed.test"]
+    );
+    // A published CRL makes OpenSSL refuse its certificate.
+    let crl = tmp.path().join("crl.pem");
+    ok(&["crl", "--ca-dir", s(&ca), "--out", s(&crl)]);
+    let tls3 = state.join("bundles/hs3.fed.test/tls");
+    let out = std::process::Command::new(require("openssl"))
+        .args(["verify", "-crl_check", "-CAfile"])
+        .arg(ca.join("root.pem"))
+        .arg("-CRLfile")
+        .arg(&crl)
+        .arg(tls3.join("cert.pem"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("certificate revoked"),
+        "openssl accepted a revoked certificate: {text}"
+    );
+
+    // Nothing left to do: a second run writes nothing.
+    let before = snapshot_mtimes(tmp.path());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let out = ok(&["apply", s(&spec)]);
+    assert!(!out.contains("revoke"), "{out}");
+    assert!(before == snapshot_mtimes(tmp.path()), "the second run wrote");
+
+    // Back in the spec: a new certificate, and back in the allow-list.
+    std::fs::write(&spec, &full).unwrap();
+    let out = ok(&["apply", s(&spec)]);
+    assert!(out.contains("create    hs3.fed.test"), "{out}");
+    openssl_verify(&ca, &tls3, "hs3.fed.test");
+    assert_eq!(
+        allow_list(&read(&fragment)),
+        ["hs1.fed.test", "hs2.fed.test", "hs3.fed.test"]
+    );
 }

@@ -114,6 +114,13 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         outcome.files_written,
         unchanged
     );
+    if outcome.revoked > 0 {
+        outln!(
+            "{} certificate(s) revoked (servers that left the spec); next: publish a new CRL (fedca crl --ca-dir {} --out crl.pem)",
+            outcome.revoked,
+            outcome.plan.ca_dir
+        );
+    }
     for n in &outcome.notes {
         // A note naming every server of a large federation is cut (--json has it all),
         // as printed: its field mentions named by their options first.

@@ -438,7 +438,8 @@ fn a_server_that_leaves_the_spec_is_revoked_and_shut_out() {
         .arg(tls3.join("cert.pem"))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && text.contains("certificate revoked"),
         "openssl accepted a revoked certificate: {text}"
@@ -449,7 +450,10 @@ fn a_server_that_leaves_the_spec_is_revoked_and_shut_out() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let out = ok(&["apply", s(&spec)]);
     assert!(!out.contains("revoke"), "{out}");
-    assert!(before == snapshot_mtimes(tmp.path()), "the second run wrote");
+    assert!(
+        before == snapshot_mtimes(tmp.path()),
+        "the second run wrote"
+    );
 
     // Back in the spec: a new certificate, and back in the allow-list.
     std::fs::write(&spec, &full).unwrap();

@@ -438,7 +438,9 @@ fn sigkill_during_a_batch_apply_rolls_back_or_forward() {
     // batch commits; the trust emission of every implementation is tested elsewhere).
     let mut text = String::from("renew_within: 1000d\nservers:\n");
     for i in 0..SERVERS {
-        text.push_str(&format!("  - name: b{i}.fed.test\n    implementation: pem\n"));
+        text.push_str(&format!(
+            "  - name: b{i}.fed.test\n    implementation: pem\n"
+        ));
     }
     std::fs::write(&spec, text).unwrap();
     let state = mount.0.join("net.fedca");
@@ -455,12 +457,18 @@ fn sigkill_during_a_batch_apply_rolls_back_or_forward() {
         let mut valid = HashMap::new();
         for e in &entries {
             if e["status"] == "valid" {
-                *valid.entry(e["server"].as_str().unwrap().to_string()).or_insert(0) += 1;
+                *valid
+                    .entry(e["server"].as_str().unwrap().to_string())
+                    .or_insert(0) += 1;
             }
         }
         for i in 0..SERVERS {
             let server = format!("b{i}.fed.test");
-            assert_eq!(valid.get(&server), Some(&1), "{server}: one valid certificate");
+            assert_eq!(
+                valid.get(&server),
+                Some(&1),
+                "{server}: one valid certificate"
+            );
         }
     };
     let start = std::time::Instant::now();

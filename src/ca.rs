@@ -390,8 +390,12 @@ pub fn stored_request(dir: &CaDir, r: &IndexRecord) -> Result<LeafRequest> {
         .map(|a| AltName::parse(a))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| corrupt("extra name", e.to_string()))?;
-    let key_type =
-        KeyType::from_record(r.key_type).map_err(|e| corrupt("key type", e.to_string()))?;
+    // A server signed from a CSR with an RSA key is re-issued with a key fedca makes,
+    // of the CA's default type (fedca makes no RSA keys).
+    let key_type = match r.key_type {
+        crate::store::RecordKeyType::Rsa(_) => None,
+        k => Some(KeyType::from_record(k).map_err(|e| corrupt("key type", e.to_string()))?),
+    };
     let validity = r
         .validity
         .as_deref()
@@ -403,7 +407,7 @@ pub fn stored_request(dir: &CaDir, r: &IndexRecord) -> Result<LeafRequest> {
         delegate,
         alts,
         validity,
-        key_type: Some(key_type),
+        key_type,
     })
 }
 

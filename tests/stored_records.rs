@@ -334,3 +334,59 @@ fn trust_writes_what_the_fedca_that_wrote_the_ca_wrote() {
         assert_eq!(tree(&out), want_tree, "trust --for {target}: the files");
     }
 }
+
+/// A server signed from a CSR (`rsa.fed.test`: an RSA key fedca never held) does not
+/// stop `renew --all`: it is skipped and named, the others are renewed. Renewing it by
+/// name is bad input naming `fedca sign-csr`, with nothing written; `fedca issue` gives
+/// it a key of the CA's default type. (Before: `renew --all --force` and `issue
+/// rsa.fed.test` both failed with "bad key type rsa-2048".)
+#[test]
+fn a_server_signed_from_a_csr_is_skipped_by_renew_and_reissued_by_issue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = stored_ca(tmp.path());
+    assert_eq!(newest(&ca, "rsa.fed.test")["key_type"], "rsa-2048");
+
+    let before = snapshot(&ca);
+    let out = run(&["renew", "rsa.fed.test", "--force", "--ca-dir", s(&ca)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("rsa.fed.test") && err.contains("fedca sign-csr"),
+        "{err}"
+    );
+    assert_unchanged(&before, &snapshot(&ca), "a refused renew");
+
+    let report: Value = serde_json::from_str(&ok(&[
+        "renew",
+        "--all",
+        "--force",
+        "--json",
+        "--ca-dir",
+        s(&ca),
+    ]))
+    .unwrap();
+    assert_eq!(report["skipped_csr"], serde_json::json!(["rsa.fed.test"]));
+    assert!(report["failed"].as_array().unwrap().is_empty(), "{report}");
+    let renewed: Vec<&str> = report["renewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["server"].as_str().unwrap())
+        .collect();
+    assert!(
+        renewed.contains(&"hs1.fed.test") && !renewed.contains(&"rsa.fed.test"),
+        "{renewed:?}"
+    );
+    assert!(!renewed.contains(&"revoked.fed.test"), "{renewed:?}");
+
+    ok(&["issue", "rsa.fed.test", "--ca-dir", s(&ca)]);
+    let now = newest(&ca, "rsa.fed.test");
+    assert_eq!(now["key_type"], "ecdsa-p256");
+    let dir = PathBuf::from(now["path"].as_str().unwrap());
+    let dir = if dir.is_absolute() { dir } else { ca.join(dir) };
+    assert!(
+        dir.join("key.pem").is_file(),
+        "no key.pem in {}",
+        dir.display()
+    );
+}

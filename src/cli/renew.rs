@@ -34,6 +34,8 @@ is for the server's existing key.pem, which is kept byte for byte; refused (exit
 nothing written) when the server has no key.pem (one signed from a CSR: use
 `fedca sign-csr`), or the key does not match its current cert.pem or stored key type.
 Revoked servers are never renewed: re-issue them deliberately with `fedca issue NAME`.
+Servers signed from a CSR are skipped by --all and refused by name (exit 2): fedca holds
+no key for them; renew them with `fedca sign-csr` and a new CSR.
 
 The deploy hook runs with `sh -c` after each renewed server, its output on stderr, with
   FEDCA_SERVER       the server name            RENEWED_LINEAGE  the server directory
@@ -105,6 +107,9 @@ struct Report {
     renewed: Vec<Renewed>,
     not_due: Vec<NotDue>,
     skipped_revoked: Vec<String>,
+    /// Servers signed from a CSR: fedca holds no key for them, so only a new CSR
+    /// renews them.
+    skipped_csr: Vec<String>,
     failed: Vec<Failed>,
 }
 
@@ -203,6 +208,22 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             report.skipped_revoked.push(s.entry.server.clone());
         } else if s.due || args.force {
             if let Some(r) = newest.get(&s.entry.server) {
+                if !args.reuse_key && signed_from_csr(&dir, r) {
+                    if !args.all {
+                        return Err(Error::invalid(
+                            Field::ServerName,
+                            r.server.to_string(),
+                            format!(
+                                "was signed from a CSR ({} key, no key.pem in {}): fedca holds no key to renew it with; sign a new CSR with `fedca sign-csr`, or give it a fedca key with `fedca issue {}`",
+                                r.key_type,
+                                dir.resolve_record_path(&r.path).display(),
+                                r.server
+                            ),
+                        ));
+                    }
+                    report.skipped_csr.push(r.server.to_string());
+                    continue;
+                }
                 // Checked first: a CSR-signed server's record may hold an RSA key type.
                 let key = if args.reuse_key {
                     Some(ExistingKey::load(
@@ -295,6 +316,11 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         for s in &report.skipped_revoked {
             outln!("skipped: {s} is revoked (re-issue it with `fedca issue {s}`)");
         }
+        for s in &report.skipped_csr {
+            outln!(
+                "skipped: {s} was signed from a CSR (renew it with `fedca sign-csr` and a new CSR)"
+            );
+        }
         if report.renewed.is_empty() && report.failed.is_empty() {
             outln!("nothing to renew");
         }
@@ -304,6 +330,16 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether `r` was signed from a CSR (`fedca sign-csr`): an RSA key (fedca never
+/// generates one), or a server directory with its cert.pem but no key.pem.
+fn signed_from_csr(dir: &CaDir, r: &IndexRecord) -> bool {
+    if matches!(r.key_type, crate::store::RecordKeyType::Rsa(_)) {
+        return true;
+    }
+    let d = dir.resolve_record_path(&r.path);
+    d.join("cert.pem").is_file() && !d.join("key.pem").exists()
 }
 
 /// Runs the deploy hook for one renewed server; its output goes to stderr.

@@ -225,6 +225,13 @@ fn every_json_output_speaks_the_documented_vocabulary() {
         1,
     );
 
+    // A network from a spec: the plan alone, then carried out.
+    let spec = tmp.path().join("lab.yaml");
+    std::fs::copy(common::repo().join("examples/lab.yaml"), &spec).unwrap();
+    let sp = spec.to_str().unwrap();
+    run(&["apply", sp, "--dry-run", "--json"], 0);
+    run(&["apply", sp, "--json"], 0);
+
     let doc = std::fs::read_to_string(common::repo().join("docs/json.md")).unwrap();
     let documented = code_words(&doc);
     let mut errors = Vec::new();

@@ -168,6 +168,9 @@ impl Ca {
             return Ok(Vec::new());
         }
         let mut planned = Vec::with_capacity(targets.len());
+        // `CaDir::contains` for every target, each shared prefix resolved once.
+        let mut canonical = crate::store::CanonicalCache::default();
+        let root = canonical.get(self.dir.root())?;
         for t in targets {
             let text = t.to_str().ok_or_else(|| {
                 Error::invalid(
@@ -176,7 +179,7 @@ impl Ca {
                     "is not valid UTF-8, which the index cannot record",
                 )
             })?;
-            if !t.is_absolute() || self.dir.contains(t)? {
+            if !t.is_absolute() || canonical.get(t)?.starts_with(&root) {
                 return Err(Error::invalid(
                     "output directory",
                     text,

@@ -1799,6 +1799,43 @@ pub fn canonical_lenient(p: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// [`canonical_lenient`] of many paths sharing prefixes (the targets of one batch):
+/// each distinct prefix is resolved once, with one `lstat` when it is no symbolic link.
+#[derive(Debug, Default)]
+pub struct CanonicalCache(std::collections::HashMap<PathBuf, PathBuf>);
+
+impl CanonicalCache {
+    /// `canonical_lenient(p)`.
+    pub fn get(&mut self, p: &Path) -> Result<PathBuf> {
+        use std::path::Component;
+        let abs = absolute(p)?;
+        if let Some(c) = self.0.get(&abs) {
+            return Ok(c.clone());
+        }
+        let (Some(parent), Some(Component::Normal(name))) = (abs.parent(), abs.components().next_back())
+        else {
+            // The root, or a path ending in `..`: resolved the long way.
+            return canonical_lenient(&abs);
+        };
+        let mut out = self.get(parent)?;
+        out.push(name);
+        match fs::symlink_metadata(&out) {
+            // The parent is resolved and this is no link: `out` is resolved too.
+            Ok(m) if !m.file_type().is_symlink() => {}
+            Ok(_) => match out.canonicalize() {
+                Ok(real) => out = real,
+                // A dangling link: kept as written, as `canonical_lenient` does.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&out, e)),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&out, e)),
+        }
+        self.0.insert(abs, out.clone());
+        Ok(out)
+    }
+}
+
 fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).map_err(|e| Error::io(p, e))
 }
@@ -1898,6 +1935,41 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_cache_resolves_as_canonical_lenient() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        fs::create_dir_all(r.join("ca/servers")).unwrap();
+        fs::create_dir_all(r.join("out/a")).unwrap();
+        symlink(r.join("ca"), r.join("link-to-ca")).unwrap();
+        symlink(r.join("ca/servers"), r.join("out/a/into")).unwrap();
+        symlink(r.join("nowhere"), r.join("out/dangling")).unwrap();
+        let paths = [
+            "out/a/b/tls",
+            "out/a/into/x/tls",
+            "link-to-ca/servers/s1",
+            "link-to-ca/../out/a",
+            "out/a/into/../../b",
+            "out/missing/../a/c",
+            "out/dangling/x",
+            "ca",
+            ".",
+        ];
+        let mut cache = CanonicalCache::default();
+        for _ in 0..2 {
+            for p in paths {
+                let p = r.join(p);
+                assert_eq!(
+                    cache.get(&p).unwrap(),
+                    canonical_lenient(&p).unwrap(),
+                    "{}",
+                    p.display()
+                );
+            }
+        }
+    }
 
     #[test]
     fn atomic_write_sets_mode_and_leaves_no_temp() {

@@ -871,8 +871,11 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
         }
     }
     progress.start("issuing", requests.len() as u64);
+    // Only the count is kept: the records are read back from the index below.
     let issued: Vec<Issued> = ca.issue_into(&requests, &targets)?;
-    progress.advance(issued.len() as u64);
+    let issued = issued.len();
+    drop((requests, targets));
+    progress.advance(issued as u64);
     progress.finish();
 
     // The bundles: the index is read once more, after the batch committed.
@@ -934,7 +937,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
     progress.finish();
     Ok(Outcome {
         plan,
-        issued: issued.len(),
+        issued,
         files_written,
         notes: notes.into_iter().collect(),
     })

@@ -754,6 +754,7 @@ impl CaDir {
         let journal_text =
             serde_json::to_vec(&journal).map_err(|e| Error::Internal(e.to_string()))?;
         write_atomic(&self.path(files::JOURNAL), &journal_text, KEY_MODE)?;
+        drop((journal, journal_text));
         let result = self.swap_in(lock, records, &plans, index_len, &make);
         if let Err(e) = result {
             // A failed command (a full disk, an I/O error) undoes its own work before it

@@ -316,8 +316,12 @@ impl Ca {
         self.dir
             .commit_streamed(&lock, &mut records, &targets, |i| {
                 let (profile, _, _, key) = &plans[i];
-                let leaf =
-                    issue::sign_with_serial(&self.authority, profile.clone(), serials[i].clone(), *key)?;
+                let leaf = issue::sign_with_serial(
+                    &self.authority,
+                    profile.clone(),
+                    serials[i].clone(),
+                    *key,
+                )?;
                 let sha256 = sha256_hex(&leaf.cert_der);
                 Ok((
                     ServerFiles {

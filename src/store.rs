@@ -1813,7 +1813,8 @@ impl CanonicalCache {
         if let Some(c) = self.0.get(&abs) {
             return Ok(c.clone());
         }
-        let (Some(parent), Some(Component::Normal(name))) = (abs.parent(), abs.components().next_back())
+        let (Some(parent), Some(Component::Normal(name))) =
+            (abs.parent(), abs.components().next_back())
         else {
             // The root, or a path ending in `..`: resolved the long way.
             return canonical_lenient(&abs);

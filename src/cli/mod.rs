@@ -249,7 +249,13 @@ pub(crate) fn out_line(args: std::fmt::Arguments<'_>) -> Result<()> {
     out.w
         .write_fmt(args)
         .and_then(|()| out.w.write_all(b"\n"))
-        .and_then(|()| if out.line_flush { out.w.flush() } else { Ok(()) })
+        .and_then(|()| {
+            if out.line_flush {
+                out.w.flush()
+            } else {
+                Ok(())
+            }
+        })
         .map_err(stdout_error)
 }
 

@@ -451,9 +451,14 @@ pub fn describe_changes(
 /// Every certificate in a CA directory's index with its status now. Reads only the
 /// index: listing needs no access to the CA key.
 pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
+    list_records(dir, dir.read_index()?)
+}
+
+/// [`list`] of index records already read (`fedca status` reads the index once).
+pub fn list_records(dir: &CaDir, records: Vec<IndexRecord>) -> Result<Vec<ListEntry>> {
     let now = OffsetDateTime::now_utc();
     let revoked = crate::revocation::revoked_serials(dir)?;
-    dir.read_index()?
+    records
         .into_iter()
         .map(|r| {
             let nb = parse_time(dir, &r.not_before)?;

@@ -10,7 +10,7 @@ use crate::authority::{Authority, InitOptions, KeyType};
 use crate::error::{Error, Field, Result};
 use crate::issue::{self, ExistingKey, LeafProfile, LeafRequest};
 use crate::name::{AltName, ServerName};
-use crate::store::{files, CaDir, IndexRecord, RecordKeyType, RecordState, ServerFiles, Staged};
+use crate::store::{files, CaDir, IndexRecord, RecordKeyType, RecordState, ServerFiles};
 use crate::x509::{sha256_hex, whole_seconds};
 
 /// A CA directory with its loaded authority.
@@ -182,6 +182,9 @@ impl Ca {
             return Ok(Vec::new());
         }
         let mut planned = Vec::with_capacity(targets.len());
+        // `CaDir::contains` for every target, each shared prefix resolved once.
+        let mut canonical = crate::store::CanonicalCache::default();
+        let root = canonical.get(self.dir.root())?;
         for t in targets {
             let text = t.to_str().ok_or_else(|| {
                 Error::invalid(
@@ -190,7 +193,7 @@ impl Ca {
                     "is not valid UTF-8, which the index cannot record",
                 )
             })?;
-            if !t.is_absolute() || self.dir.contains(t)? {
+            if !t.is_absolute() || canonical.get(t)?.starts_with(&root) {
                 return Err(Error::invalid(
                     Field::Directory,
                     text,
@@ -265,7 +268,9 @@ impl Ca {
                 ));
             }
             crate::store::check_target(&target)?;
-            plans.push((profile, target, path_text, keys.get(i).copied().flatten()));
+            let key = keys.get(i).copied().flatten();
+            issue::check_existing_key(&profile, key)?;
+            plans.push((profile, target, path_text, key));
         }
         let lock = self.dir.lock()?;
         // Another process may have replaced the CA (init --force) while we waited.
@@ -284,59 +289,71 @@ impl Ca {
             .into_iter()
             .map(|r| r.serial)
             .collect();
-        // Sign every leaf on every core, then commit them all as one batch.
-        let mut leaves = parallel_map(&plans, |(profile, _, _, key)| {
-            issue::sign_for(&self.authority, profile.clone(), &taken, *key)
-        })?;
-        for (leaf, (profile, _, _, key)) in leaves.iter_mut().zip(&plans) {
-            // Two threads drawing the same random 128-bit serial: re-sign one.
-            while taken.contains(&leaf.serial) {
-                *leaf = issue::sign_for(&self.authority, profile.clone(), &taken, *key)?;
-            }
-            taken.insert(leaf.serial.clone());
+        // Every serial drawn before anything is signed (distinct from the index's and
+        // from each other), so that the batch's journal can name them all; then every
+        // leaf is signed on every core and staged as it is made: a large batch is never
+        // held in memory whole.
+        let mut serials = Vec::with_capacity(plans.len());
+        for _ in &plans {
+            let serial = issue::random_serial(&taken)?;
+            taken.insert(issue::serial_hex(serial.as_ref()));
+            serials.push(serial);
         }
-        let ca_pem = self.authority.cert_pem().to_string();
-        let mut batch = Vec::with_capacity(plans.len());
+        drop(taken);
+        let ca_pem = self.authority.cert_pem();
+        let chain_pem = self.authority.chain_pem();
+        let leaf_validity = self.authority.policy().leaf_validity;
+        let mut records = Vec::with_capacity(plans.len());
+        let mut targets = Vec::with_capacity(plans.len());
         let mut clamped = Vec::with_capacity(plans.len());
-        for ((leaf, (_, target, path_text, _)), req) in leaves.into_iter().zip(plans).zip(requests)
+        for (((profile, target, path_text, _), req), serial) in
+            plans.iter().zip(requests).zip(&serials)
         {
-            let record = IndexRecord {
-                serial: leaf.serial.clone(),
-                server: leaf.profile.server.clone(),
-                names: leaf.profile.san_texts(),
+            records.push(IndexRecord {
+                serial: issue::serial_hex(serial.as_ref()),
+                server: profile.server.clone(),
+                names: profile.san_texts(),
                 delegate: req.delegate.clone(),
-                not_before: whole_seconds(leaf.profile.not_before),
-                not_after: whole_seconds(leaf.profile.not_after),
+                not_before: whole_seconds(profile.not_before),
+                not_after: whole_seconds(profile.not_after),
                 state: RecordState::Active,
-                path: path_text,
-                key_type: leaf.profile.key_type.into(),
-                sha256: sha256_hex(&leaf.cert_der),
+                path: path_text.clone(),
+                key_type: profile.key_type.into(),
+                // Filled in as each certificate is made.
+                sha256: String::new(),
                 alts: req.alts.iter().map(|a| a.san_text()).collect(),
-                validity: Some(
-                    req.validity
-                        .unwrap_or(self.authority.policy().leaf_validity)
-                        .to_string(),
-                ),
-            };
-            clamped.push(leaf.profile.clamped);
-            batch.push(Staged {
-                record,
-                files: ServerFiles {
-                    fullchain_pem: format!("{}{}", leaf.cert_pem, self.authority.chain_pem()),
-                    cert_pem: leaf.cert_pem,
-                    key_pem: leaf.key_pem,
-                    ca_pem: ca_pem.clone(),
-                },
-                target,
+                validity: Some(req.validity.unwrap_or(leaf_validity).to_string()),
             });
+            targets.push(target.clone());
+            clamped.push(profile.clamped);
         }
-        self.dir.commit_batch(&lock, &batch)?;
-        let issued = batch
+        self.dir
+            .commit_streamed(&lock, &mut records, &targets, |i| {
+                let (profile, _, _, key) = &plans[i];
+                let leaf = issue::sign_with_serial(
+                    &self.authority,
+                    profile.clone(),
+                    serials[i].clone(),
+                    *key,
+                )?;
+                let sha256 = sha256_hex(&leaf.cert_der);
+                Ok((
+                    ServerFiles {
+                        fullchain_pem: format!("{}{chain_pem}", leaf.cert_pem),
+                        cert_pem: leaf.cert_pem,
+                        key_pem: leaf.key_pem,
+                        ca_pem: ca_pem.to_string(),
+                    },
+                    sha256,
+                ))
+            })?;
+        let issued = records
             .into_iter()
+            .zip(targets)
             .zip(clamped)
-            .map(|(s, clamped)| Issued {
-                record: s.record,
-                dir: s.target,
+            .map(|((record, dir), clamped)| Issued {
+                record,
+                dir,
                 clamped,
             })
             .collect();
@@ -445,10 +462,14 @@ pub fn describe_changes(
 /// Every certificate in a CA directory's index with its status now. Reads only the
 /// index: listing needs no access to the CA key.
 pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
+    list_records(dir, dir.read_index()?)
+}
+
+/// [`list`] of index records already read (`fedca status` reads the index once).
+pub fn list_records(dir: &CaDir, records: Vec<IndexRecord>) -> Result<Vec<ListEntry>> {
     let now = OffsetDateTime::now_utc();
     let revoked = crate::revocation::revoked_serials(dir)?;
-    Ok(dir
-        .read_index()?
+    Ok(records
         .into_iter()
         .map(|r| {
             let status = match r.state {

@@ -324,19 +324,36 @@ pub fn sign_for(
     taken: &BTreeSet<String>,
     existing: Option<&ExistingKey>,
 ) -> Result<IssuedLeaf> {
-    let serial = random_serial(taken)?;
+    sign_with_serial(ca, profile, random_serial(taken)?, existing)
+}
+
+/// Refuses an existing key whose type is not the one `profile` asks for (bad input:
+/// checked before anything is written).
+pub fn check_existing_key(profile: &LeafProfile, existing: Option<&ExistingKey>) -> Result<()> {
+    match existing {
+        Some(k) if k.key_type != profile.key_type => Err(Error::invalid(
+            Field::AnyKeyType,
+            k.key_type.as_str(),
+            format!(
+                "is the existing key's type, but the certificate is for a {} key",
+                profile.key_type
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// [`sign_for`] with a serial the caller drew (a batch draws all of its serials
+/// before it signs: [`crate::Ca::issue`]).
+pub fn sign_with_serial(
+    ca: &Authority,
+    profile: LeafProfile,
+    serial: SerialNumber,
+    existing: Option<&ExistingKey>,
+) -> Result<IssuedLeaf> {
+    check_existing_key(&profile, existing)?;
     let serial_text = serial_hex(serial.as_ref());
     let (key, key_pem) = match existing {
-        Some(k) if k.key_type != profile.key_type => {
-            return Err(Error::invalid(
-                Field::AnyKeyType,
-                k.key_type.as_str(),
-                format!(
-                    "is the existing key's type, but the certificate is for a {} key",
-                    profile.key_type
-                ),
-            ))
-        }
         Some(k) => (
             KeyPair::from_pem(&k.pem).crypto("loading the existing key")?,
             k.pem.clone(),

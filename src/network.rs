@@ -880,8 +880,11 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
         }
     }
     progress.start("issuing", requests.len() as u64);
+    // Only the count is kept: the records are read back from the index below.
     let issued: Vec<Issued> = ca.issue_into(&requests, &targets)?;
-    progress.advance(issued.len() as u64);
+    let issued = issued.len();
+    drop((requests, targets));
+    progress.advance(issued as u64);
     progress.finish();
     let revoked = revoke_removed(ca.dir(), &plan)?;
 
@@ -914,24 +917,29 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
     // Deduplicated as they come: one federation-wide note per server would be O(n²).
     let mut notes = BTreeSet::new();
     progress.start("bundles", spec.servers.len() as u64);
-    for s in &spec.servers {
-        let name = s.name.to_string();
-        let r = current.get(&s.name).ok_or_else(|| {
-            Error::Internal(format!("{name} has no current certificate after apply"))
+    // On every core, a slice at a time (for the progress bar).
+    for slice in spec.servers.chunks(256) {
+        let done = crate::ca::parallel_map(slice, |s| {
+            let name = s.name.to_string();
+            let r = current.get(&s.name).ok_or_else(|| {
+                Error::Internal(format!("{name} has no current certificate after apply"))
+            })?;
+            let info = crate::trust::ServerInfo {
+                name: s.name.clone(),
+                delegate: s.delegate.clone(),
+                dir: s.tls_dir(),
+                names: r.names.clone(),
+                serial: r.serial.clone(),
+                not_after: r.not_after,
+            };
+            write_bundle(s, &info, &federation, &bundle, &templates)
         })?;
-        let info = crate::trust::ServerInfo {
-            name: s.name.clone(),
-            delegate: s.delegate.clone(),
-            dir: s.tls_dir(),
-            names: r.names.clone(),
-            serial: r.serial.clone(),
-            not_after: r.not_after,
-        };
-        let (paths, more) = write_bundle(s, &info, &federation, &bundle, &templates)?;
-        files_written += paths.len();
-        written.extend(paths);
-        notes.extend(more);
-        progress.advance(1);
+        for (paths, more) in done {
+            files_written += paths.len();
+            written.extend(paths);
+            notes.extend(more);
+        }
+        progress.advance(slice.len() as u64);
     }
     // Every bundle file written made durable at once (one syncfs for a large run).
     let mut dirs: Vec<PathBuf> = written
@@ -945,7 +953,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
     progress.finish();
     Ok(Outcome {
         plan,
-        issued: issued.len(),
+        issued,
         revoked,
         files_written,
         notes: notes.into_iter().collect(),

@@ -424,12 +424,11 @@ fn parse_index(p: &Path, text: &str, torn_tail: bool) -> Result<Vec<IndexRecord>
 }
 
 /// Writes one server's staged directory and archived certificate, without syncing.
-fn stage(s: &Staged, p: &Plan, certs: &Path) -> Result<()> {
+fn stage(serial: &str, f: &ServerFiles, p: &Plan, certs: &Path) -> Result<()> {
     if fs::symlink_metadata(&p.staging).is_ok() {
         fs::remove_dir_all(&p.staging).map_err(|e| Error::io(&p.staging, e))?;
     }
     create_dir_private(&p.staging)?;
-    let f = &s.files;
     // A CSR-signed certificate has no key here: the server kept it.
     if !f.key_pem.is_empty() {
         write_new(&p.staging.join(files::KEY), f.key_pem.as_bytes(), KEY_MODE)?;
@@ -448,7 +447,7 @@ fn stage(s: &Staged, p: &Plan, certs: &Path) -> Result<()> {
     if p.keep {
         keep_ownership(&p.target, &p.staging)?;
     }
-    let archived = certs.join(format!("{}.pem", s.record.serial));
+    let archived = certs.join(format!("{serial}.pem"));
     if write_new(&archived, f.cert_pem.as_bytes(), PUBLIC_MODE).is_err() {
         // A copy a failed run left (the serial is random: otherwise never there).
         remove_file(&archived)?;
@@ -515,9 +514,15 @@ pub fn make_durable(paths: &[PathBuf]) -> Result<()> {
         }
         return Ok(());
     }
+    sync_file_systems(paths)
+}
+
+/// One `syncfs` for each file system holding one of `paths`: everything written there
+/// (files, directories, renames) is made durable.
+fn sync_file_systems<P: AsRef<Path>>(paths: &[P]) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let mut devices = HashSet::new();
-    for p in paths {
+    for p in paths.iter().map(AsRef::as_ref) {
         let meta = fs::metadata(p).map_err(|e| Error::io(p, e))?;
         if devices.insert(meta.dev()) {
             let f = File::open(p).map_err(|e| Error::io(p, e))?;
@@ -778,11 +783,41 @@ impl CaDir {
     /// index truncated to its old length, every server restored); after it, rolled
     /// forward. An error rolls the batch back before this returns.
     pub fn commit_batch(&self, lock: &CaLock, batch: &[Staged]) -> Result<()> {
-        if batch.is_empty() {
+        let mut records: Vec<IndexRecord> = batch.iter().map(|s| s.record.clone()).collect();
+        let targets: Vec<PathBuf> = batch.iter().map(|s| s.target.clone()).collect();
+        self.commit_streamed(lock, &mut records, &targets, |i| {
+            Ok((batch[i].files.clone(), batch[i].record.sha256.clone()))
+        })
+    }
+
+    /// [`CaDir::commit_batch`] with each server's files made while the batch is staged,
+    /// so that a large batch is never held in memory whole: `make(i)` returns server
+    /// `i`'s files and the SHA-256 of its certificate (stored in `records[i].sha256`).
+    /// It is called once per server, on every core, after the journal is written and
+    /// before anything is made durable; an error from it rolls the batch back. The
+    /// records' serials are the batch's: known before anything is signed.
+    pub fn commit_streamed<F>(
+        &self,
+        lock: &CaLock,
+        records: &mut [IndexRecord],
+        targets: &[PathBuf],
+        make: F,
+    ) -> Result<()>
+    where
+        F: Fn(usize) -> Result<(ServerFiles, String)> + Sync,
+    {
+        if records.is_empty() {
             return Ok(());
         }
-        let mut plans = Vec::with_capacity(batch.len());
-        let mut entries = Vec::with_capacity(batch.len());
+        if records.len() != targets.len() {
+            return Err(Error::Internal(format!(
+                "{} records for {} targets",
+                records.len(),
+                targets.len()
+            )));
+        }
+        let mut plans = Vec::with_capacity(records.len());
+        let mut entries = Vec::with_capacity(records.len());
         // The index, read once: the active record of each (server, path).
         let active: std::collections::HashMap<(ServerName, String), String> = self
             .read_index()?
@@ -792,34 +827,34 @@ impl CaDir {
             .collect();
         let mut made = HashSet::new();
         let mut serials = HashSet::new();
-        for s in batch {
-            let parent = s.target.parent().ok_or_else(|| {
+        for (record, target) in records.iter().zip(targets) {
+            let parent = target.parent().ok_or_else(|| {
                 Error::invalid(
                     Field::Directory,
-                    s.target.display().to_string(),
+                    target.display().to_string(),
                     "has no parent",
                 )
             })?;
             if made.insert(parent.to_path_buf()) {
                 create_dir_all_private(parent)?;
             }
-            if !serials.insert(s.record.serial.as_str()) {
+            if !serials.insert(record.serial.as_str()) {
                 return Err(Error::Internal(format!(
                     "serial {} twice in one batch",
-                    s.record.serial
+                    record.serial
                 )));
             }
-            let target = absolute(&s.target)?;
+            let target = absolute(target)?;
             let parent = absolute(parent)?;
-            let staging = parent.join(format!(".staging-{}", s.record.serial));
-            let backup = parent.join(format!(".backup-{}", s.record.serial));
+            let staging = parent.join(format!(".staging-{}", record.serial));
+            let backup = parent.join(format!(".backup-{}", record.serial));
             check_target(&target)?;
             let target_existed = fs::symlink_metadata(&target).is_ok();
             // A renewal keeps the old directory's owner and modes only when it is
             // verifiably fedca's committed output for this server and path.
-            let keep = target_existed && committed_output(&target, &s.record, &active);
+            let keep = target_existed && committed_output(&target, record, &active);
             entries.push(Journal {
-                serial: s.record.serial.clone(),
+                serial: record.serial.clone(),
                 target: self.journal_path(&target)?,
                 staging: self.journal_path(&staging)?,
                 backup: self.journal_path(&backup)?,
@@ -847,7 +882,8 @@ impl CaDir {
         let journal_text =
             serde_json::to_vec(&journal).map_err(|e| Error::Internal(e.to_string()))?;
         write_atomic(&self.path(files::JOURNAL), &journal_text, KEY_MODE)?;
-        let result = self.swap_in(lock, batch, &plans, index_len);
+        drop((journal, journal_text));
+        let result = self.swap_in(lock, records, &plans, index_len, &make);
         if let Err(e) = result {
             // A failed command (a full disk, an I/O error) undoes its own work before it
             // exits, so the files served are always a committed pair.
@@ -864,41 +900,78 @@ impl CaDir {
         Ok(())
     }
 
-    fn swap_in(
+    fn swap_in<F>(
         &self,
         _lock: &CaLock,
-        batch: &[Staged],
+        records: &mut [IndexRecord],
         plans: &[Plan],
         index_len: u64,
-    ) -> Result<()> {
+        make: &F,
+    ) -> Result<()>
+    where
+        F: Fn(usize) -> Result<(ServerFiles, String)> + Sync,
+    {
         crash_point("after-journal");
-        // Stage every server's files and archive every certificate, in parallel.
+        // Make (sign) and stage every server's files and archive every certificate, in
+        // parallel; each server's files are dropped once staged.
         let certs = self.path(files::CERTS);
         create_dir_all_private(&certs)?;
-        for_each_parallel(batch.len(), |i| stage(&batch[i], &plans[i], &certs))?;
-        crash_point("after-stage");
-        let mut written = Vec::with_capacity(batch.len() * 6 + 1);
-        for (s, p) in batch.iter().zip(plans) {
-            for f in [files::KEY, files::LEAF, files::FULLCHAIN, files::CA] {
-                if f == files::KEY && s.files.key_pem.is_empty() {
-                    continue;
-                }
-                written.push(p.staging.join(f));
-            }
-            written.push(p.staging.clone());
-            written.push(certs.join(format!("{}.pem", s.record.serial)));
+        let n = records.len();
+        let made: Vec<std::sync::OnceLock<(String, bool)>> =
+            (0..n).map(|_| std::sync::OnceLock::new()).collect();
+        {
+            let records: &[IndexRecord] = records;
+            for_each_parallel(n, |i| {
+                let (f, sha256) = make(i)?;
+                stage(&records[i].serial, &f, &plans[i], &certs)?;
+                // Set once: `for_each_parallel` hands each index to one worker.
+                let _ = made[i].set((sha256, !f.key_pem.is_empty()));
+                Ok(())
+            })?;
         }
-        written.push(certs.clone());
-        make_durable(&written)?;
+        let mut has_key = Vec::with_capacity(n);
+        for (r, m) in records.iter_mut().zip(made) {
+            let (sha256, key) = m
+                .into_inner()
+                .ok_or_else(|| Error::Internal(format!("{} was not staged", r.serial)))?;
+            r.sha256 = sha256;
+            has_key.push(key);
+        }
+        crash_point("after-stage");
+        if n * 6 < FSYNC_EACH_MAX {
+            // A batch this small (one `fedca issue`): an fsync per file and directory.
+            let mut written = Vec::with_capacity(n * 6 + 1);
+            for ((r, p), key) in records.iter().zip(plans).zip(has_key) {
+                for f in [files::KEY, files::LEAF, files::FULLCHAIN, files::CA] {
+                    if f == files::KEY && !key {
+                        continue;
+                    }
+                    written.push(p.staging.join(f));
+                }
+                written.push(p.staging.clone());
+                written.push(certs.join(format!("{}.pem", r.serial)));
+            }
+            written.push(certs.clone());
+            make_durable(&written)?;
+        } else {
+            // Every staged file is on its staging directory's file system, which is
+            // its parent's (created just now: not a mount point).
+            let mut dirs: Vec<&Path> = plans.iter().map(|p| p.parent.as_path()).collect();
+            dirs.sort_unstable();
+            dirs.dedup();
+            dirs.push(&certs);
+            sync_file_systems(&dirs)?;
+        }
 
         // Swap every staged directory in.
         let mut parents: Vec<PathBuf> = Vec::new();
+        let mut seen = HashSet::new();
         for p in plans {
             if p.target_existed {
                 fs::rename(&p.target, &p.backup).map_err(|e| Error::io(&p.target, e))?;
             }
             fs::rename(&p.staging, &p.target).map_err(|e| Error::io(&p.target, e))?;
-            if !parents.contains(&p.parent) {
+            if seen.insert(p.parent.as_path()) {
                 parents.push(p.parent.clone());
             }
         }
@@ -906,7 +979,7 @@ impl CaDir {
         crash_point("after-swap");
 
         // Commit: the batch's records, appended in one write.
-        self.append_index(batch.iter().map(|s| &s.record), index_len)?;
+        self.append_index(records.iter(), index_len)?;
         crash_point("after-index");
 
         // Clean up.
@@ -1864,6 +1937,44 @@ pub fn canonical_lenient(p: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// [`canonical_lenient`] of many paths sharing prefixes (the targets of one batch):
+/// each distinct prefix is resolved once, with one `lstat` when it is no symbolic link.
+#[derive(Debug, Default)]
+pub struct CanonicalCache(std::collections::HashMap<PathBuf, PathBuf>);
+
+impl CanonicalCache {
+    /// `canonical_lenient(p)`.
+    pub fn get(&mut self, p: &Path) -> Result<PathBuf> {
+        use std::path::Component;
+        let abs = absolute(p)?;
+        if let Some(c) = self.0.get(&abs) {
+            return Ok(c.clone());
+        }
+        let (Some(parent), Some(Component::Normal(name))) =
+            (abs.parent(), abs.components().next_back())
+        else {
+            // The root, or a path ending in `..`: resolved the long way.
+            return canonical_lenient(&abs);
+        };
+        let mut out = self.get(parent)?;
+        out.push(name);
+        match fs::symlink_metadata(&out) {
+            // The parent is resolved and this is no link: `out` is resolved too.
+            Ok(m) if !m.file_type().is_symlink() => {}
+            Ok(_) => match out.canonicalize() {
+                Ok(real) => out = real,
+                // A dangling link: kept as written, as `canonical_lenient` does.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&out, e)),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&out, e)),
+        }
+        self.0.insert(abs, out.clone());
+        Ok(out)
+    }
+}
+
 fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).map_err(|e| Error::io(p, e))
 }
@@ -1963,6 +2074,41 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_cache_resolves_as_canonical_lenient() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        fs::create_dir_all(r.join("ca/servers")).unwrap();
+        fs::create_dir_all(r.join("out/a")).unwrap();
+        symlink(r.join("ca"), r.join("link-to-ca")).unwrap();
+        symlink(r.join("ca/servers"), r.join("out/a/into")).unwrap();
+        symlink(r.join("nowhere"), r.join("out/dangling")).unwrap();
+        let paths = [
+            "out/a/b/tls",
+            "out/a/into/x/tls",
+            "link-to-ca/servers/s1",
+            "link-to-ca/../out/a",
+            "out/a/into/../../b",
+            "out/missing/../a/c",
+            "out/dangling/x",
+            "ca",
+            ".",
+        ];
+        let mut cache = CanonicalCache::default();
+        for _ in 0..2 {
+            for p in paths {
+                let p = r.join(p);
+                assert_eq!(
+                    cache.get(&p).unwrap(),
+                    canonical_lenient(&p).unwrap(),
+                    "{}",
+                    p.display()
+                );
+            }
+        }
+    }
 
     #[test]
     fn atomic_write_sets_mode_and_leaves_no_temp() {

@@ -42,8 +42,29 @@ const PBE_PREFIXES: &[&[u8]] = &[
 
 /// What kind of private-key material `bytes` holds, if any.
 pub fn find_private_key(bytes: &[u8]) -> Option<&'static str> {
-    scan(bytes, 0)
+    // `apply` writes the same roots file into every server's bundle: a text found clean
+    // is remembered (whole, compared byte for byte), so it is scanned once, not once
+    // per server.
+    let mut clean = CLEAN.lock().unwrap_or_else(|e| e.into_inner());
+    if clean.iter().any(|c| c.as_slice() == bytes) {
+        return None;
+    }
+    drop(clean);
+    let found = scan(bytes, 0);
+    if found.is_none() && bytes.len() <= CLEAN_MAX_LEN {
+        clean = CLEAN.lock().unwrap_or_else(|e| e.into_inner());
+        if clean.len() >= CLEAN_MAX {
+            clean.remove(0);
+        }
+        clean.push(bytes.to_vec());
+    }
+    found
 }
+
+/// Texts [`find_private_key`] found clean: the last few, of a few KiB each at most.
+static CLEAN: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+const CLEAN_MAX: usize = 8;
+const CLEAN_MAX_LEN: usize = 64 * 1024;
 
 fn scan(bytes: &[u8], depth: usize) -> Option<&'static str> {
     if contains_ignore_case(bytes, b"PRIVATE KEY-----") {
@@ -256,6 +277,22 @@ mod tests {
         for (i, c) in cases.iter().enumerate() {
             assert!(find_private_key(c).is_some(), "case {i} not found");
         }
+    }
+
+    #[test]
+    fn remembered_clean_texts_never_hide_a_key() {
+        let clean = b"roots:\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let b64 = data_encoding::BASE64.encode(&pkcs8());
+        let with_key = [&clean[..], format!("key: {b64}\n").as_bytes()].concat();
+        for _ in 0..3 {
+            assert_eq!(find_private_key(clean), None);
+            assert!(find_private_key(&with_key).is_some());
+        }
+        // More distinct clean texts than are remembered: still right.
+        for i in 0..(2 * CLEAN_MAX) {
+            assert_eq!(find_private_key(format!("text {i}").as_bytes()), None);
+        }
+        assert!(find_private_key(&with_key).is_some());
     }
 
     #[test]

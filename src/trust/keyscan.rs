@@ -191,7 +191,11 @@ fn der_key(bytes: &[u8]) -> Option<&'static str> {
         let Some(l) = len_field(&bytes[i + 1..]) else {
             continue;
         };
-        let body = &bytes[i + 1 + l..];
+        // A length field running past the end (a 0x30 0x82 in the last bytes of a
+        // text) is no structure.
+        let Some(body) = bytes.get(i + 1 + l..) else {
+            continue;
+        };
         // PKCS#8 v1/v2: version 0|1, then AlgorithmIdentifier { OID, ... }.
         if (body.starts_with(&[0x02, 0x01, 0x00, 0x30])
             || body.starts_with(&[0x02, 0x01, 0x01, 0x30]))
@@ -234,6 +238,50 @@ fn der_key(bytes: &[u8]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// `fedca apply` panicked ("range start index 17 out of range for slice of length
+    /// 16") when a base64 or hex run in a rendered file decoded to bytes ending in a
+    /// SEQUENCE tag with a long-form length.
+    #[test]
+    fn a_length_field_running_past_the_end_is_no_key_and_no_panic() {
+        for tail in [
+            &[0x30, 0x81][..],
+            &[0x30, 0x82],
+            &[0x30, 0x82, 0x01],
+            &[0x30],
+        ] {
+            let mut bytes = vec![0u8; 14];
+            bytes.extend_from_slice(tail);
+            assert_eq!(der_key(&bytes), None, "{bytes:?}");
+            assert_eq!(find_private_key(&bytes), None, "{bytes:?}");
+        }
+        // The same bytes as a base64 and a hex run inside a text.
+        let b64 =
+            data_encoding::BASE64.encode(&[0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x30, 0x82]);
+        assert_eq!(find_private_key(format!("x: {b64}\n").as_bytes()), None);
+    }
+
+    proptest! {
+        /// The scan never panics, whatever the bytes (it runs on every file a trust
+        /// output or an apply bundle writes).
+        #[test]
+        fn the_scan_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = find_private_key(&bytes);
+            let _ = der_key(&bytes);
+        }
+
+        /// Nor on text made of base64 and hex runs, which the scan decodes.
+        #[test]
+        fn the_scan_never_panics_on_encoded_runs(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let text = format!(
+                "a: {}\nb: {}\n",
+                data_encoding::BASE64.encode(&bytes),
+                data_encoding::HEXLOWER.encode(&bytes)
+            );
+            let _ = find_private_key(text.as_bytes());
+        }
+    }
 
     fn pkcs8() -> Vec<u8> {
         let rng = ring::rand::SystemRandom::new();

@@ -5,6 +5,7 @@
 //! code 1: I/O, a corrupt CA directory, a lock that could not be taken).
 //! [`Error::exit_code`] tells which.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::name::NameError;
@@ -130,7 +131,7 @@ impl Error {
     /// The message as the command line prints it: fields named by their options
     /// (`invalid --out "x": ...`), in the error's rule as in its head.
     pub fn cli_message(&self) -> String {
-        cli_text(&self.marked())
+        cli_text(&self.marked()).into_owned()
     }
 
     /// The message with every field as a [`Field::mention`]: the one text both
@@ -214,7 +215,11 @@ const MENTION_NAME: char = '\u{E002}';
 const MENTION_END: char = '\u{E001}';
 
 /// Renders `text`'s [`Field::mention`]s by `name(key, field name)`.
-fn render_mentions<'a>(text: &'a str, name: impl Fn(&'a str, &'a str) -> &'a str) -> String {
+fn render_mentions<'a>(text: &'a str, name: impl Fn(&'a str, &'a str) -> &'a str) -> Cow<'a, str> {
+    // Most texts (every line `outln!` prints) hold no mention: not copied.
+    if !text.contains(MENTION_START) {
+        return Cow::Borrowed(text);
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find(MENTION_START) {
@@ -233,19 +238,19 @@ fn render_mentions<'a>(text: &'a str, name: impl Fn(&'a str, &'a str) -> &'a str
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// A text of the library's (a rule, a note, a hint) with its [`Field::mention`]s
 /// named as the library names fields ("output directory").
-pub fn plain_text(text: &str) -> String {
+pub fn plain_text(text: &str) -> Cow<'_, str> {
     render_mentions(text, |_, name| name)
 }
 
 /// A text of the library's (a rule, a note, a hint) with its [`Field::mention`]s
 /// named as the command line names them (`--out`): the one place the command line's
 /// option names enter fedca's messages.
-pub fn cli_text(text: &str) -> String {
+pub fn cli_text(text: &str) -> Cow<'_, str> {
     render_mentions(text, |key, name| {
         Field::FLAGS
             .iter()

@@ -962,11 +962,11 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
 
 /// Revokes the certificates of the servers that left the spec (the plan's `revoke`
 /// steps), as `fedca revoke NAME --reason cessation-of-operation` would: every
-/// unexpired certificate of each (or its newest, when all expired), under the CA lock,
-/// with one append to `revocations.jsonl`. The index is read again under the lock, so
-/// a certificate issued since the plan was made is revoked too. Returns how many.
+/// unexpired certificate of each (or its newest, when all expired), through
+/// [`crate::revocation::revoke_each`]: one lock, one append, the index read again under
+/// the lock (a certificate issued since the plan was made is revoked too). Returns how
+/// many certificates it revoked.
 fn revoke_removed(dir: &CaDir, plan: &Plan) -> Result<usize> {
-    use crate::revocation::{self, Reason, Revocation};
     let removed: Vec<&str> = plan
         .steps
         .iter()
@@ -976,26 +976,12 @@ fn revoke_removed(dir: &CaDir, plan: &Plan) -> Result<usize> {
     if removed.is_empty() {
         return Ok(0);
     }
-    let now = OffsetDateTime::now_utc();
-    let lock = dir.lock()?;
-    let records = dir.read_index()?;
-    let done = dir.read_revocations()?;
-    let mut new = Vec::new();
-    for server in removed {
-        for r in revocation::select(&records, server, now)? {
-            if !done.contains(&r.serial) {
-                new.push(Revocation {
-                    serial: r.serial.clone(),
-                    revoked_at: crate::x509::rfc3339(now),
-                    reason: Reason::CessationOfOperation,
-                });
-            }
-        }
-    }
-    if !new.is_empty() {
-        revocation::append(dir, &lock, &new)?;
-    }
-    Ok(new.len())
+    let outcomes = crate::revocation::revoke_each(
+        dir,
+        &removed,
+        crate::revocation::Reason::CessationOfOperation,
+    )?;
+    Ok(outcomes.iter().map(|o| o.revoked.len()).sum())
 }
 
 /// Writes one server's trust configuration for each of its implementations into its

@@ -236,36 +236,48 @@ fn expired(r: &IndexRecord, now: OffsetDateTime) -> bool {
 /// certificate not yet revoked to `revocations.jsonl` (rewritten atomically). The
 /// index is not touched. Needs no CA key.
 pub fn revoke(dir: &CaDir, target: &str, reason: Reason) -> Result<RevokeOutcome> {
+    let mut outcomes = revoke_each(dir, &[target], reason)?;
+    Ok(outcomes.remove(0))
+}
+
+/// [`revoke`] for several targets at once (`fedca apply` revoking the servers that left
+/// its spec): one lock, one read of the index and of the revocations, one append.
+pub fn revoke_each(dir: &CaDir, targets: &[&str], reason: Reason) -> Result<Vec<RevokeOutcome>> {
     let now = OffsetDateTime::now_utc();
     let lock = dir.lock()?;
     let records = dir.read_index()?;
-    let chosen = select(&records, target, now)?;
-    let existing = read(dir)?;
-    let done: HashSet<&str> = existing.iter().map(|r| r.serial.as_str()).collect();
-    let server = chosen
-        .first()
-        .map(|r| r.server.to_string())
-        .unwrap_or_default();
-    let mut out = RevokeOutcome {
-        revoked: Vec::new(),
-        already_revoked: Vec::new(),
-        server,
-    };
-    for r in &chosen {
-        if done.contains(r.serial.as_str()) {
-            out.already_revoked.push(r.serial.clone());
-        } else {
-            out.revoked.push(Revocation {
-                serial: r.serial.clone(),
-                revoked_at: crate::x509::rfc3339(now),
-                reason,
-            });
+    let mut done: HashSet<String> = read(dir)?.into_iter().map(|r| r.serial).collect();
+    let mut outcomes = Vec::with_capacity(targets.len());
+    let mut new = Vec::new();
+    for target in targets {
+        let chosen = select(&records, target, now)?;
+        let server = chosen
+            .first()
+            .map(|r| r.server.to_string())
+            .unwrap_or_default();
+        let mut out = RevokeOutcome {
+            revoked: Vec::new(),
+            already_revoked: Vec::new(),
+            server,
+        };
+        for r in chosen {
+            if done.insert(r.serial.clone()) {
+                out.revoked.push(Revocation {
+                    serial: r.serial,
+                    revoked_at: crate::x509::rfc3339(now),
+                    reason,
+                });
+            } else {
+                out.already_revoked.push(r.serial);
+            }
         }
+        new.extend(out.revoked.iter().cloned());
+        outcomes.push(out);
     }
-    if !out.revoked.is_empty() {
-        append(dir, &lock, &out.revoked)?;
+    if !new.is_empty() {
+        append(dir, &lock, &new)?;
     }
-    Ok(out)
+    Ok(outcomes)
 }
 
 /// Appends revocations: the whole file (it is small) rewritten atomically.

@@ -248,7 +248,8 @@ pub(crate) fn out_line(args: std::fmt::Arguments<'_>) -> Result<()> {
         }
     });
     // Field mentions are named by their options: the library speaks fields.
-    let line = crate::error::cli_text(&std::fmt::format(args));
+    let text = std::fmt::format(args);
+    let line = crate::error::cli_text(&text);
     out.w
         .write_all(line.as_bytes())
         .and_then(|()| out.w.write_all(b"\n"))

@@ -6,7 +6,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_unchanged, fedca, ok, read, require, run, s, snapshot};
+use common::{
+    assert_unchanged, fedca, init_with_hs2_of_every_setting, ok, read, require, run, s, snapshot,
+};
 
 fn parse_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
@@ -283,23 +285,7 @@ fn renew_keeps_every_setting_with_a_new_key_and_runs_the_deploy_hook() {
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("ca");
     let etc = tmp.path().join("etc-tls");
-    ok(&["init", "--ca-dir", s(&ca), "--permit", "fed.test"]);
-    ok(&[
-        "issue",
-        "hs2.fed.test",
-        "--delegate",
-        "matrix.hs2.fed.test:443",
-        "--alt",
-        "hs2-admin.fed.test",
-        "--key",
-        "ed25519",
-        "--validity",
-        "30d",
-        "--out",
-        s(&etc),
-        "--ca-dir",
-        s(&ca),
-    ]);
+    init_with_hs2_of_every_setting(&ca, &etc);
     ok(&["issue", "hs1.fed.test", "--ca-dir", s(&ca)]);
     let dir = etc.join("hs2.fed.test");
     let old_key = read(dir.join("key.pem"));

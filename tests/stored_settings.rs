@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{ok, read, s};
+use common::{init_with_hs2_of_every_setting, ok, read, s};
 
 fn list(ca: &Path) -> Vec<serde_json::Value> {
     serde_json::from_str(&ok(&["list", "--json", "--ca-dir", s(ca)])).unwrap()
@@ -31,23 +31,7 @@ fn a_plain_reissue_keeps_every_setting_and_a_move_never_leaves_two_valid_copies(
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("ca");
     let out = tmp.path().join("etc-tls");
-    ok(&["init", "--ca-dir", s(&ca), "--permit", "fed.test"]);
-    ok(&[
-        "issue",
-        "hs2.fed.test",
-        "--delegate",
-        "matrix.hs2.fed.test:443",
-        "--alt",
-        "hs2-admin.fed.test",
-        "--key",
-        "ed25519",
-        "--validity",
-        "30d",
-        "--out",
-        s(&out),
-        "--ca-dir",
-        s(&ca),
-    ]);
+    init_with_hs2_of_every_setting(&ca, &out);
     let first = index(&ca);
     assert_eq!(first[0]["alts"], serde_json::json!(["hs2-admin.fed.test"]));
     assert_eq!(first[0]["validity"], "30d");

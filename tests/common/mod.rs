@@ -319,3 +319,25 @@ impl Fixture {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// A CA in `ca` (permitting `fed.test`) with `hs2.fed.test` issued with every stored
+/// setting: a delegate, an extra name, an Ed25519 key, 30 days, files under `out`.
+pub fn init_with_hs2_of_every_setting(ca: &Path, out: &Path) {
+    ok(&["init", "--ca-dir", s(ca), "--permit", "fed.test"]);
+    ok(&[
+        "issue",
+        "hs2.fed.test",
+        "--delegate",
+        "matrix.hs2.fed.test:443",
+        "--alt",
+        "hs2-admin.fed.test",
+        "--key",
+        "ed25519",
+        "--validity",
+        "30d",
+        "--out",
+        s(out),
+        "--ca-dir",
+        s(ca),
+    ]);
+}

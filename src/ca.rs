@@ -462,18 +462,19 @@ pub fn describe_changes(
 /// Every certificate in a CA directory's index with its status now. Reads only the
 /// index: listing needs no access to the CA key.
 pub fn list(dir: &CaDir) -> Result<Vec<ListEntry>> {
-    list_records(dir, dir.read_index()?)
+    Ok(list_records(dir.read_index()?))
 }
 
-/// [`list`] of index records already read (`fedca status` reads the index once).
-pub fn list_records(dir: &CaDir, records: Vec<IndexRecord>) -> Result<Vec<ListEntry>> {
+/// [`list`] of index records already read with their effective states
+/// ([`CaDir::read_index`]: revoked and superseded as `revocations.jsonl` and the
+/// later records make them), so neither file is read again (`fedca status` reads the
+/// index once).
+pub fn list_records(records: Vec<IndexRecord>) -> Vec<ListEntry> {
     let now = OffsetDateTime::now_utc();
-    let revoked = crate::revocation::revoked_serials(dir)?;
-    Ok(records
+    records
         .into_iter()
         .map(|r| {
             let status = match r.state {
-                _ if revoked.contains(&r.serial) => CertStatus::Revoked,
                 RecordState::Revoked => CertStatus::Revoked,
                 RecordState::Superseded => CertStatus::Superseded,
                 RecordState::Active if now > r.not_after => CertStatus::Expired,
@@ -490,7 +491,7 @@ pub fn list_records(dir: &CaDir, records: Vec<IndexRecord>) -> Result<Vec<ListEn
                 path: r.path,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// `f` applied to every item on every core, results in order; the first error wins.

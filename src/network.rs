@@ -908,7 +908,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
         // As `fedca trust` does: homeservers read no CRL, so the allow-list (every
         // server whose newest certificate is not revoked) is what shuts out a server
         // that left the spec.
-        federation.allowed = Some(crate::revocation::allowed_in(ca.dir(), &records)?);
+        federation.allowed = Some(crate::revocation::allowed_in(&records));
     }
     let bundle = crate::trust::TrustBundle::from_ca_dir(ca.dir().root())?;
     let templates = crate::trust::templates::Templates::embedded();

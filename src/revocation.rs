@@ -12,13 +12,13 @@
 //! [`crate::store::write_atomic`] under the CA lock, so a crash leaves the old list or
 //! the new one, never a torn line.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::store::{write_atomic, CaDir, CaLock, IndexRecord, PUBLIC_MODE};
+use crate::store::{write_atomic, CaDir, CaLock, IndexRecord, RecordState, PUBLIC_MODE};
 
 /// The revocation file's name in the CA directory.
 pub const FILE: &str = "revocations.jsonl";
@@ -304,23 +304,22 @@ pub fn append(dir: &CaDir, _lock: &CaLock, new: &[Revocation]) -> Result<()> {
 /// federation allow-list (Synapse `federation_domain_whitelist`) carries, since
 /// homeservers do not consult CRLs.
 pub fn allowed_servers(dir: &CaDir) -> Result<Vec<String>> {
-    allowed_in(dir, &dir.read_index()?)
+    Ok(allowed_in(&dir.read_index()?))
 }
 
-/// As [`allowed_servers`], from index records already read (`fedca trust` reads the
-/// index once).
-pub fn allowed_in(dir: &CaDir, records: &[IndexRecord]) -> Result<Vec<String>> {
-    let revoked = revoked_serials(dir)?;
+/// As [`allowed_servers`], from index records already read with their effective states
+/// ([`CaDir::read_index`]: a revoked record reads as revoked), so that `fedca trust`,
+/// `status` and `apply` read neither file again.
+pub fn allowed_in(records: &[IndexRecord]) -> Vec<String> {
     let mut newest: BTreeMap<String, &IndexRecord> = BTreeMap::new();
     for r in records {
         newest.insert(r.server.to_string(), r);
     }
-    let set: BTreeSet<String> = newest
+    newest
         .into_iter()
-        .filter(|(_, r)| !revoked.contains(&r.serial))
+        .filter(|(_, r)| r.state != RecordState::Revoked)
         .map(|(s, _)| s)
-        .collect();
-    Ok(set.into_iter().collect())
+        .collect()
 }
 
 /// Of `servers`, those whose newest certificate is revoked, with that serial: `issue`

@@ -148,7 +148,7 @@ pub fn plan(dir: &CaDir, req: &TrustRequest) -> Result<TrustPlan> {
         .transpose()?;
     let mut federation = Federation::from_records(&records, req.federation_addrs.clone())?;
     if !req.open_federation {
-        federation.allowed = Some(crate::revocation::allowed_in(dir, &records)?);
+        federation.allowed = Some(crate::revocation::allowed_in(&records));
     }
     if req.carve_out == CarveOut::Permitted {
         federation.permitted_ranges = Some(permitted_ranges(dir)?);

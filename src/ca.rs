@@ -1,6 +1,6 @@
 //! [`Ca`]: a CA directory and its authority, the entry point of the library.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -29,6 +29,9 @@ pub struct Issued {
     pub dir: PathBuf,
     /// Set when the requested validity was cut to the CA's own expiry.
     pub clamped: bool,
+    /// The serial of the server's certificate this one replaced (its current one when
+    /// the lock was taken), if it had one.
+    pub supersedes: Option<String>,
 }
 
 /// The status of an issued certificate, as `fedca list` reports it.
@@ -48,6 +51,18 @@ pub enum CertStatus {
 }
 
 impl CertStatus {
+    /// The status at `now` of a record read with its effective state
+    /// ([`CaDir::read_index`]), as `fedca list` reports it.
+    pub fn of(r: &IndexRecord, now: OffsetDateTime) -> Self {
+        match r.state {
+            RecordState::Revoked => CertStatus::Revoked,
+            RecordState::Superseded => CertStatus::Superseded,
+            RecordState::Active if now > r.not_after => CertStatus::Expired,
+            RecordState::Active if now < r.not_before => CertStatus::NotYetValid,
+            RecordState::Active => CertStatus::Valid,
+        }
+    }
+
     /// The name `list` and `status` print (the JSON value).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -239,15 +254,6 @@ impl Ca {
         out: Option<&Path>,
     ) -> Result<Vec<Issued>> {
         let now = OffsetDateTime::now_utc();
-        let current = self
-            .dir
-            .read_index()?
-            .into_iter()
-            .filter(|r| r.state == RecordState::Active);
-        crate::name::refuse_case_duplicates(
-            requests.iter().map(|r| &r.server),
-            current.map(|r| r.server.to_string()),
-        )?;
         let mut plans = Vec::with_capacity(requests.len());
         let mut seen = BTreeSet::new();
         for (i, (req, (target, path_text))) in requests.iter().zip(targets).enumerate() {
@@ -283,12 +289,24 @@ impl Ca {
         if let Some(o) = out {
             prepare_out(o)?;
         }
-        let mut taken: BTreeSet<String> = self
-            .dir
-            .read_index_stored()?
-            .into_iter()
-            .map(|r| r.serial)
+        // The index, read once, under the lock: the case check, the serials taken, the
+        // certificates superseded and the commit's checks all use this one reading.
+        let index = self.dir.read_index()?;
+        let active: HashMap<&ServerName, &str> = index
+            .iter()
+            .filter(|r| r.state == RecordState::Active)
+            .map(|r| (&r.server, r.serial.as_str()))
             .collect();
+        crate::name::refuse_case_duplicates(
+            requests.iter().map(|r| &r.server),
+            active.keys().map(|s| s.to_string()),
+        )?;
+        let supersedes: Vec<Option<String>> = requests
+            .iter()
+            .map(|r| active.get(&r.server).map(|s| s.to_string()))
+            .collect();
+        drop(active);
+        let mut taken: BTreeSet<String> = index.iter().map(|r| r.serial.clone()).collect();
         // Every serial drawn before anything is signed (distinct from the index's and
         // from each other), so that the batch's journal can name them all; then every
         // leaf is signed on every core and staged as it is made: a large batch is never
@@ -328,7 +346,7 @@ impl Ca {
             clamped.push(profile.clamped);
         }
         self.dir
-            .commit_streamed(&lock, &mut records, &targets, |i| {
+            .commit_streamed(&lock, &index, &mut records, &targets, |i| {
                 let (profile, _, _, key) = &plans[i];
                 let leaf = issue::sign_with_serial(
                     &self.authority,
@@ -351,10 +369,12 @@ impl Ca {
             .into_iter()
             .zip(targets)
             .zip(clamped)
-            .map(|((record, dir), clamped)| Issued {
+            .zip(supersedes)
+            .map(|(((record, dir), clamped), supersedes)| Issued {
                 record,
                 dir,
                 clamped,
+                supersedes,
             })
             .collect();
         Ok(issued)
@@ -474,13 +494,7 @@ pub fn list_records(records: Vec<IndexRecord>) -> Vec<ListEntry> {
     records
         .into_iter()
         .map(|r| {
-            let status = match r.state {
-                RecordState::Revoked => CertStatus::Revoked,
-                RecordState::Superseded => CertStatus::Superseded,
-                RecordState::Active if now > r.not_after => CertStatus::Expired,
-                RecordState::Active if now < r.not_before => CertStatus::NotYetValid,
-                RecordState::Active => CertStatus::Valid,
-            };
+            let status = CertStatus::of(&r, now);
             ListEntry {
                 serial: r.serial,
                 server: r.server.to_string(),

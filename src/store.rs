@@ -343,7 +343,7 @@ struct Plan {
 fn committed_output(
     target: &Path,
     record: &IndexRecord,
-    active: &std::collections::HashMap<(ServerName, String), String>,
+    active: &std::collections::HashMap<(&ServerName, &str), &str>,
 ) -> bool {
     if !is_fedca_dir(target) {
         return false;
@@ -355,7 +355,7 @@ fn committed_output(
         return false;
     };
     active
-        .get(&(record.server.clone(), record.path.clone()))
+        .get(&(&record.server, record.path.as_str()))
         .is_some_and(|sha| *sha == fp)
 }
 
@@ -750,12 +750,14 @@ impl CaDir {
     pub fn commit_issue(
         &self,
         lock: &CaLock,
+        index: &[IndexRecord],
         record: IndexRecord,
         server_files: &ServerFiles,
         target: &Path,
     ) -> Result<()> {
         self.commit_batch(
             lock,
+            index,
             &[Staged {
                 record,
                 files: server_files.clone(),
@@ -782,10 +784,17 @@ impl CaDir {
     /// A crash before 5 completes is rolled back by the next [`CaDir::lock`] (the
     /// index truncated to its old length, every server restored); after it, rolled
     /// forward. An error rolls the batch back before this returns.
-    pub fn commit_batch(&self, lock: &CaLock, batch: &[Staged]) -> Result<()> {
+    ///
+    /// `index` is the index as [`CaDir::read_index`] returned it under `lock`.
+    pub fn commit_batch(
+        &self,
+        lock: &CaLock,
+        index: &[IndexRecord],
+        batch: &[Staged],
+    ) -> Result<()> {
         let mut records: Vec<IndexRecord> = batch.iter().map(|s| s.record.clone()).collect();
         let targets: Vec<PathBuf> = batch.iter().map(|s| s.target.clone()).collect();
-        self.commit_streamed(lock, &mut records, &targets, |i| {
+        self.commit_streamed(lock, index, &mut records, &targets, |i| {
             Ok((batch[i].files.clone(), batch[i].record.sha256.clone()))
         })
     }
@@ -795,10 +804,13 @@ impl CaDir {
     /// `i`'s files and the SHA-256 of its certificate (stored in `records[i].sha256`).
     /// It is called once per server, on every core, after the journal is written and
     /// before anything is made durable; an error from it rolls the batch back. The
-    /// records' serials are the batch's: known before anything is signed.
+    /// records' serials are the batch's: known before anything is signed. `index` is
+    /// the index as [`CaDir::read_index`] returned it under `lock` (the caller has read
+    /// it already; reading it again would cost as much as the rest of a small commit).
     pub fn commit_streamed<F>(
         &self,
         lock: &CaLock,
+        index: &[IndexRecord],
         records: &mut [IndexRecord],
         targets: &[PathBuf],
         make: F,
@@ -819,11 +831,10 @@ impl CaDir {
         let mut plans = Vec::with_capacity(records.len());
         let mut entries = Vec::with_capacity(records.len());
         // The index, read once: the active record of each (server, path).
-        let active: std::collections::HashMap<(ServerName, String), String> = self
-            .read_index()?
-            .into_iter()
+        let active: std::collections::HashMap<(&ServerName, &str), &str> = index
+            .iter()
             .filter(|r| r.state == RecordState::Active)
-            .map(|r| ((r.server, r.path), r.sha256))
+            .map(|r| ((&r.server, r.path.as_str()), r.sha256.as_str()))
             .collect();
         let mut made = HashSet::new();
         let mut serials = HashSet::new();

@@ -508,40 +508,7 @@ pub fn list_records(records: Vec<IndexRecord>) -> Vec<ListEntry> {
         .collect()
 }
 
-/// `f` applied to every item on every core, results in order; the first error wins.
-pub(crate) fn parallel_map<T, R, F>(items: &[T], f: F) -> Result<Vec<R>>
-where
-    T: Sync,
-    R: Send,
-    F: Fn(&T) -> Result<R> + Sync,
-{
-    let threads = std::thread::available_parallelism()
-        .map(|t| t.get())
-        .unwrap_or(1)
-        .min(items.len().max(1));
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| scope.spawn(|| c.iter().map(&f).collect::<Result<Vec<R>>>()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Internal("a signing thread panicked".into())))
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(items.len());
-    for p in parts {
-        out.extend(p?);
-    }
-    Ok(out)
-}
+pub(crate) use crate::store::parallel_map;
 
 /// Creates `--out` (0700) if needed and checks it is a writable directory, before any
 /// certificate is signed; a bad `--out` is bad input.

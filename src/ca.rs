@@ -20,6 +20,10 @@ pub struct Ca {
     authority: Authority,
 }
 
+/// A checked request: its profile, target directory, the path the index records and
+/// the existing key it keeps, if any.
+type LeafPlan<'k> = (LeafProfile, PathBuf, String, Option<&'k ExistingKey>);
+
 /// One certificate written by [`Ca::issue`].
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -224,7 +228,15 @@ impl Ca {
     /// names, delegation, key type, validity, output directory), as one transaction;
     /// a server the CA has never issued gets the defaults and the CA's `servers/`.
     pub fn issue_stored(&self, names: &[ServerName]) -> Result<Vec<Issued>> {
-        let current = current_records(&self.dir)?;
+        // The stored settings are read under the lock, from the one reading of the index
+        // the whole command uses (after the lock finished any interrupted batch).
+        let lock = self.dir.lock()?;
+        let index = self.dir.read_index()?;
+        let current: HashMap<&ServerName, &IndexRecord> = index
+            .iter()
+            .filter(|r| r.state == RecordState::Active)
+            .map(|r| (&r.server, r))
+            .collect();
         let mut requests = Vec::with_capacity(names.len());
         let mut targets = Vec::with_capacity(names.len());
         for n in names {
@@ -243,9 +255,12 @@ impl Ca {
                 }
             }
         }
-        self.issue_planned(&requests, &[], targets, None)
+        drop(current);
+        let plans = self.plan_leaves(&requests, &[], targets)?;
+        self.issue_locked(&lock, &index, &requests, plans, None)
     }
 
+    /// Checks every request before the lock is taken, then issues them under it.
     fn issue_planned(
         &self,
         requests: &[LeafRequest],
@@ -253,6 +268,22 @@ impl Ca {
         targets: Vec<(PathBuf, String)>,
         out: Option<&Path>,
     ) -> Result<Vec<Issued>> {
+        let plans = self.plan_leaves(requests, keys, targets)?;
+        let lock = self.dir.lock()?;
+        // The index, read once, under the lock: the case check, the serials taken, the
+        // certificates superseded and the commit's checks all use this one reading.
+        let index = self.dir.read_index()?;
+        self.issue_locked(&lock, &index, requests, plans, out)
+    }
+
+    /// Each request's profile, target directory (with its path as the index records
+    /// it) and existing key, checked: nothing is written.
+    fn plan_leaves<'k>(
+        &self,
+        requests: &[LeafRequest],
+        keys: &[Option<&'k ExistingKey>],
+        targets: Vec<(PathBuf, String)>,
+    ) -> Result<Vec<LeafPlan<'k>>> {
         let now = OffsetDateTime::now_utc();
         let mut plans = Vec::with_capacity(requests.len());
         let mut seen = BTreeSet::new();
@@ -278,7 +309,18 @@ impl Ca {
             issue::check_existing_key(&profile, key)?;
             plans.push((profile, target, path_text, key));
         }
-        let lock = self.dir.lock()?;
+        Ok(plans)
+    }
+
+    /// Issues planned leaves under `lock`, `index` being the index read under it.
+    fn issue_locked(
+        &self,
+        lock: &crate::store::CaLock,
+        index: &[IndexRecord],
+        requests: &[LeafRequest],
+        plans: Vec<LeafPlan<'_>>,
+        out: Option<&Path>,
+    ) -> Result<Vec<Issued>> {
         // Another process may have replaced the CA (init --force) while we waited.
         if self.dir.read(files::ROOT_CERT)? != self.authority.cert_pem() {
             return Err(Error::corrupt(
@@ -289,9 +331,6 @@ impl Ca {
         if let Some(o) = out {
             prepare_out(o)?;
         }
-        // The index, read once, under the lock: the case check, the serials taken, the
-        // certificates superseded and the commit's checks all use this one reading.
-        let index = self.dir.read_index()?;
         let active: HashMap<&ServerName, &str> = index
             .iter()
             .filter(|r| r.state == RecordState::Active)
@@ -346,7 +385,7 @@ impl Ca {
             clamped.push(profile.clamped);
         }
         self.dir
-            .commit_streamed(&lock, &index, &mut records, &targets, |i| {
+            .commit_streamed(lock, index, &mut records, &targets, |i| {
                 let (profile, _, _, key) = &plans[i];
                 let leaf = issue::sign_with_serial(
                     &self.authority,

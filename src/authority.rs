@@ -88,6 +88,92 @@ impl KeyType {
     }
 }
 
+/// A freshly generated leaf key: the PKCS#8 PEM written to `key.pem` and the public key
+/// signed into the certificate ([`KeyType::generate_leaf`]).
+pub(crate) struct LeafKey {
+    /// The private key, PKCS#8 PEM (LF line endings, as [`KeyPair::serialize_pem`]).
+    pub pem: String,
+    /// The public key.
+    pub public: LeafPublicKey,
+}
+
+/// A leaf's public key as rcgen signs it: the raw key (for ECDSA the uncompressed point)
+/// and its algorithm.
+pub(crate) struct LeafPublicKey {
+    raw: Vec<u8>,
+    alg: &'static rcgen::SignatureAlgorithm,
+}
+
+impl rcgen::PublicKeyData for LeafPublicKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.alg
+    }
+}
+
+impl LeafPublicKey {
+    /// The public key of a key pair.
+    pub(crate) fn of(key: &KeyPair) -> Self {
+        use rcgen::PublicKeyData;
+        LeafPublicKey {
+            raw: key.der_bytes().to_vec(),
+            alg: key.algorithm(),
+        }
+    }
+}
+
+impl KeyType {
+    /// Generates a leaf's key (what [`KeyType::generate`] makes, in the same PKCS#8
+    /// form). An ECDSA leaf's public key is read from the document ring generated
+    /// instead of loading the document back into a key pair: loading recomputes the
+    /// public key from the private one, a tenth of the cost of issuing a leaf, and a
+    /// leaf's private key signs nothing here.
+    pub(crate) fn generate_leaf(self) -> Result<LeafKey> {
+        let (ring_alg, point_len) = match self {
+            KeyType::Ed25519 => {
+                let key = self.generate()?;
+                return Ok(LeafKey {
+                    pem: key.serialize_pem(),
+                    public: LeafPublicKey::of(&key),
+                });
+            }
+            KeyType::EcdsaP256 => (&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, 65),
+            KeyType::EcdsaP384 => (&ring::signature::ECDSA_P384_SHA384_ASN1_SIGNING, 97),
+        };
+        let doc = ring::signature::EcdsaKeyPair::generate_pkcs8(
+            ring_alg,
+            &ring::rand::SystemRandom::new(),
+        )
+        .crypto("generating a key")?;
+        let der = doc.as_ref();
+        // ring's PKCS#8 v1 document ends with the RFC 5915 ECPrivateKey's
+        // `[1] { BIT STRING { 0 unused bits, 04 x y } }`.
+        let point = der
+            .len()
+            .checked_sub(point_len)
+            .filter(|&at| at >= 5)
+            .filter(|&at| {
+                der[at - 5..at] == [0xa1, point_len as u8 + 3, 0x03, point_len as u8 + 1, 0x00]
+                    && der[at] == 0x04
+            })
+            .map(|at| &der[at..])
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "ring generated a {self} PKCS#8 document without its public key at the end"
+                ))
+            })?;
+        Ok(LeafKey {
+            pem: crate::x509::pem_encode_lf("PRIVATE KEY", der),
+            public: LeafPublicKey {
+                raw: point.to_vec(),
+                alg: self.algorithm(),
+            },
+        })
+    }
+}
+
 /// The RFC 8410 §7 PKCS#8 v1 document for an Ed25519 seed:
 /// `SEQUENCE { INTEGER 0, SEQUENCE { id-Ed25519 }, OCTET STRING { OCTET STRING seed } }`.
 fn ed25519_pkcs8_v1(seed: &[u8; 32]) -> Vec<u8> {
@@ -1623,6 +1709,21 @@ mod tests {
 
     fn c(list: &[&str]) -> Constraints {
         Constraints(list.iter().map(|p| Permit::parse(p).unwrap()).collect())
+    }
+
+    #[test]
+    fn a_generated_leaf_key_loads_and_its_public_key_is_the_pairs() {
+        use rcgen::PublicKeyData;
+        for kt in KeyType::ALL {
+            for _ in 0..20 {
+                let leaf = kt.generate_leaf().unwrap();
+                // ring checks, loading it, that the public key is the private key's.
+                let pair = KeyPair::from_pem(&leaf.pem).unwrap();
+                assert_eq!(leaf.public.der_bytes(), pair.der_bytes(), "{kt}");
+                assert_eq!(leaf.public.algorithm(), kt.algorithm(), "{kt}");
+                assert_eq!(leaf.pem, pair.serialize_pem(), "{kt}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! [`Ca`]: a CA directory and its authority, the entry point of the library.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -20,6 +20,10 @@ pub struct Ca {
     authority: Authority,
 }
 
+/// A checked request: its profile, target directory, the path the index records and
+/// the existing key it keeps, if any.
+type LeafPlan<'k> = (LeafProfile, PathBuf, String, Option<&'k ExistingKey>);
+
 /// One certificate written by [`Ca::issue`].
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -29,6 +33,9 @@ pub struct Issued {
     pub dir: PathBuf,
     /// Set when the requested validity was cut to the CA's own expiry.
     pub clamped: bool,
+    /// The serial of the server's certificate this one replaced (its current one when
+    /// the lock was taken), if it had one.
+    pub supersedes: Option<String>,
 }
 
 /// The status of an issued certificate, as `fedca list` reports it.
@@ -48,6 +55,18 @@ pub enum CertStatus {
 }
 
 impl CertStatus {
+    /// The status at `now` of a record read with its effective state
+    /// ([`CaDir::read_index`]), as `fedca list` reports it.
+    pub fn of(r: &IndexRecord, now: OffsetDateTime) -> Self {
+        match r.state {
+            RecordState::Revoked => CertStatus::Revoked,
+            RecordState::Superseded => CertStatus::Superseded,
+            RecordState::Active if now > r.not_after => CertStatus::Expired,
+            RecordState::Active if now < r.not_before => CertStatus::NotYetValid,
+            RecordState::Active => CertStatus::Valid,
+        }
+    }
+
     /// The name `list` and `status` print (the JSON value).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -209,7 +228,15 @@ impl Ca {
     /// names, delegation, key type, validity, output directory), as one transaction;
     /// a server the CA has never issued gets the defaults and the CA's `servers/`.
     pub fn issue_stored(&self, names: &[ServerName]) -> Result<Vec<Issued>> {
-        let current = current_records(&self.dir)?;
+        // The stored settings are read under the lock, from the one reading of the index
+        // the whole command uses (after the lock finished any interrupted batch).
+        let lock = self.dir.lock()?;
+        let index = self.dir.read_index()?;
+        let current: HashMap<&ServerName, &IndexRecord> = index
+            .iter()
+            .filter(|r| r.state == RecordState::Active)
+            .map(|r| (&r.server, r))
+            .collect();
         let mut requests = Vec::with_capacity(names.len());
         let mut targets = Vec::with_capacity(names.len());
         for n in names {
@@ -228,9 +255,12 @@ impl Ca {
                 }
             }
         }
-        self.issue_planned(&requests, &[], targets, None)
+        drop(current);
+        let plans = self.plan_leaves(&requests, &[], targets)?;
+        self.issue_locked(&lock, &index, &requests, plans, None)
     }
 
+    /// Checks every request before the lock is taken, then issues them under it.
     fn issue_planned(
         &self,
         requests: &[LeafRequest],
@@ -238,16 +268,23 @@ impl Ca {
         targets: Vec<(PathBuf, String)>,
         out: Option<&Path>,
     ) -> Result<Vec<Issued>> {
+        let plans = self.plan_leaves(requests, keys, targets)?;
+        let lock = self.dir.lock()?;
+        // The index, read once, under the lock: the case check, the serials taken, the
+        // certificates superseded and the commit's checks all use this one reading.
+        let index = self.dir.read_index()?;
+        self.issue_locked(&lock, &index, requests, plans, out)
+    }
+
+    /// Each request's profile, target directory (with its path as the index records
+    /// it) and existing key, checked: nothing is written.
+    fn plan_leaves<'k>(
+        &self,
+        requests: &[LeafRequest],
+        keys: &[Option<&'k ExistingKey>],
+        targets: Vec<(PathBuf, String)>,
+    ) -> Result<Vec<LeafPlan<'k>>> {
         let now = OffsetDateTime::now_utc();
-        let current = self
-            .dir
-            .read_index()?
-            .into_iter()
-            .filter(|r| r.state == RecordState::Active);
-        crate::name::refuse_case_duplicates(
-            requests.iter().map(|r| &r.server),
-            current.map(|r| r.server.to_string()),
-        )?;
         let mut plans = Vec::with_capacity(requests.len());
         let mut seen = BTreeSet::new();
         for (i, (req, (target, path_text))) in requests.iter().zip(targets).enumerate() {
@@ -272,7 +309,18 @@ impl Ca {
             issue::check_existing_key(&profile, key)?;
             plans.push((profile, target, path_text, key));
         }
-        let lock = self.dir.lock()?;
+        Ok(plans)
+    }
+
+    /// Issues planned leaves under `lock`, `index` being the index read under it.
+    fn issue_locked(
+        &self,
+        lock: &crate::store::CaLock,
+        index: &[IndexRecord],
+        requests: &[LeafRequest],
+        plans: Vec<LeafPlan<'_>>,
+        out: Option<&Path>,
+    ) -> Result<Vec<Issued>> {
         // Another process may have replaced the CA (init --force) while we waited.
         if self.dir.read(files::ROOT_CERT)? != self.authority.cert_pem() {
             return Err(Error::corrupt(
@@ -283,12 +331,21 @@ impl Ca {
         if let Some(o) = out {
             prepare_out(o)?;
         }
-        let mut taken: BTreeSet<String> = self
-            .dir
-            .read_index_stored()?
-            .into_iter()
-            .map(|r| r.serial)
+        let active: HashMap<&ServerName, &str> = index
+            .iter()
+            .filter(|r| r.state == RecordState::Active)
+            .map(|r| (&r.server, r.serial.as_str()))
             .collect();
+        crate::name::refuse_case_duplicates(
+            requests.iter().map(|r| &r.server),
+            active.keys().map(|s| s.to_string()),
+        )?;
+        let supersedes: Vec<Option<String>> = requests
+            .iter()
+            .map(|r| active.get(&r.server).map(|s| s.to_string()))
+            .collect();
+        drop(active);
+        let mut taken: BTreeSet<String> = index.iter().map(|r| r.serial.clone()).collect();
         // Every serial drawn before anything is signed (distinct from the index's and
         // from each other), so that the batch's journal can name them all; then every
         // leaf is signed on every core and staged as it is made: a large batch is never
@@ -328,7 +385,7 @@ impl Ca {
             clamped.push(profile.clamped);
         }
         self.dir
-            .commit_streamed(&lock, &mut records, &targets, |i| {
+            .commit_streamed(lock, index, &mut records, &targets, |i| {
                 let (profile, _, _, key) = &plans[i];
                 let leaf = issue::sign_with_serial(
                     &self.authority,
@@ -351,10 +408,12 @@ impl Ca {
             .into_iter()
             .zip(targets)
             .zip(clamped)
-            .map(|((record, dir), clamped)| Issued {
+            .zip(supersedes)
+            .map(|(((record, dir), clamped), supersedes)| Issued {
                 record,
                 dir,
                 clamped,
+                supersedes,
             })
             .collect();
         Ok(issued)
@@ -474,13 +533,7 @@ pub fn list_records(records: Vec<IndexRecord>) -> Vec<ListEntry> {
     records
         .into_iter()
         .map(|r| {
-            let status = match r.state {
-                RecordState::Revoked => CertStatus::Revoked,
-                RecordState::Superseded => CertStatus::Superseded,
-                RecordState::Active if now > r.not_after => CertStatus::Expired,
-                RecordState::Active if now < r.not_before => CertStatus::NotYetValid,
-                RecordState::Active => CertStatus::Valid,
-            };
+            let status = CertStatus::of(&r, now);
             ListEntry {
                 serial: r.serial,
                 server: r.server.to_string(),
@@ -494,40 +547,7 @@ pub fn list_records(records: Vec<IndexRecord>) -> Vec<ListEntry> {
         .collect()
 }
 
-/// `f` applied to every item on every core, results in order; the first error wins.
-pub(crate) fn parallel_map<T, R, F>(items: &[T], f: F) -> Result<Vec<R>>
-where
-    T: Sync,
-    R: Send,
-    F: Fn(&T) -> Result<R> + Sync,
-{
-    let threads = std::thread::available_parallelism()
-        .map(|t| t.get())
-        .unwrap_or(1)
-        .min(items.len().max(1));
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| scope.spawn(|| c.iter().map(&f).collect::<Result<Vec<R>>>()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Internal("a signing thread panicked".into())))
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(items.len());
-    for p in parts {
-        out.extend(p?);
-    }
-    Ok(out)
-}
+pub(crate) use crate::store::parallel_map;
 
 /// Creates `--out` (0700) if needed and checks it is a writable directory, before any
 /// certificate is signed; a bad `--out` is bad input.

@@ -247,12 +247,12 @@ impl Ca {
         if let Some(o) = out {
             crate::ca::prepare_out(o)?;
         }
-        let taken: BTreeSet<String> = self
-            .dir()
-            .read_index()?
-            .into_iter()
-            .map(|r| r.serial)
-            .collect();
+        let index = self.dir().read_index()?;
+        let taken: BTreeSet<String> = index.iter().map(|r| r.serial.clone()).collect();
+        let supersedes = index
+            .iter()
+            .find(|r| r.state == RecordState::Active && r.server == req.server)
+            .map(|r| r.serial.clone());
         let serial = issue::random_serial(&taken)?;
         let serial_text = issue::serial_hex(serial.as_ref());
         let issuer = authority.issuer()?;
@@ -287,11 +287,12 @@ impl Ca {
             ca_pem: authority.cert_pem().to_string(),
         };
         self.dir()
-            .commit_issue(&lock, record.clone(), &server_files, &target)?;
+            .commit_issue(&lock, &index, record.clone(), &server_files, &target)?;
         Ok(Issued {
             record,
             dir: target,
             clamped: profile.clamped,
+            supersedes,
         })
     }
 }

@@ -24,7 +24,7 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
-use crate::authority::{Authority, KeyType};
+use crate::authority::{Authority, KeyType, LeafPublicKey};
 use crate::error::{Error, ExternalError, Field, Result};
 use crate::name::{AltName, Host, ServerName};
 use crate::validity::{Validity, BACKDATE};
@@ -355,13 +355,12 @@ pub fn sign_with_serial(
     let serial_text = serial_hex(serial.as_ref());
     let (key, key_pem) = match existing {
         Some(k) => (
-            KeyPair::from_pem(&k.pem).crypto("loading the existing key")?,
+            LeafPublicKey::of(&KeyPair::from_pem(&k.pem).crypto("loading the existing key")?),
             k.pem.clone(),
         ),
         None => {
-            let key = profile.key_type.generate()?;
-            let pem = key.serialize_pem();
-            (key, pem)
+            let key = profile.key_type.generate_leaf()?;
+            (key.public, key.pem)
         }
     };
     let issuer = ca.issuer()?;

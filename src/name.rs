@@ -210,15 +210,24 @@ pub fn refuse_case_duplicates<'a>(
     new: impl IntoIterator<Item = &'a ServerName>,
     existing: impl IntoIterator<Item = String>,
 ) -> Result<(), NameError> {
-    let mut seen: Vec<(String, &str)> = existing
-        .into_iter()
-        .map(|s| (s, "which this CA already has"))
-        .collect();
+    // By lowercase form, each spelling with where it was seen first: linear in the
+    // number of names (a batch of thousands against an index of thousands).
+    type Seen = std::collections::HashMap<String, Vec<(String, &'static str)>>;
+    fn note(seen: &mut Seen, s: String, where_: &'static str) {
+        let spellings = seen.entry(s.to_ascii_lowercase()).or_default();
+        if !spellings.iter().any(|(t, _)| *t == s) {
+            spellings.push((s, where_));
+        }
+    }
+    let mut seen = Seen::new();
+    for s in existing {
+        note(&mut seen, s, "which this CA already has");
+    }
     for name in new {
         let text = name.to_string();
         if let Some((first, where_)) = seen
-            .iter()
-            .find(|(s, _)| *s != text && s.eq_ignore_ascii_case(&text))
+            .get(&text.to_ascii_lowercase())
+            .and_then(|v| v.iter().find(|(s, _)| *s != text))
         {
             return Err(NameError::new(
                 &text,
@@ -227,7 +236,7 @@ pub fn refuse_case_duplicates<'a>(
                 ),
             ));
         }
-        seen.push((text, "given earlier in this call"));
+        note(&mut seen, text, "given earlier in this call");
     }
     Ok(())
 }

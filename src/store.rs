@@ -343,7 +343,7 @@ struct Plan {
 fn committed_output(
     target: &Path,
     record: &IndexRecord,
-    active: &std::collections::HashMap<(ServerName, String), String>,
+    active: &std::collections::HashMap<(&ServerName, &str), &str>,
 ) -> bool {
     if !is_fedca_dir(target) {
         return false;
@@ -355,7 +355,7 @@ fn committed_output(
         return false;
     };
     active
-        .get(&(record.server.clone(), record.path.clone()))
+        .get(&(&record.server, record.path.as_str()))
         .is_some_and(|sha| *sha == fp)
 }
 
@@ -454,6 +454,58 @@ fn stage(serial: &str, f: &ServerFiles, p: &Plan, certs: &Path) -> Result<()> {
         write_new(&archived, f.cert_pem.as_bytes(), PUBLIC_MODE)?;
     }
     Ok(())
+}
+
+/// `f` applied to every item on every core, results in order; the first error wins.
+pub(crate) fn parallel_map<T, R, F>(items: &[T], f: F) -> Result<Vec<R>>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> Result<R> + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .min(items.len().max(1));
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| scope.spawn(|| c.iter().map(&f).collect::<Result<Vec<R>>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a worker thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// How the journal records a path: relative to the CA directory `root` (absolute) when
+/// inside it, absolute otherwise (an `--out` directory). Paths must be UTF-8 to be
+/// recorded.
+fn journal_path(root: &Path, p: &Path) -> Result<PathBuf> {
+    if p.to_str().is_none() {
+        return Err(Error::invalid(
+            Field::Path,
+            p.display().to_string(),
+            "is not valid UTF-8, which fedca's journal and index cannot record",
+        ));
+    }
+    Ok(match p.strip_prefix(root) {
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => p.to_path_buf(),
+    })
 }
 
 /// Runs `f(0..n)` on every core, stopping at the first error.
@@ -750,12 +802,14 @@ impl CaDir {
     pub fn commit_issue(
         &self,
         lock: &CaLock,
+        index: &[IndexRecord],
         record: IndexRecord,
         server_files: &ServerFiles,
         target: &Path,
     ) -> Result<()> {
         self.commit_batch(
             lock,
+            index,
             &[Staged {
                 record,
                 files: server_files.clone(),
@@ -782,10 +836,17 @@ impl CaDir {
     /// A crash before 5 completes is rolled back by the next [`CaDir::lock`] (the
     /// index truncated to its old length, every server restored); after it, rolled
     /// forward. An error rolls the batch back before this returns.
-    pub fn commit_batch(&self, lock: &CaLock, batch: &[Staged]) -> Result<()> {
+    ///
+    /// `index` is the index as [`CaDir::read_index`] returned it under `lock`.
+    pub fn commit_batch(
+        &self,
+        lock: &CaLock,
+        index: &[IndexRecord],
+        batch: &[Staged],
+    ) -> Result<()> {
         let mut records: Vec<IndexRecord> = batch.iter().map(|s| s.record.clone()).collect();
         let targets: Vec<PathBuf> = batch.iter().map(|s| s.target.clone()).collect();
-        self.commit_streamed(lock, &mut records, &targets, |i| {
+        self.commit_streamed(lock, index, &mut records, &targets, |i| {
             Ok((batch[i].files.clone(), batch[i].record.sha256.clone()))
         })
     }
@@ -795,10 +856,13 @@ impl CaDir {
     /// `i`'s files and the SHA-256 of its certificate (stored in `records[i].sha256`).
     /// It is called once per server, on every core, after the journal is written and
     /// before anything is made durable; an error from it rolls the batch back. The
-    /// records' serials are the batch's: known before anything is signed.
+    /// records' serials are the batch's: known before anything is signed. `index` is
+    /// the index as [`CaDir::read_index`] returned it under `lock` (the caller has read
+    /// it already; reading it again would cost as much as the rest of a small commit).
     pub fn commit_streamed<F>(
         &self,
         lock: &CaLock,
+        index: &[IndexRecord],
         records: &mut [IndexRecord],
         targets: &[PathBuf],
         make: F,
@@ -816,18 +880,27 @@ impl CaDir {
                 targets.len()
             )));
         }
-        let mut plans = Vec::with_capacity(records.len());
-        let mut entries = Vec::with_capacity(records.len());
         // The index, read once: the active record of each (server, path).
-        let active: std::collections::HashMap<(ServerName, String), String> = self
-            .read_index()?
-            .into_iter()
+        let active: std::collections::HashMap<(&ServerName, &str), &str> = index
+            .iter()
             .filter(|r| r.state == RecordState::Active)
-            .map(|r| ((r.server, r.path), r.sha256))
+            .map(|r| ((&r.server, r.path.as_str()), r.sha256.as_str()))
             .collect();
-        let mut made = HashSet::new();
         let mut serials = HashSet::new();
-        for (record, target) in records.iter().zip(targets) {
+        for record in records.iter() {
+            if !serials.insert(record.serial.as_str()) {
+                return Err(Error::Internal(format!(
+                    "serial {} twice in one batch",
+                    record.serial
+                )));
+            }
+        }
+        drop(serials);
+        // Every target's directory made and checked on every core (a batch of thousands
+        // of bundles: a directory created and several looked up for each).
+        let root = absolute(&self.root)?;
+        let items: Vec<(&IndexRecord, &PathBuf)> = records.iter().zip(targets).collect();
+        let prepared = parallel_map(&items, |&(record, target)| {
             let parent = target.parent().ok_or_else(|| {
                 Error::invalid(
                     Field::Directory,
@@ -835,15 +908,7 @@ impl CaDir {
                     "has no parent",
                 )
             })?;
-            if made.insert(parent.to_path_buf()) {
-                create_dir_all_private(parent)?;
-            }
-            if !serials.insert(record.serial.as_str()) {
-                return Err(Error::Internal(format!(
-                    "serial {} twice in one batch",
-                    record.serial
-                )));
-            }
+            create_dir_all_private(parent)?;
             let target = absolute(target)?;
             let parent = absolute(parent)?;
             let staging = parent.join(format!(".staging-{}", record.serial));
@@ -853,22 +918,25 @@ impl CaDir {
             // A renewal keeps the old directory's owner and modes only when it is
             // verifiably fedca's committed output for this server and path.
             let keep = target_existed && committed_output(&target, record, &active);
-            entries.push(Journal {
+            let entry = Journal {
                 serial: record.serial.clone(),
-                target: self.journal_path(&target)?,
-                staging: self.journal_path(&staging)?,
-                backup: self.journal_path(&backup)?,
+                target: journal_path(&root, &target)?,
+                staging: journal_path(&root, &staging)?,
+                backup: journal_path(&root, &backup)?,
                 target_existed,
-            });
-            plans.push(Plan {
+            };
+            let plan = Plan {
                 target,
                 parent,
                 staging,
                 backup,
                 target_existed,
                 keep,
-            });
-        }
+            };
+            Ok((entry, plan))
+        })?;
+        drop(items);
+        let (entries, plans): (Vec<Journal>, Vec<Plan>) = prepared.into_iter().unzip();
         let index_len = match fs::metadata(self.path(files::INDEX)) {
             Ok(m) => m.len(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
@@ -1389,23 +1457,6 @@ impl CaDir {
             }
         }
         Ok(())
-    }
-
-    /// How the journal records a path: relative to the CA directory when inside it,
-    /// absolute otherwise (an `--out` directory). Paths must be UTF-8 to be recorded.
-    fn journal_path(&self, p: &Path) -> Result<PathBuf> {
-        if p.to_str().is_none() {
-            return Err(Error::invalid(
-                Field::Path,
-                p.display().to_string(),
-                "is not valid UTF-8, which fedca's journal and index cannot record",
-            ));
-        }
-        let root = absolute(&self.root)?;
-        Ok(match p.strip_prefix(&root) {
-            Ok(rel) => rel.to_path_buf(),
-            Err(_) => p.to_path_buf(),
-        })
     }
 
     /// Finishes or undoes a root rotation a crashed `rotate-root` left (see

@@ -57,18 +57,6 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     for (server, serial) in crate::revocation::revoked_among(ca.dir(), &servers)? {
         eprintln!("note: {server} was revoked (serial {serial}); issuing it a new certificate lets it federate again once `fedca trust` is re-run on the others");
     }
-    // The current certificate of each server, to say which one a renewal supersedes.
-    let current: std::collections::BTreeMap<String, String> = ca
-        .list()?
-        .into_iter()
-        .filter(|e| {
-            !matches!(
-                e.status,
-                crate::ca::CertStatus::Superseded | crate::ca::CertStatus::Revoked
-            )
-        })
-        .map(|e| (e.server.to_string(), e.serial.to_string()))
-        .collect();
     let plain = args.alt.is_empty()
         && args.delegate.is_none()
         && args.validity.is_none()
@@ -111,20 +99,10 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
         }
         ca.issue(&requests, args.out.as_deref())?
     };
-    let supersedes = |i: &crate::ca::Issued| current.get(&i.record.server.to_string()).cloned();
     if cli.json {
         // The JSON vocabulary of every command (docs/json.md): a certificate's `status`
         // as `fedca list` reports it, not the index's stored `state`.
-        let statuses: std::collections::BTreeMap<String, serde_json::Value> = ca
-            .list()?
-            .into_iter()
-            .map(|e| {
-                (
-                    e.serial.to_string(),
-                    serde_json::Value::from(e.status.as_str()),
-                )
-            })
-            .collect();
+        let now = time::OffsetDateTime::now_utc();
         let mut records = Vec::with_capacity(issued.len());
         for i in &issued {
             let mut v = serde_json::to_value(&i.record)
@@ -133,12 +111,9 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 o.remove("state");
                 o.insert(
                     "status".into(),
-                    statuses
-                        .get(&i.record.serial.to_string())
-                        .cloned()
-                        .unwrap_or_default(),
+                    crate::ca::CertStatus::of(&i.record, now).as_str().into(),
                 );
-                o.insert("supersedes".into(), supersedes(i).into());
+                o.insert("supersedes".into(), i.supersedes.clone().into());
             }
             records.push(v);
         }
@@ -151,7 +126,8 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 i.record.names.join(","),
                 crate::x509::rfc3339(i.record.not_after),
                 i.record.serial,
-                supersedes(i)
+                i.supersedes
+                    .clone()
                     .map(|s| format!(" (supersedes serial {s})"))
                     .unwrap_or_default(),
                 i.dir.display()

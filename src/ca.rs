@@ -547,8 +547,6 @@ pub fn list_records(records: Vec<IndexRecord>) -> Vec<ListEntry> {
         .collect()
 }
 
-pub(crate) use crate::store::parallel_map;
-
 /// Creates `--out` (0700) if needed and checks it is a writable directory, before any
 /// certificate is signed; a bad `--out` is bad input.
 pub(crate) fn prepare_out(out: &Path) -> Result<()> {

@@ -919,7 +919,7 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
     progress.start("bundles", spec.servers.len() as u64);
     // On every core, a slice at a time (for the progress bar).
     for slice in spec.servers.chunks(256) {
-        let done = crate::ca::parallel_map(slice, |s| {
+        let done = crate::store::parallel_map(slice, |s| {
             let name = s.name.to_string();
             let r = current.get(&s.name).ok_or_else(|| {
                 Error::Internal(format!("{name} has no current certificate after apply"))

@@ -328,18 +328,18 @@ impl Ca {
                 "the CA was replaced while this command waited for the lock; run it again",
             ));
         }
+        // Bad input is refused before `--out` is made. The CA's names in index order, so
+        // that the error names the same first spelling every time.
+        let current = || index.iter().filter(|r| r.state == RecordState::Active);
+        crate::name::refuse_case_duplicates(
+            requests.iter().map(|r| &r.server),
+            current().map(|r| r.server.to_string()),
+        )?;
         if let Some(o) = out {
             prepare_out(o)?;
         }
-        let active: HashMap<&ServerName, &str> = index
-            .iter()
-            .filter(|r| r.state == RecordState::Active)
-            .map(|r| (&r.server, r.serial.as_str()))
-            .collect();
-        crate::name::refuse_case_duplicates(
-            requests.iter().map(|r| &r.server),
-            active.keys().map(|s| s.to_string()),
-        )?;
+        let active: HashMap<&ServerName, &str> =
+            current().map(|r| (&r.server, r.serial.as_str())).collect();
         let supersedes: Vec<Option<String>> = requests
             .iter()
             .map(|r| active.get(&r.server).map(|s| s.to_string()))

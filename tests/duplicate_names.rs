@@ -32,6 +32,21 @@ fn a_server_name_differing_only_in_case_is_refused_naming_the_first() {
         );
         assert_eq!(common::snapshot(&ca), before, "{args:?} changed the CA");
     }
+    // Refused before anything is made: an --out that does not exist yet stays absent.
+    let out_dir = tmp.path().join("new/out");
+    let o = out_dir.to_str().unwrap();
+    let out = common::run(&["issue", "hs4.fed.test", "--out", o, "--ca-dir", c]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("\"HS4.FED.TEST\"") && err.contains("case"),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("new").exists(),
+        "a refused issue created its --out"
+    );
+    assert_eq!(common::snapshot(&ca), before, "--out: changed the CA");
     // The same name is a renewal; another port is another server name.
     common::ok(&["issue", "HS4.FED.TEST", "hs4.fed.test:8448", "--ca-dir", c]);
 }

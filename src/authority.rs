@@ -1413,14 +1413,7 @@ pub fn import_root_key(
     if !dir.exists() {
         return Err(Error::NoCa(dir.root().to_path_buf()));
     }
-    let bytes = store::read_input(from, Field::KeyFile)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        Error::invalid(
-            Field::KeyFile,
-            from.display().to_string(),
-            "is not a PEM file",
-        )
-    })?;
+    let text = store::read_input_text(from, Field::KeyFile, "is not a PEM file")?;
     let key = match key_from_pem(&text, passphrase, from) {
         Ok(k) => k,
         Err(Error::Corrupt { detail, .. }) => {

@@ -286,14 +286,7 @@ impl Spec {
     /// Reads and checks the spec in `file`. Relative paths in it are relative to the
     /// directory holding it.
     pub fn load(file: &Path) -> Result<Spec> {
-        let bytes = crate::store::read_input(file, crate::error::Field::Spec)?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::invalid(
-                crate::error::Field::Spec,
-                file.display().to_string(),
-                "is not UTF-8",
-            )
-        })?;
+        let text = crate::store::read_input_text(file, crate::error::Field::Spec, "is not UTF-8")?;
         Spec::parse(file, &text)
     }
 

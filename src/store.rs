@@ -456,39 +456,36 @@ fn stage(serial: &str, f: &ServerFiles, p: &Plan, certs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `f` applied to every item on every core, results in order; the first error wins.
+/// `f` applied to every item on every core, results in order ([`for_each_parallel`]).
 pub(crate) fn parallel_map<T, R, F>(items: &[T], f: F) -> Result<Vec<R>>
 where
     T: Sync,
-    R: Send,
+    R: Send + Sync,
     F: Fn(&T) -> Result<R> + Sync,
 {
-    let threads = std::thread::available_parallelism()
-        .map(|t| t.get())
-        .unwrap_or(1)
-        .min(items.len().max(1));
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| scope.spawn(|| c.iter().map(&f).collect::<Result<Vec<R>>>()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Internal("a worker thread panicked".into())))
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(items.len());
-    for p in parts {
-        out.extend(p?);
-    }
-    Ok(out)
+    parallel_collect(items.len(), |i| f(&items[i]))
+}
+
+/// `f(0..n)` on every core, results in order ([`for_each_parallel`]).
+pub(crate) fn parallel_collect<R, F>(n: usize, f: F) -> Result<Vec<R>>
+where
+    R: Send + Sync,
+    F: Fn(usize) -> Result<R> + Sync,
+{
+    // One slot per index, each set once: `for_each_parallel` hands each index to one
+    // worker.
+    let slots: Vec<std::sync::OnceLock<R>> = (0..n).map(|_| std::sync::OnceLock::new()).collect();
+    for_each_parallel(n, |i| {
+        let _ = slots[i].set(f(i)?);
+        Ok(())
+    })?;
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .ok_or_else(|| Error::Internal("a parallel result was not made".into()))
+        })
+        .collect()
 }
 
 /// How the journal records a path: relative to the CA directory `root` (absolute) when
@@ -508,7 +505,10 @@ fn journal_path(root: &Path, p: &Path) -> Result<PathBuf> {
     })
 }
 
-/// Runs `f(0..n)` on every core, stopping at the first error.
+/// Runs `f(0..n)` on every core, each index once, stopping when one fails. The error
+/// returned is the lowest index's, as a sequential run would return: indices are handed
+/// out in order and a worker finishes the one it holds, so every index below a failing
+/// one has run.
 pub(crate) fn for_each_parallel<F>(n: usize, f: F) -> Result<()>
 where
     F: Fn(usize) -> Result<()> + Sync,
@@ -522,10 +522,10 @@ where
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+    let results: Vec<std::result::Result<(), (usize, Error)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                scope.spawn(|| -> Result<()> {
+                scope.spawn(|| {
                     use std::sync::atomic::Ordering::Relaxed;
                     loop {
                         let i = next.fetch_add(1, Relaxed);
@@ -534,7 +534,7 @@ where
                         }
                         if let Err(e) = f(i) {
                             failed.store(true, Relaxed);
-                            return Err(e);
+                            return Err((i, e));
                         }
                     }
                 })
@@ -543,12 +543,20 @@ where
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Internal("a worker thread panicked".into())))
+                h.join().unwrap_or_else(|_| {
+                    Err((0, Error::Internal("a worker thread panicked".into())))
+                })
             })
             .collect()
     });
-    results.into_iter().collect()
+    match results
+        .into_iter()
+        .filter_map(|r| r.err())
+        .min_by_key(|(i, _)| *i)
+    {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Up to this many paths are made durable one `fsync` each; more by one `syncfs` per
@@ -985,23 +993,16 @@ impl CaDir {
         let certs = self.path(files::CERTS);
         create_dir_all_private(&certs)?;
         let n = records.len();
-        let made: Vec<std::sync::OnceLock<(String, bool)>> =
-            (0..n).map(|_| std::sync::OnceLock::new()).collect();
-        {
+        let made = {
             let records: &[IndexRecord] = records;
-            for_each_parallel(n, |i| {
+            parallel_collect(n, |i| {
                 let (f, sha256) = make(i)?;
                 stage(&records[i].serial, &f, &plans[i], &certs)?;
-                // Set once: `for_each_parallel` hands each index to one worker.
-                let _ = made[i].set((sha256, !f.key_pem.is_empty()));
-                Ok(())
-            })?;
-        }
+                Ok((sha256, !f.key_pem.is_empty()))
+            })?
+        };
         let mut has_key = Vec::with_capacity(n);
-        for (r, m) in records.iter_mut().zip(made) {
-            let (sha256, key) = m
-                .into_inner()
-                .ok_or_else(|| Error::Internal(format!("{} was not staged", r.serial)))?;
+        for (r, (sha256, key)) in records.iter_mut().zip(made) {
             r.sha256 = sha256;
             has_key.push(key);
         }
@@ -2045,6 +2046,14 @@ pub fn create_dir_all_private(p: &Path) -> Result<()> {
         .recursive(true)
         .create(p)
         .map_err(|e| Error::io(p, e))
+}
+
+/// [`read_input`] of a file that must be text: one that is not UTF-8 is bad input,
+/// refused with `not_text` as the rule.
+pub fn read_input_text(path: &Path, what: impl Into<Field>, not_text: &str) -> Result<String> {
+    let what = what.into();
+    let bytes = read_input(path, what.clone())?;
+    String::from_utf8(bytes).map_err(|_| Error::invalid(what, path.display().to_string(), not_text))
 }
 
 /// The largest input file fedca reads (certificates, chains, keys, CSRs, CRLs).

@@ -278,20 +278,14 @@ fn issue_and_renew_work_in_the_stored_ca_and_keep_each_servers_settings() {
 
 /// Every file under `dir`, relative path to text with `dir`'s path replaced by @OUT@.
 fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let text = read(&p).replace(s(dir), "@OUT@");
-                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), text);
-            }
-        }
-    }
-    out
+    snapshot(dir)
+        .into_iter()
+        .filter(|(rel, _)| !dir.join(rel).is_dir())
+        .map(|(rel, (bytes, _))| {
+            let text = String::from_utf8(bytes).expect("utf-8 output");
+            (rel, text.replace(s(dir), "@OUT@"))
+        })
+        .collect()
 }
 
 /// `trust` reads the stored records (the server's delegate, dates and files, the whole

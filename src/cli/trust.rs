@@ -248,14 +248,8 @@ fn request(args: &Args) -> Result<TrustRequest> {
     };
     let mut also_trust = Vec::new();
     for f in &args.also_trust {
-        let bytes = crate::store::read_input(f, crate::error::Field::AlsoTrust)?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::invalid(
-                crate::error::Field::AlsoTrust,
-                f.display().to_string(),
-                "is not PEM text",
-            )
-        })?;
+        let text =
+            crate::store::read_input_text(f, crate::error::Field::AlsoTrust, "is not PEM text")?;
         also_trust.push((text, f.display().to_string()));
     }
     Ok(TrustRequest {

@@ -286,11 +286,12 @@ impl Ca {
     ) -> Result<Vec<LeafPlan<'k>>> {
         let now = OffsetDateTime::now_utc();
         let mut plans = Vec::with_capacity(requests.len());
-        let mut seen = BTreeSet::new();
+        let mut seen_targets = std::collections::HashSet::with_capacity(requests.len());
+        let mut seen_servers = std::collections::HashSet::with_capacity(requests.len());
         for (i, (req, (target, path_text))) in requests.iter().zip(targets).enumerate() {
             let profile = LeafProfile::build(req, &self.authority, now)?;
             let dir_name = req.server.dir_name();
-            if !seen.insert(target.clone()) || !seen.insert(PathBuf::from(req.server.to_string())) {
+            if !seen_targets.insert(target.clone()) || !seen_servers.insert(&req.server) {
                 return Err(Error::invalid(
                     Field::ServerName,
                     req.server.to_string(),
@@ -360,6 +361,7 @@ impl Ca {
         let ca_pem = self.authority.cert_pem();
         let chain_pem = self.authority.chain_pem();
         let leaf_validity = self.authority.policy().leaf_validity;
+        let signer = issue::Signer::new(&self.authority)?;
         let mut records = Vec::with_capacity(plans.len());
         let mut targets = Vec::with_capacity(plans.len());
         let mut clamped = Vec::with_capacity(plans.len());
@@ -387,12 +389,7 @@ impl Ca {
         self.dir
             .commit_streamed(lock, index, &mut records, &targets, |i| {
                 let (profile, _, _, key) = &plans[i];
-                let leaf = issue::sign_with_serial(
-                    &self.authority,
-                    profile.clone(),
-                    serials[i].clone(),
-                    *key,
-                )?;
+                let leaf = signer.sign(profile.clone(), serials[i].clone(), *key)?;
                 let sha256 = sha256_hex(&leaf.cert_der);
                 Ok((
                     ServerFiles {

@@ -351,36 +351,65 @@ pub fn sign_with_serial(
     serial: SerialNumber,
     existing: Option<&ExistingKey>,
 ) -> Result<IssuedLeaf> {
-    check_existing_key(&profile, existing)?;
-    let serial_text = serial_hex(serial.as_ref());
-    let (key, key_pem) = match existing {
-        Some(k) => (
-            LeafPublicKey::of(&KeyPair::from_pem(&k.pem).crypto("loading the existing key")?),
-            k.pem.clone(),
-        ),
-        None => {
-            let key = profile.key_type.generate_leaf()?;
-            (key.public, key.pem)
-        }
-    };
-    let issuer = ca.issuer()?;
-    let cert = profile
-        .params(serial)?
-        .signed_by(&key, &issuer)
-        .crypto("signing the leaf")?;
-    crate::lint::check_leaf_chain(
-        cert.der(),
-        ca.cert_der(),
-        &ca.chain_der(),
-        &profile.lint_expectations(),
-    )?;
-    Ok(IssuedLeaf {
-        serial: serial_text,
-        cert_der: cert.der().to_vec(),
-        cert_pem: cert.pem(),
-        key_pem,
-        profile,
-    })
+    Signer::new(ca)?.sign(profile, serial, existing)
+}
+
+/// A CA ready to sign many leaves: its issuer and chain loaded once (a batch signs
+/// thousands; loading the issuer parses the CA certificate).
+pub struct Signer<'a> {
+    ca: &'a Authority,
+    issuer: rcgen::Issuer<'static, &'a KeyPair>,
+    chain_der: Vec<Vec<u8>>,
+}
+
+impl<'a> Signer<'a> {
+    /// Loads `ca`'s issuer (the intermediate when there is one).
+    pub fn new(ca: &'a Authority) -> Result<Signer<'a>> {
+        Ok(Signer {
+            ca,
+            issuer: ca.issuer()?,
+            chain_der: ca.chain_der(),
+        })
+    }
+
+    /// Signs one leaf with `serial`, for `existing` key when given (its PEM kept as
+    /// it is) or a fresh one, and checks it (lint and webpki) before returning it.
+    pub fn sign(
+        &self,
+        profile: LeafProfile,
+        serial: SerialNumber,
+        existing: Option<&ExistingKey>,
+    ) -> Result<IssuedLeaf> {
+        check_existing_key(&profile, existing)?;
+        let serial_text = serial_hex(serial.as_ref());
+        let (key, key_pem) = match existing {
+            Some(k) => (
+                LeafPublicKey::of(&KeyPair::from_pem(&k.pem).crypto("loading the existing key")?),
+                k.pem.clone(),
+            ),
+            None => {
+                let key = profile.key_type.generate_leaf()?;
+                (key.public, key.pem)
+            }
+        };
+        let cert = profile
+            .params(serial)?
+            .signed_by(&key, &self.issuer)
+            .crypto("signing the leaf")?;
+        crate::lint::check_leaf_chain(
+            cert.der(),
+            self.ca.cert_der(),
+            &self.chain_der,
+            &profile.lint_expectations(),
+        )?;
+        Ok(IssuedLeaf {
+            serial: serial_text,
+            cert_der: cert.der().to_vec(),
+            cert_pem: cert.pem(),
+            key_pem,
+            profile,
+        })
+    }
 }
 
 #[cfg(test)]

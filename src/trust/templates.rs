@@ -83,6 +83,16 @@ pub struct Templates {
     /// Where each override's bytes came from: its path as given, the file it resolves
     /// to, and the (device, inode) of the file that was read.
     sources: Vec<(PathBuf, PathBuf, (u64, u64))>,
+    /// Every template compiled once, on first use (a run of `apply` renders thousands).
+    compiled: std::sync::OnceLock<Compiled>,
+}
+
+/// The template set compiled: the environment, and the syntax error of each template
+/// that did not compile (reported when that template is rendered, as before).
+#[derive(Debug, Clone)]
+struct Compiled {
+    env: Environment<'static>,
+    broken: BTreeMap<&'static str, String>,
 }
 
 impl Templates {
@@ -139,7 +149,11 @@ impl Templates {
             sources.push((path.clone(), resolved, (meta.dev(), meta.ino())));
             overrides.insert(known, (path.display().to_string(), source));
         }
-        Ok(Templates { overrides, sources })
+        Ok(Templates {
+            overrides,
+            sources,
+            compiled: Default::default(),
+        })
     }
 
     /// Refuses an override that is, through a symbolic link or as a hard link (same
@@ -181,28 +195,46 @@ impl Templates {
     /// are bad input (exit 2) naming the template file.
     pub fn render(&self, name: &str, context: &Value) -> Result<String> {
         let overridden = self.overrides.contains_key(name);
-        let (origin, source) = match self.overrides.get(name) {
-            Some((path, source)) => (path.clone(), source.as_str()),
-            None => {
-                let source = EMBEDDED
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, s)| *s)
-                    .ok_or_else(|| Error::Internal(format!("no embedded template {name}")))?;
-                (format!("embedded template {name}"), source)
+        let origin = match self.overrides.get(name) {
+            Some((path, _)) => path.clone(),
+            None if EMBEDDED.iter().any(|(n, _)| *n == name) => {
+                format!("embedded template {name}")
             }
+            None => return Err(Error::Internal(format!("no embedded template {name}"))),
         };
-        let env = environment();
         // A template from --templates is the user's input; name the option.
         let option = if overridden {
             Field::Templates
         } else {
             Field::Template
         };
-        let bad =
-            |e: minijinja::Error| Error::invalid(option.clone(), origin.clone(), format!("{e:#}"));
-        let template = env.template_from_named_str(name, source).map_err(bad)?;
-        template.render(context).map_err(bad)
+        let bad = |e: String| Error::invalid(option.clone(), origin.clone(), e);
+        let compiled = self.compiled.get_or_init(|| self.compile());
+        if let Some(e) = compiled.broken.get(name) {
+            return Err(bad(e.clone()));
+        }
+        let template = compiled
+            .env
+            .get_template(name)
+            .map_err(|e| bad(format!("{e:#}")))?;
+        template.render(context).map_err(|e| bad(format!("{e:#}")))
+    }
+
+    /// Every template (each override in place of its embedded one) compiled into one
+    /// environment; a template that does not compile is left out, with its error.
+    fn compile(&self) -> Compiled {
+        let mut env = environment();
+        let mut broken = BTreeMap::new();
+        for (name, embedded) in EMBEDDED {
+            let source = match self.overrides.get(name) {
+                Some((_, source)) => source.clone(),
+                None => (*embedded).to_string(),
+            };
+            if let Err(e) = env.add_template_owned(*name, source) {
+                broken.insert(*name, format!("{e:#}"));
+            }
+        }
+        Compiled { env, broken }
     }
 }
 

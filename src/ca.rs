@@ -226,7 +226,9 @@ impl Ca {
         for (i, r) in renewals.iter().enumerate() {
             let plan = self
                 .target_for(&r.request.server, r.out.as_deref())
-                .and_then(|t| self.plan_leaves(std::slice::from_ref(&r.request), &[r.key], vec![t]));
+                .and_then(|t| {
+                    self.plan_leaves(std::slice::from_ref(&r.request), &[r.key], vec![t])
+                });
             match plan {
                 Ok(mut p) if p.len() == 1 => planned.push((i, p.remove(0))),
                 Ok(_) => {

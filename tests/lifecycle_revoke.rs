@@ -693,7 +693,13 @@ fn renew_all_is_one_transaction_and_a_refused_server_fails_alone() {
 
     let trace = tmp.path().join("trace");
     let out = Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=openat,rename,renameat,renameat2", "-o"])
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,rename,renameat,renameat2",
+            "-o",
+        ])
         .arg(&trace)
         .arg(common::BIN)
         .args(["renew", "--all", "--force", "--json", "--ca-dir", s(&ca)])
@@ -730,7 +736,11 @@ fn renew_all_is_one_transaction_and_a_refused_server_fails_alone() {
             assert!(renewed.contains(&name.as_str()), "{report}");
         }
     }
-    assert_unchanged(&hs2_before, &snapshot(&ca.join("servers/hs2.fed.test")));
+    assert_unchanged(
+        &hs2_before,
+        &snapshot(&ca.join("servers/hs2.fed.test")),
+        "the refused server's directory",
+    );
 
     // One transaction: one journal committed, the index read a fixed number of times
     // (the due list, the newest records, under the lock) and appended to once.
@@ -739,7 +749,10 @@ fn renew_all_is_one_transaction_and_a_refused_server_fails_alone() {
         .lines()
         .filter(|l| l.contains("rename") && l.contains("journal.json\""))
         .count();
-    assert_eq!(journals, 1, "journal.json written {journals} times:\n{trace}");
+    assert_eq!(
+        journals, 1,
+        "journal.json written {journals} times:\n{trace}"
+    );
     let index_opens = trace
         .lines()
         .filter(|l| l.contains("openat") && l.contains("index.jsonl\""))

@@ -38,6 +38,19 @@ pub struct Issued {
     pub supersedes: Option<String>,
 }
 
+/// One server to renew ([`Ca::renew_each`]): its request, the `--out` directory its
+/// files go to (`None`: the CA's `servers/`), and the existing key to certify instead
+/// of a new one (`renew --reuse-key`).
+#[derive(Clone)]
+pub struct Renewal<'k> {
+    /// The server as its record describes it.
+    pub request: LeafRequest,
+    /// The directory holding its directory, when not the CA's `servers/`.
+    pub out: Option<PathBuf>,
+    /// The key to keep, if any.
+    pub key: Option<&'k ExistingKey>,
+}
+
 /// The status of an issued certificate, as `fedca list` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -159,38 +172,100 @@ impl Ca {
         keys: &[Option<&ExistingKey>],
         out: Option<&Path>,
     ) -> Result<Vec<Issued>> {
-        let mut targets = Vec::with_capacity(requests.len());
-        for req in requests {
-            let dir_name = req.server.dir_name();
-            targets.push(match out {
-                Some(o) => {
-                    let t = std::path::absolute(o.join(&dir_name)).map_err(|e| Error::io(o, e))?;
-                    let text = t.display().to_string();
-                    (t, text)
-                }
-                None => (
-                    self.dir.server_dir(&dir_name),
-                    format!("{}/{dir_name}", files::SERVERS),
-                ),
-            });
-        }
-        if let Some(o) = out {
-            if o.to_str().is_none() {
-                return Err(Error::invalid(
-                    Field::OutputDir,
-                    o.display().to_string(),
-                    "is not valid UTF-8, which the index cannot record",
-                ));
-            }
-            if self.dir.contains(o)? {
-                return Err(Error::invalid(
-                    Field::OutputDir,
-                    o.display().to_string(),
-                    format!("is inside the CA directory; write server files there without {}, or choose a directory outside it", Field::OutputDir.mention()),
-                ));
-            }
-        }
+        let targets = requests
+            .iter()
+            .map(|req| self.target_for(&req.server, out))
+            .collect::<Result<Vec<_>>>()?;
         self.issue_planned(requests, keys, targets, out)
+    }
+
+    /// The directory `server`'s files go to, with its path as the index records it:
+    /// `out/NAME` (absolute; `out` must be UTF-8 and outside the CA directory), or the
+    /// CA's `servers/NAME`.
+    fn target_for(&self, server: &ServerName, out: Option<&Path>) -> Result<(PathBuf, String)> {
+        let dir_name = server.dir_name();
+        let Some(o) = out else {
+            return Ok((
+                self.dir.server_dir(&dir_name),
+                format!("{}/{dir_name}", files::SERVERS),
+            ));
+        };
+        if o.to_str().is_none() {
+            return Err(Error::invalid(
+                Field::OutputDir,
+                o.display().to_string(),
+                "is not valid UTF-8, which the index cannot record",
+            ));
+        }
+        if self.dir.contains(o)? {
+            return Err(Error::invalid(
+                Field::OutputDir,
+                o.display().to_string(),
+                format!("is inside the CA directory; write server files there without {}, or choose a directory outside it", Field::OutputDir.mention()),
+            ));
+        }
+        let t = std::path::absolute(o.join(&dir_name)).map_err(|e| Error::io(o, e))?;
+        let text = t.display().to_string();
+        Ok((t, text))
+    }
+
+    /// Renews many servers as one transaction (the guarantees of
+    /// [`crate::store::CaDir::commit_batch`]), each [`Renewal`] as
+    /// [`Ca::issue_with_keys`] would issue it alone, reading the index once: renewing
+    /// every server of a large CA costs what one `apply` does, not one transaction (and
+    /// one reading of the index) per server.
+    ///
+    /// A renewal refused before anything is signed (its name now outside the CA's
+    /// constraints, its directory holding a file that is not fedca's, its output
+    /// directory not writable) is returned as its own error and the others go ahead. An
+    /// error of the transaction itself (a full disk) rolls every renewal back and is the
+    /// outer error.
+    pub fn renew_each(&self, renewals: &[Renewal<'_>]) -> Result<Vec<Result<Issued>>> {
+        let mut results: Vec<Option<Result<Issued>>> = renewals.iter().map(|_| None).collect();
+        let mut planned = Vec::with_capacity(renewals.len());
+        for (i, r) in renewals.iter().enumerate() {
+            let plan = self
+                .target_for(&r.request.server, r.out.as_deref())
+                .and_then(|t| {
+                    self.plan_leaves(std::slice::from_ref(&r.request), &[r.key], vec![t])
+                });
+            match plan {
+                Ok(mut p) if p.len() == 1 => planned.push((i, p.remove(0))),
+                Ok(_) => {
+                    results[i] = Some(Err(Error::Internal("one plan per renewal".into())));
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        if !planned.is_empty() {
+            let lock = self.dir.lock()?;
+            let index = self.dir.read_index()?;
+            // Each output directory made (or checked writable) under the lock, as
+            // `issue --out` does; one that fails fails its renewals only.
+            let mut requests = Vec::with_capacity(planned.len());
+            let mut plans = Vec::with_capacity(planned.len());
+            let mut order = Vec::with_capacity(planned.len());
+            for (i, plan) in planned {
+                let r = &renewals[i];
+                if let Some(Err(e)) = r.out.as_deref().map(prepare_out) {
+                    results[i] = Some(Err(e));
+                    continue;
+                }
+                requests.push(r.request.clone());
+                plans.push(plan);
+                order.push(i);
+            }
+            if !order.is_empty() {
+                let issued = self.issue_locked(&lock, &index, &requests, plans, None)?;
+                for (i, issued) in order.into_iter().zip(issued) {
+                    results[i] = Some(Ok(issued));
+                }
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::Internal("a renewal was not made".into()))))
+            .collect())
     }
 
     /// Issues one certificate per request into the matching server directory of

@@ -670,3 +670,95 @@ fn renew_reuse_key_refuses_a_missing_mismatched_or_wrong_type_key() {
     assert_eq!(out.status.code(), Some(2));
     assert_unchanged(&before, &snapshot(tmp.path()), "refused renew --reuse-key");
 }
+
+/// Issue 11: `renew --all` renews every due server in one transaction. The index was
+/// read (and appended to) once per server: O(n²) in the CA's size. A server whose
+/// renewal is refused before signing fails alone, and the rest are renewed.
+#[test]
+fn renew_all_is_one_transaction_and_a_refused_server_fails_alone() {
+    require("strace");
+    let (tmp, ca) = federation();
+    let more: Vec<String> = (4..=10).map(|i| format!("hs{i}.fed.test")).collect();
+    let mut args = vec!["issue".to_string()];
+    args.extend(more.iter().cloned());
+    args.extend(["--ca-dir".into(), s(&ca).into()]);
+    ok(&args);
+    let servers: Vec<String> = (1..=10).map(|i| format!("hs{i}.fed.test")).collect();
+    let before: Vec<String> = servers.iter().map(|n| serial_of(&ca, n)).collect();
+    // A file that is not fedca's in hs2's directory: fedca replaces the directory whole,
+    // so it refuses to renew hs2 (before anything is signed).
+    let foreign = ca.join("servers/hs2.fed.test/notes.txt");
+    std::fs::write(&foreign, "mine\n").unwrap();
+    let hs2_before = snapshot(&ca.join("servers/hs2.fed.test"));
+
+    let trace = tmp.path().join("trace");
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,rename,renameat,renameat2",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(common::BIN)
+        .args(["renew", "--all", "--force", "--json", "--ca-dir", s(&ca)])
+        .env_remove("FEDCA_CA_DIR")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("renewing hs2.fed.test") && err.contains("notes.txt"),
+        "{err}"
+    );
+    let report = parse_json(&String::from_utf8_lossy(&out.stdout));
+    let renewed: Vec<&str> = report["renewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["server"].as_str().unwrap())
+        .collect();
+    let failed: Vec<&str> = report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["server"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["hs2.fed.test"], "{report}");
+    assert_eq!(renewed.len(), 9, "{report}");
+    for (name, old) in servers.iter().zip(&before) {
+        let now = serial_of(&ca, name);
+        if name == "hs2.fed.test" {
+            assert_eq!(&now, old, "hs2 was renewed");
+        } else {
+            assert_ne!(&now, old, "{name} was not renewed");
+            assert!(renewed.contains(&name.as_str()), "{report}");
+        }
+    }
+    assert_unchanged(
+        &hs2_before,
+        &snapshot(&ca.join("servers/hs2.fed.test")),
+        "the refused server's directory",
+    );
+
+    // One transaction: one journal committed, the index read a fixed number of times
+    // (the due list, the newest records, under the lock) and appended to once.
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let journals = trace
+        .lines()
+        .filter(|l| l.contains("rename") && l.contains("journal.json\""))
+        .count();
+    assert_eq!(
+        journals, 1,
+        "journal.json written {journals} times:\n{trace}"
+    );
+    let index_opens = trace
+        .lines()
+        .filter(|l| l.contains("openat") && l.contains("index.jsonl\""))
+        .count();
+    assert!(
+        index_opens <= 4,
+        "index.jsonl opened {index_opens} times for 9 renewals:\n{trace}"
+    );
+}

@@ -248,19 +248,33 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     let mut hook_failed = false;
     if !todo.is_empty() {
         let ca = cli.open_ca()?;
-        for (old, (req, out), key) in todo {
-            let issued = match ca.issue_with_keys(
-                std::slice::from_ref(&req),
-                &[key.as_ref()],
-                out.as_deref(),
-            ) {
-                Ok(mut v) if !v.is_empty() => v.remove(0),
-                Ok(_) => continue,
-                Err(e) => {
-                    eprintln!("error: renewing {}: {}", old.server, e.cli_message());
+        // Every renewal in one transaction; one refused before signing fails alone, a
+        // failed transaction (every renewal rolled back) fails them all.
+        let renewals: Vec<crate::ca::Renewal<'_>> = todo
+            .iter()
+            .map(|(_, (request, out), key)| crate::ca::Renewal {
+                request: request.clone(),
+                out: out.clone(),
+                key: key.as_ref(),
+            })
+            .collect();
+        let results: Vec<std::result::Result<crate::Issued, String>> =
+            match ca.renew_each(&renewals) {
+                Ok(results) => results
+                    .into_iter()
+                    .map(|r| r.map_err(|e| e.cli_message()))
+                    .collect(),
+                Err(e) => vec![Err(e.cli_message()); renewals.len()],
+            };
+        drop(renewals);
+        for ((old, _, _), result) in todo.iter().zip(results) {
+            let issued = match result {
+                Ok(issued) => issued,
+                Err(error) => {
+                    eprintln!("error: renewing {}: {error}", old.server);
                     report.failed.push(Failed {
                         server: old.server.to_string(),
-                        error: e.cli_message(),
+                        error,
                     });
                     continue;
                 }

@@ -51,6 +51,17 @@ pub struct Renewal<'k> {
     pub key: Option<&'k ExistingKey>,
 }
 
+/// What became of one renewal of [`Ca::renew_each`].
+pub enum RenewResult {
+    /// Renewed, committed with the others.
+    Renewed(Box<Issued>),
+    /// Refused on its own, before the transaction; the others went ahead.
+    Refused(Error),
+    /// Part of the transaction that failed, and rolled back with it (the transaction's
+    /// error is returned beside the results).
+    RolledBack,
+}
+
 /// The status of an issued certificate, as `fedca list` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -215,40 +226,71 @@ impl Ca {
     /// every server of a large CA costs what one `apply` does, not one transaction (and
     /// one reading of the index) per server.
     ///
-    /// A renewal refused before anything is signed (its name now outside the CA's
-    /// constraints, its directory holding a file that is not fedca's, its output
-    /// directory not writable) is returned as its own error and the others go ahead. An
-    /// error of the transaction itself (a full disk) rolls every renewal back and is the
-    /// outer error.
-    pub fn renew_each(&self, renewals: &[Renewal<'_>]) -> Result<Vec<Result<Issued>>> {
-        let mut results: Vec<Option<Result<Issued>>> = renewals.iter().map(|_| None).collect();
+    /// Every check that is about one server is made for each renewal on its own, and a
+    /// renewal that fails one is [`RenewResult::Refused`] while the others go ahead:
+    /// before the lock its target, names, constraints and key; under the lock its name
+    /// against the CA's other spellings, its target again (a file planted while this
+    /// waited) and its `--out` directory. A server given twice is refused the second
+    /// time. What can still fail is the transaction itself (a full disk, the CA replaced
+    /// while this waited): then every renewal in it is [`RenewResult::RolledBack`] and
+    /// the transaction's error is returned beside the results. The outer error is the
+    /// lock's or the index's: nothing was attempted.
+    pub fn renew_each(
+        &self,
+        renewals: &[Renewal<'_>],
+    ) -> Result<(Vec<RenewResult>, Option<Error>)> {
+        let mut results: Vec<Option<RenewResult>> = renewals.iter().map(|_| None).collect();
         let mut planned = Vec::with_capacity(renewals.len());
+        let mut seen_servers = std::collections::HashSet::with_capacity(renewals.len());
+        let mut seen_targets = std::collections::HashSet::with_capacity(renewals.len());
         for (i, r) in renewals.iter().enumerate() {
             let plan = self
                 .target_for(&r.request.server, r.out.as_deref())
                 .and_then(|t| {
+                    // One journal may name a target once (recovery refuses one that
+                    // names it twice).
+                    if !seen_servers.insert(&r.request.server) || !seen_targets.insert(t.0.clone())
+                    {
+                        return Err(Error::invalid(
+                            Field::ServerName,
+                            r.request.server.to_string(),
+                            "is given twice in one call",
+                        ));
+                    }
                     self.plan_leaves(std::slice::from_ref(&r.request), &[r.key], vec![t])
                 });
             match plan {
                 Ok(mut p) if p.len() == 1 => planned.push((i, p.remove(0))),
                 Ok(_) => {
-                    results[i] = Some(Err(Error::Internal("one plan per renewal".into())));
+                    results[i] = Some(RenewResult::Refused(Error::Internal(
+                        "one plan per renewal".into(),
+                    )))
                 }
-                Err(e) => results[i] = Some(Err(e)),
+                Err(e) => results[i] = Some(RenewResult::Refused(e)),
             }
         }
+        let mut failed = None;
         if !planned.is_empty() {
             let lock = self.dir.lock()?;
             let index = self.dir.read_index()?;
-            // Each output directory made (or checked writable) under the lock, as
-            // `issue --out` does; one that fails fails its renewals only.
+            let spellings = crate::name::CaseSpellings::of_existing(
+                index
+                    .iter()
+                    .filter(|r| r.state == RecordState::Active)
+                    .map(|r| r.server.to_string()),
+            );
             let mut requests = Vec::with_capacity(planned.len());
             let mut plans = Vec::with_capacity(planned.len());
             let mut order = Vec::with_capacity(planned.len());
             for (i, plan) in planned {
                 let r = &renewals[i];
-                if let Some(Err(e)) = r.out.as_deref().map(prepare_out) {
-                    results[i] = Some(Err(e));
+                let alone = spellings
+                    .check(&r.request.server)
+                    .map_err(Error::from)
+                    .and_then(|_| crate::store::check_target(&plan.1))
+                    .and_then(|_| r.out.as_deref().map_or(Ok(()), prepare_out));
+                if let Err(e) = alone {
+                    results[i] = Some(RenewResult::Refused(e));
                     continue;
                 }
                 requests.push(r.request.clone());
@@ -256,16 +298,30 @@ impl Ca {
                 order.push(i);
             }
             if !order.is_empty() {
-                let issued = self.issue_locked(&lock, &index, &requests, plans, None)?;
-                for (i, issued) in order.into_iter().zip(issued) {
-                    results[i] = Some(Ok(issued));
+                match self.issue_locked(&lock, &index, &requests, plans, None) {
+                    Ok(issued) => {
+                        for (i, issued) in order.into_iter().zip(issued) {
+                            results[i] = Some(RenewResult::Renewed(Box::new(issued)));
+                        }
+                    }
+                    Err(e) => {
+                        for i in order {
+                            results[i] = Some(RenewResult::RolledBack);
+                        }
+                        failed = Some(e);
+                    }
                 }
             }
         }
-        Ok(results
+        let results = results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::Internal("a renewal was not made".into()))))
-            .collect())
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    RenewResult::Refused(Error::Internal("a renewal was not made".into()))
+                })
+            })
+            .collect();
+        Ok((results, failed))
     }
 
     /// Issues one certificate per request into the matching server directory of

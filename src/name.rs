@@ -210,22 +210,42 @@ pub fn refuse_case_duplicates<'a>(
     new: impl IntoIterator<Item = &'a ServerName>,
     existing: impl IntoIterator<Item = String>,
 ) -> Result<(), NameError> {
-    // By lowercase form, each spelling with where it was seen first: linear in the
-    // number of names (a batch of thousands against an index of thousands).
-    type Seen = std::collections::HashMap<String, Vec<(String, &'static str)>>;
-    fn note(seen: &mut Seen, s: String, where_: &'static str) {
-        let spellings = seen.entry(s.to_ascii_lowercase()).or_default();
+    let mut spellings = CaseSpellings::of_existing(existing);
+    for name in new {
+        spellings.check(name)?;
+        spellings.note(name.to_string(), "given earlier in this call");
+    }
+    Ok(())
+}
+
+/// The spellings of server names by lowercase form, each with where it was seen first:
+/// [`refuse_case_duplicates`], and a check of one name at a time (`renew`, where each
+/// server is refused on its own). Linear in the number of names.
+#[derive(Debug, Default)]
+pub struct CaseSpellings(std::collections::HashMap<String, Vec<(String, &'static str)>>);
+
+impl CaseSpellings {
+    /// The CA's current server names, in index order (the error names the first).
+    pub fn of_existing(existing: impl IntoIterator<Item = String>) -> CaseSpellings {
+        let mut spellings = CaseSpellings::default();
+        for s in existing {
+            spellings.note(s, "which this CA already has");
+        }
+        spellings
+    }
+
+    fn note(&mut self, s: String, where_: &'static str) {
+        let spellings = self.0.entry(s.to_ascii_lowercase()).or_default();
         if !spellings.iter().any(|(t, _)| *t == s) {
             spellings.push((s, where_));
         }
     }
-    let mut seen = Seen::new();
-    for s in existing {
-        note(&mut seen, s, "which this CA already has");
-    }
-    for name in new {
+
+    /// Refuses `name` if a name seen so far differs from it only in case.
+    pub fn check(&self, name: &ServerName) -> Result<(), NameError> {
         let text = name.to_string();
-        if let Some((first, where_)) = seen
+        if let Some((first, where_)) = self
+            .0
             .get(&text.to_ascii_lowercase())
             .and_then(|v| v.iter().find(|(s, _)| *s != text))
         {
@@ -236,9 +256,8 @@ pub fn refuse_case_duplicates<'a>(
                 ),
             ));
         }
-        note(&mut seen, text, "given earlier in this call");
+        Ok(())
     }
-    Ok(())
 }
 
 impl ServerName {

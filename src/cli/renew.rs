@@ -181,8 +181,16 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
     if args.all {
         wanted.extend(statuses.iter());
     } else {
+        let mut given = std::collections::HashSet::new();
         for n in &args.names {
             let name = ServerName::parse(n)?.to_string();
+            if !given.insert(name.clone()) {
+                return Err(Error::invalid(
+                    Field::Other("NAME".into()),
+                    n,
+                    "is given twice; each server is renewed once",
+                ));
+            }
             match statuses.iter().find(|s| s.entry.server == name) {
                 Some(s) if s.entry.status == CertStatus::Revoked => {
                     return Err(Error::invalid(
@@ -260,10 +268,17 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
             .collect();
         let results: Vec<std::result::Result<crate::Issued, String>> =
             match ca.renew_each(&renewals) {
-                Ok(results) => results
-                    .into_iter()
-                    .map(|r| r.map_err(|e| e.cli_message()))
-                    .collect(),
+                Ok((results, failed)) => {
+                    let failed = failed.map(|e| e.cli_message()).unwrap_or_default();
+                    results
+                        .into_iter()
+                        .map(|r| match r {
+                            crate::ca::RenewResult::Renewed(issued) => Ok(*issued),
+                            crate::ca::RenewResult::Refused(e) => Err(e.cli_message()),
+                            crate::ca::RenewResult::RolledBack => Err(failed.clone()),
+                        })
+                        .collect()
+                }
                 Err(e) => vec![Err(e.cli_message()); renewals.len()],
             };
         drop(renewals);

@@ -713,19 +713,8 @@ fn renew_all_is_one_transaction_and_a_refused_server_fails_alone() {
         "{err}"
     );
     let report = parse_json(&String::from_utf8_lossy(&out.stdout));
-    let renewed: Vec<&str> = report["renewed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["server"].as_str().unwrap())
-        .collect();
-    let failed: Vec<&str> = report["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["server"].as_str().unwrap())
-        .collect();
-    assert_eq!(failed, ["hs2.fed.test"], "{report}");
+    let renewed = servers_in(&report, "renewed");
+    assert_eq!(servers_in(&report, "failed"), ["hs2.fed.test"], "{report}");
     assert_eq!(renewed.len(), 9, "{report}");
     for (name, old) in servers.iter().zip(&before) {
         let now = serial_of(&ca, name);
@@ -733,7 +722,7 @@ fn renew_all_is_one_transaction_and_a_refused_server_fails_alone() {
             assert_eq!(&now, old, "hs2 was renewed");
         } else {
             assert_ne!(&now, old, "{name} was not renewed");
-            assert!(renewed.contains(&name.as_str()), "{report}");
+            assert!(renewed.contains(name), "{report}");
         }
     }
     assert_unchanged(
@@ -763,19 +752,25 @@ fn renew_all_is_one_transaction_and_a_refused_server_fails_alone() {
     );
 }
 
+/// The servers a `renew --json` report lists under `key` (`renewed`, `failed`).
+fn servers_in(report: &serde_json::Value, key: &str) -> Vec<String> {
+    report[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {report}"))
+        .iter()
+        .map(|r| r["server"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The servers `renew --all --force --json` renewed and those it reported failed.
 fn renew_all_report(ca: &Path) -> (Vec<String>, Vec<String>, Option<i32>) {
     let out = run(&["renew", "--all", "--force", "--json", "--ca-dir", s(ca)]);
     let report = parse_json(&String::from_utf8_lossy(&out.stdout));
-    let servers = |key: &str| -> Vec<String> {
-        report[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["server"].as_str().unwrap().to_string())
-            .collect()
-    };
-    (servers("renewed"), servers("failed"), out.status.code())
+    (
+        servers_in(&report, "renewed"),
+        servers_in(&report, "failed"),
+        out.status.code(),
+    )
 }
 
 /// Review of issue 11's batch renewal: a name given twice is bad input (exit 2, nothing
@@ -860,20 +855,12 @@ fn renew_all_with_a_file_planted_while_it_waits_renews_the_others() {
     assert!(holder.wait().unwrap().success());
     let report = parse_json(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(out.status.code(), Some(1), "{report}");
-    let names = |key: &str| -> Vec<String> {
-        report[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["server"].as_str().unwrap().to_string())
-            .collect()
-    };
     assert_eq!(
-        names("renewed"),
+        servers_in(&report, "renewed"),
         ["hs1.fed.test", "hs3.fed.test"],
         "{report}"
     );
-    assert_eq!(names("failed"), ["hs2.fed.test"], "{report}");
+    assert_eq!(servers_in(&report, "failed"), ["hs2.fed.test"], "{report}");
     let error = report["failed"][0]["error"].as_str().unwrap();
     assert!(error.contains("notes.txt"), "{error}");
 }

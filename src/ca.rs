@@ -183,41 +183,34 @@ impl Ca {
         keys: &[Option<&ExistingKey>],
         out: Option<&Path>,
     ) -> Result<Vec<Issued>> {
+        if let Some(o) = out {
+            self.check_out(o)?;
+        }
         let targets = requests
             .iter()
-            .map(|req| self.target_for(&req.server, out))
+            .map(|req| target_for(&self.dir, &req.server, out))
             .collect::<Result<Vec<_>>>()?;
         self.issue_planned(requests, keys, targets, out)
     }
 
-    /// The directory `server`'s files go to, with its path as the index records it:
-    /// `out/NAME` (absolute; `out` must be UTF-8 and outside the CA directory), or the
-    /// CA's `servers/NAME`.
-    fn target_for(&self, server: &ServerName, out: Option<&Path>) -> Result<(PathBuf, String)> {
-        let dir_name = server.dir_name();
-        let Some(o) = out else {
-            return Ok((
-                self.dir.server_dir(&dir_name),
-                format!("{}/{dir_name}", files::SERVERS),
-            ));
-        };
-        if o.to_str().is_none() {
+    /// Refuses an `--out` directory the index cannot record (not UTF-8) or inside the
+    /// CA directory.
+    fn check_out(&self, out: &Path) -> Result<()> {
+        if out.to_str().is_none() {
             return Err(Error::invalid(
                 Field::OutputDir,
-                o.display().to_string(),
+                out.display().to_string(),
                 "is not valid UTF-8, which the index cannot record",
             ));
         }
-        if self.dir.contains(o)? {
+        if self.dir.contains(out)? {
             return Err(Error::invalid(
                 Field::OutputDir,
-                o.display().to_string(),
+                out.display().to_string(),
                 format!("is inside the CA directory; write server files there without {}, or choose a directory outside it", Field::OutputDir.mention()),
             ));
         }
-        let t = std::path::absolute(o.join(&dir_name)).map_err(|e| Error::io(o, e))?;
-        let text = t.display().to_string();
-        Ok((t, text))
+        Ok(())
     }
 
     /// Renews many servers as one transaction (the guarantees of
@@ -228,44 +221,48 @@ impl Ca {
     ///
     /// Every check that is about one server is made for each renewal on its own, and a
     /// renewal that fails one is [`RenewResult::Refused`] while the others go ahead:
-    /// before the lock its target, names, constraints and key; under the lock its name
-    /// against the CA's other spellings, its target again (a file planted while this
-    /// waited) and its `--out` directory. A server given twice is refused the second
-    /// time. What can still fail is the transaction itself (a full disk, the CA replaced
-    /// while this waited): then every renewal in it is [`RenewResult::RolledBack`] and
-    /// the transaction's error is returned beside the results. The outer error is the
-    /// lock's or the index's: nothing was attempted.
+    /// before the lock its `--out` directory, target, names, constraints and key (a
+    /// server given twice is refused the second time); under the lock its name against
+    /// the CA's other spellings, its target again (a file planted while this waited)
+    /// and its `--out` directory made. What can still fail is the transaction itself (a
+    /// full disk, the CA replaced while this waited): then every renewal in it is
+    /// [`RenewResult::RolledBack`] and the transaction's error is returned beside the
+    /// results. The outer error is the lock's or the index's: nothing was attempted.
     pub fn renew_each(
         &self,
         renewals: &[Renewal<'_>],
     ) -> Result<(Vec<RenewResult>, Option<Error>)> {
         let mut results: Vec<Option<RenewResult>> = renewals.iter().map(|_| None).collect();
-        let mut planned = Vec::with_capacity(renewals.len());
-        let mut seen_servers = std::collections::HashSet::with_capacity(renewals.len());
-        let mut seen_targets = std::collections::HashSet::with_capacity(renewals.len());
+        // Each `--out` directory checked once, however many servers it holds.
+        let mut outs_checked = std::collections::HashSet::new();
+        let mut pending = Vec::with_capacity(renewals.len());
+        let mut targets = Vec::with_capacity(renewals.len());
         for (i, r) in renewals.iter().enumerate() {
-            let plan = self
-                .target_for(&r.request.server, r.out.as_deref())
-                .and_then(|t| {
-                    // One journal may name a target once (recovery refuses one that
-                    // names it twice).
-                    if !seen_servers.insert(&r.request.server) || !seen_targets.insert(t.0.clone())
-                    {
-                        return Err(Error::invalid(
-                            Field::ServerName,
-                            r.request.server.to_string(),
-                            "is given twice in one call",
-                        ));
-                    }
-                    self.plan_leaves(std::slice::from_ref(&r.request), &[r.key], vec![t])
-                });
-            match plan {
-                Ok(mut p) if p.len() == 1 => planned.push((i, p.remove(0))),
-                Ok(_) => {
-                    results[i] = Some(RenewResult::Refused(Error::Internal(
-                        "one plan per renewal".into(),
-                    )))
+            let out = r.out.as_deref();
+            let checked = match out {
+                Some(o) if !outs_checked.contains(o) => {
+                    self.check_out(o).map(|()| outs_checked.insert(o))
                 }
+                _ => Ok(true),
+            };
+            match checked.and_then(|_| target_for(&self.dir, &r.request.server, out)) {
+                Ok(t) => {
+                    pending.push(i);
+                    targets.push(t);
+                }
+                Err(e) => results[i] = Some(RenewResult::Refused(e)),
+            }
+        }
+        let requests: Vec<LeafRequest> = pending
+            .iter()
+            .map(|&i| renewals[i].request.clone())
+            .collect();
+        let keys: Vec<Option<&ExistingKey>> = pending.iter().map(|&i| renewals[i].key).collect();
+        let plans = self.plan_each(&requests, &keys, targets);
+        let mut planned = Vec::with_capacity(pending.len());
+        for ((i, request), plan) in pending.into_iter().zip(requests).zip(plans) {
+            match plan {
+                Ok(plan) => planned.push((i, request, plan)),
                 Err(e) => results[i] = Some(RenewResult::Refused(e)),
             }
         }
@@ -282,18 +279,17 @@ impl Ca {
             let mut requests = Vec::with_capacity(planned.len());
             let mut plans = Vec::with_capacity(planned.len());
             let mut order = Vec::with_capacity(planned.len());
-            for (i, plan) in planned {
-                let r = &renewals[i];
+            for (i, request, plan) in planned {
                 let alone = spellings
-                    .check(&r.request.server)
+                    .check(&request.server)
                     .map_err(Error::from)
                     .and_then(|_| crate::store::check_target(&plan.1))
-                    .and_then(|_| r.out.as_deref().map_or(Ok(()), prepare_out));
+                    .and_then(|_| renewals[i].out.as_deref().map_or(Ok(()), prepare_out));
                 if let Err(e) = alone {
                     results[i] = Some(RenewResult::Refused(e));
                     continue;
                 }
-                requests.push(r.request.clone());
+                requests.push(request);
                 plans.push(plan);
                 order.push(i);
             }
@@ -408,21 +404,33 @@ impl Ca {
     }
 
     /// Each request's profile, target directory (with its path as the index records
-    /// it) and existing key, checked: nothing is written.
+    /// it) and existing key, checked: nothing is written. The first refusal, in order.
     fn plan_leaves<'k>(
         &self,
         requests: &[LeafRequest],
         keys: &[Option<&'k ExistingKey>],
         targets: Vec<(PathBuf, String)>,
     ) -> Result<Vec<LeafPlan<'k>>> {
+        self.plan_each(requests, keys, targets)
+            .into_iter()
+            .collect()
+    }
+
+    /// [`Ca::plan_leaves`] with each request's plan or refusal on its own (`renew`); a
+    /// server or target given a second time is refused there.
+    fn plan_each<'k>(
+        &self,
+        requests: &[LeafRequest],
+        keys: &[Option<&'k ExistingKey>],
+        targets: Vec<(PathBuf, String)>,
+    ) -> Vec<Result<LeafPlan<'k>>> {
         let now = OffsetDateTime::now_utc();
-        let mut plans = Vec::with_capacity(requests.len());
         let mut seen_targets = std::collections::HashSet::with_capacity(requests.len());
         let mut seen_servers = std::collections::HashSet::with_capacity(requests.len());
-        for (i, (req, (target, path_text))) in requests.iter().zip(targets).enumerate() {
+        let mut plan = |req: &LeafRequest, target: PathBuf, path_text: String, key| {
             let profile = LeafProfile::build(req, &self.authority, now)?;
             let dir_name = req.server.dir_name();
-            if !seen_targets.insert(target.clone()) || !seen_servers.insert(&req.server) {
+            if !seen_targets.insert(target.clone()) || !seen_servers.insert(req.server.clone()) {
                 return Err(Error::invalid(
                     Field::ServerName,
                     req.server.to_string(),
@@ -437,11 +445,17 @@ impl Ca {
                 ));
             }
             crate::store::check_target(&target)?;
-            let key = keys.get(i).copied().flatten();
             issue::check_existing_key(&profile, key)?;
-            plans.push((profile, target, path_text, key));
-        }
-        Ok(plans)
+            Ok((profile, target, path_text, key))
+        };
+        requests
+            .iter()
+            .zip(targets)
+            .enumerate()
+            .map(|(i, (req, (target, path_text)))| {
+                plan(req, target, path_text, keys.get(i).copied().flatten())
+            })
+            .collect()
     }
 
     /// Issues planned leaves under `lock`, `index` being the index read under it.
@@ -673,6 +687,23 @@ pub fn list_records(records: Vec<IndexRecord>) -> Vec<ListEntry> {
             }
         })
         .collect()
+}
+
+/// The directory `server`'s files go to, with its path as the index records it:
+/// `out/NAME` made absolute, or the CA's `servers/NAME`.
+fn target_for(dir: &CaDir, server: &ServerName, out: Option<&Path>) -> Result<(PathBuf, String)> {
+    let dir_name = server.dir_name();
+    match out {
+        Some(o) => {
+            let t = std::path::absolute(o.join(&dir_name)).map_err(|e| Error::io(o, e))?;
+            let text = t.display().to_string();
+            Ok((t, text))
+        }
+        None => Ok((
+            dir.server_dir(&dir_name),
+            format!("{}/{dir_name}", files::SERVERS),
+        )),
+    }
 }
 
 /// Creates `--out` (0700) if needed and checks it is a writable directory, before any

@@ -281,7 +281,6 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Result<ExitCode> {
                 }
                 Err(e) => vec![Err(e.cli_message()); renewals.len()],
             };
-        drop(renewals);
         for ((old, _, _), result) in todo.iter().zip(results) {
             let issued = match result {
                 Ok(issued) => issued,

@@ -226,11 +226,11 @@ impl Templates {
         let mut env = environment();
         let mut broken = BTreeMap::new();
         for (name, embedded) in EMBEDDED {
-            let source = match self.overrides.get(name) {
-                Some((_, source)) => source.clone(),
-                None => (*embedded).to_string(),
+            let added = match self.overrides.get(name) {
+                Some((_, source)) => env.add_template_owned(*name, source.clone()),
+                None => env.add_template(name, embedded),
             };
-            if let Err(e) = env.add_template_owned(*name, source) {
+            if let Err(e) = added {
                 broken.insert(*name, format!("{e:#}"));
             }
         }

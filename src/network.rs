@@ -847,13 +847,23 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
             force: false,
             ..InitOptions::default()
         };
+        // The CA's parent is public, as the bundles beside it must be reachable; the
+        // CA directory itself is created 0700.
         if let Some(parent) = spec.ca_dir.parent() {
-            crate::store::create_dir_all_private(parent)?;
+            crate::trust::write::create_public_dirs(parent)?;
         }
         Ca::init_in(dir, &opts)?.0
     } else {
         Ca::open_in(dir)?
     };
+    // Each bundle directory, and the missing directories above it, public (0755), as
+    // `fedca trust --out` makes them: the homeserver's user and a web server's workers
+    // read the configuration, the chain and `.well-known` in place. Only `tls/`
+    // (created 0700 by the commit) and the keys are private. Existing directories are
+    // left as they are.
+    crate::store::parallel_map(&spec.servers, |s| {
+        crate::trust::write::create_public_dirs(&s.bundle)
+    })?;
     let by_name: HashMap<String, &ServerSpec> = spec
         .servers
         .iter()

@@ -465,3 +465,98 @@ fn a_server_that_leaves_the_spec_is_revoked_and_shut_out() {
         ["hs1.fed.test", "hs2.fed.test", "hs3.fed.test"]
     );
 }
+
+/// `cat PATH` as nobody (uid and gid 65534, no groups): the kernel's permission checks
+/// for another local user, as the homeserver's user or a web server's worker meets them.
+fn read_as_nobody(path: &Path) -> std::process::Output {
+    std::process::Command::new(require("setpriv"))
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bundles_are_readable_by_other_users_and_keys_and_the_ca_are_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let (tmp, spec) = example("lab");
+    // The temporary directory is 0700: opened up as a spec's directory usually is.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    ok(&["apply", s(&spec)]);
+    let state = tmp.path().join("lab.fedca");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    // As `fedca trust --out` makes them (docs/homeservers/synapse.md): directories
+    // public, only the CA, `tls/` and the keys private.
+    assert_eq!(mode(&state), 0o755, "{}", state.display());
+    assert_eq!(mode(&state.join("bundles")), 0o755);
+    assert_eq!(mode(&state.join("ca")), 0o700);
+    let mut public = 0;
+    for entry in walk(&state.join("bundles")) {
+        let meta = std::fs::symlink_metadata(&entry).unwrap();
+        let rel = entry.strip_prefix(&state).unwrap().to_path_buf();
+        let private = rel.iter().any(|c| c == "tls") || rel.ends_with("key.pem");
+        if meta.is_dir() {
+            assert_eq!(
+                mode(&entry),
+                if private { 0o700 } else { 0o755 },
+                "{}",
+                rel.display()
+            );
+            continue;
+        }
+        let out = read_as_nobody(&entry);
+        if private {
+            assert!(!out.status.success(), "nobody read {}", rel.display());
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+                "{}: {}",
+                rel.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        } else {
+            assert!(
+                out.status.success(),
+                "nobody cannot read {}: {}",
+                rel.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                out.stdout,
+                std::fs::read(&entry).unwrap(),
+                "{}",
+                rel.display()
+            );
+            public += 1;
+        }
+    }
+    // Three bundles' configuration, chain and roots, and hs2's `.well-known`.
+    assert!(public >= 10, "only {public} public files");
+    assert!(
+        read_as_nobody(&state.join("bundles/hs2.fed.test/.well-known/matrix/server"))
+            .status
+            .success()
+    );
+    for private in [
+        "ca/root-key.pem",
+        "ca/root.pem",
+        "bundles/hs1.fed.test/key.pem",
+    ] {
+        assert!(
+            !read_as_nobody(&state.join(private)).status.success(),
+            "{private}"
+        );
+    }
+}
+
+/// Every path below `dir`, directories included.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}

@@ -110,7 +110,7 @@ fn write_emission_with(out: &Path, emission: &Emission, sync: bool) -> Result<Ve
 
 /// Creates `out` and its missing parents 0755 whatever the umask (existing
 /// directories are left as they are).
-fn create_public_dirs(out: &Path) -> Result<()> {
+pub(crate) fn create_public_dirs(out: &Path) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let missing: Vec<&Path> = out.ancestors().take_while(|p| !p.exists()).collect();
     std::fs::DirBuilder::new()

@@ -560,3 +560,92 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Stops nginx when dropped, a failed assertion included: SIGTERM to the master, which
+/// stops its workers before it exits (SIGKILL would leave them running), then SIGKILL
+/// if it has not exited within 10 s.
+struct StopOnDrop(std::process::Child);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_child(&self.0);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn nginx_serves_a_delegated_servers_well_known_from_its_bundle_in_place() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let nginx = require("nginx");
+    let (tmp, spec) = example("lab");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    ok(&["apply", s(&spec)]);
+    let well_known = tmp
+        .path()
+        .join("lab.fedca/bundles/hs2.fed.test/.well-known/matrix/server");
+    // nginx's master runs as root here; its workers, which open the file, as nobody.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ng = tmp.path().join("nginx");
+    std::fs::create_dir(&ng).unwrap();
+    let d = s(&ng);
+    let conf = ng.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{ worker_connections 16; }}\nhttp {{\n    access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n    server {{\n        listen 127.0.0.1:{port};\n        location = /.well-known/matrix/server {{\n            default_type application/json;\n            alias {wk};\n        }}\n    }}\n}}\n",
+            wk = s(&well_known),
+        ),
+    )
+    .unwrap();
+    let _nginx = StopOnDrop(
+        std::process::Command::new(&nginx)
+            .args(["-e", &format!("{d}/early.log"), "-c", s(&conf)])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut conn = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(c) => break c,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!(
+                "nginx did not listen on {port}: {e}; {}",
+                std::fs::read_to_string(ng.join("error.log")).unwrap_or_default()
+            ),
+        }
+    };
+    conn.write_all(b"GET /.well-known/matrix/server HTTP/1.0\r\nHost: hs2.fed.test\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).to_string();
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "nginx did not serve {}: {response}\n{}",
+        well_known.display(),
+        std::fs::read_to_string(ng.join("error.log")).unwrap_or_default()
+    );
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert_eq!(body, read(&well_known));
+    assert!(body.contains("matrix.hs2.fed.test:443"), "{body}");
+}

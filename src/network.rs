@@ -856,14 +856,6 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
     } else {
         Ca::open_in(dir)?
     };
-    // Each bundle directory, and the missing directories above it, public (0755), as
-    // `fedca trust --out` makes them: the homeserver's user and a web server's workers
-    // read the configuration, the chain and `.well-known` in place. Only `tls/`
-    // (created 0700 by the commit) and the keys are private. Existing directories are
-    // left as they are.
-    crate::store::parallel_map(&spec.servers, |s| {
-        crate::trust::write::create_public_dirs(&s.bundle)
-    })?;
     let by_name: HashMap<String, &ServerSpec> = spec
         .servers
         .iter()
@@ -882,6 +874,16 @@ pub fn apply(spec: &Spec, dir: CaDir, progress: &dyn Progress) -> Result<Outcome
             }
         }
     }
+    // The bundle directory of each server issued, and the missing directories above it,
+    // public (0755), as `fedca trust --out` makes them: the homeserver's user and a web
+    // server's workers read the configuration, the chain and `.well-known` in place.
+    // Only `tls/` (created 0700 by the commit) and the keys are private. Existing
+    // directories are left as they are. (The bundle of a server not issued is made,
+    // public too, when its files are written below.)
+    crate::store::parallel_map(&targets, |t: &PathBuf| match t.parent() {
+        Some(bundle) => crate::trust::write::create_public_dirs(bundle),
+        None => Ok(()),
+    })?;
     progress.start("issuing", requests.len() as u64);
     // Only the count is kept: the records are read back from the index below.
     let issued: Vec<Issued> = ca.issue_into(&requests, &targets)?;

@@ -476,14 +476,21 @@ fn read_as_nobody(path: &Path) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn bundles_are_readable_by_other_users_and_keys_and_the_ca_are_not() {
+/// `examples/lab.yaml` applied in a directory others may enter (a temporary directory is
+/// 0700; a spec's directory usually is not); returns it and the state directory.
+fn lab_applied_in_a_public_directory() -> (tempfile::TempDir, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let (tmp, spec) = example("lab");
-    // The temporary directory is 0700: opened up as a spec's directory usually is.
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     ok(&["apply", s(&spec)]);
     let state = tmp.path().join("lab.fedca");
+    (tmp, state)
+}
+
+#[test]
+fn bundles_are_readable_by_other_users_and_keys_and_the_ca_are_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_tmp, state) = lab_applied_in_a_public_directory();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
     // As `fedca trust --out` makes them (docs/homeservers/synapse.md): directories
     // public, only the CA, `tls/` and the keys private.
@@ -491,13 +498,13 @@ fn bundles_are_readable_by_other_users_and_keys_and_the_ca_are_not() {
     assert_eq!(mode(&state.join("bundles")), 0o755);
     assert_eq!(mode(&state.join("ca")), 0o700);
     let mut public = 0;
-    for entry in walk(&state.join("bundles")) {
-        let meta = std::fs::symlink_metadata(&entry).unwrap();
-        let rel = entry.strip_prefix(&state).unwrap().to_path_buf();
+    for (rel, (bytes, st_mode)) in snapshot(&state.join("bundles")) {
+        let entry = state.join("bundles").join(&rel);
+        let rel = Path::new("bundles").join(rel);
         let private = rel.iter().any(|c| c == "tls") || rel.ends_with("key.pem");
-        if meta.is_dir() {
+        if st_mode & 0o170000 == 0o040000 {
             assert_eq!(
-                mode(&entry),
+                st_mode & 0o7777,
                 if private { 0o700 } else { 0o755 },
                 "{}",
                 rel.display()
@@ -520,12 +527,7 @@ fn bundles_are_readable_by_other_users_and_keys_and_the_ca_are_not() {
                 rel.display(),
                 String::from_utf8_lossy(&out.stderr)
             );
-            assert_eq!(
-                out.stdout,
-                std::fs::read(&entry).unwrap(),
-                "{}",
-                rel.display()
-            );
+            assert_eq!(out.stdout, bytes, "{}", rel.display());
             public += 1;
         }
     }
@@ -546,19 +548,6 @@ fn bundles_are_readable_by_other_users_and_keys_and_the_ca_are_not() {
             "{private}"
         );
     }
-}
-
-/// Every path below `dir`, directories included.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if std::fs::symlink_metadata(&p).unwrap().is_dir() {
-            out.extend(walk(&p));
-        }
-        out.push(p);
-    }
-    out
 }
 
 /// Stops nginx when dropped, a failed assertion included: SIGTERM to the master, which
@@ -585,14 +574,9 @@ impl Drop for StopOnDrop {
 #[test]
 fn nginx_serves_a_delegated_servers_well_known_from_its_bundle_in_place() {
     use std::io::{Read, Write};
-    use std::os::unix::fs::PermissionsExt;
     let nginx = require("nginx");
-    let (tmp, spec) = example("lab");
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    ok(&["apply", s(&spec)]);
-    let well_known = tmp
-        .path()
-        .join("lab.fedca/bundles/hs2.fed.test/.well-known/matrix/server");
+    let (tmp, state) = lab_applied_in_a_public_directory();
+    let well_known = state.join("bundles/hs2.fed.test/.well-known/matrix/server");
     // nginx's master runs as root here; its workers, which open the file, as nobody.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -601,19 +585,23 @@ fn nginx_serves_a_delegated_servers_well_known_from_its_bundle_in_place() {
         .port();
     let ng = tmp.path().join("nginx");
     std::fs::create_dir(&ng).unwrap();
-    let d = s(&ng);
     let conf = ng.join("nginx.conf");
     std::fs::write(
         &conf,
-        format!(
-            "daemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{ worker_connections 16; }}\nhttp {{\n    access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n    server {{\n        listen 127.0.0.1:{port};\n        location = /.well-known/matrix/server {{\n            default_type application/json;\n            alias {wk};\n        }}\n    }}\n}}\n",
-            wk = s(&well_known),
+        common::nginx_conf(
+            &ng,
+            &ng,
+            &format!(
+                "    server {{\n        listen 127.0.0.1:{port};\n        location = /.well-known/matrix/server {{\n            default_type application/json;\n            alias {};\n        }}\n    }}\n",
+                s(&well_known)
+            ),
         ),
     )
     .unwrap();
+    let error_log = || std::fs::read_to_string(ng.join("nginx-error.log")).unwrap_or_default();
     let _nginx = StopOnDrop(
         std::process::Command::new(&nginx)
-            .args(["-e", &format!("{d}/early.log"), "-c", s(&conf)])
+            .args(["-e", s(&ng.join("early.log")), "-c", s(&conf)])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -624,14 +612,10 @@ fn nginx_serves_a_delegated_servers_well_known_from_its_bundle_in_place() {
     let mut conn = loop {
         match std::net::TcpStream::connect(("127.0.0.1", port)) {
             Ok(c) => break c,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
+            Err(_) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            Err(e) => panic!(
-                "nginx did not listen on {port}: {e}; {}",
-                std::fs::read_to_string(ng.join("error.log")).unwrap_or_default()
-            ),
+            Err(e) => panic!("nginx did not listen on {port}: {e}; {}", error_log()),
         }
     };
     conn.write_all(b"GET /.well-known/matrix/server HTTP/1.0\r\nHost: hs2.fed.test\r\n\r\n")
@@ -643,7 +627,7 @@ fn nginx_serves_a_delegated_servers_well_known_from_its_bundle_in_place() {
         response.starts_with("HTTP/1.1 200"),
         "nginx did not serve {}: {response}\n{}",
         well_known.display(),
-        std::fs::read_to_string(ng.join("error.log")).unwrap_or_default()
+        error_log()
     );
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
     assert_eq!(body, read(&well_known));

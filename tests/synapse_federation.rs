@@ -517,13 +517,15 @@ fn synapse_federates_from_installed_bundles_behind_nginx_and_side_by_side() {
     fs::create_dir_all(&ng).unwrap();
     fs::create_dir_all(&logs).unwrap();
     let conf = ng.join("nginx.conf");
-    let d = s(&ng);
     fs::write(
         &conf,
-        format!(
-            "daemon off;\npid {d}/nginx.pid;\nerror_log {l}/nginx-error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n    access_log {l}/nginx-access.log;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n    include {snippet};\n}}\n",
-            l = s(&logs),
-            snippet = s(&fragments[0].join("nginx-fedca.conf")),
+        common::nginx_conf(
+            &ng,
+            &logs,
+            &format!(
+                "    include {};\n",
+                s(&fragments[0].join("nginx-fedca.conf"))
+            ),
         ),
     )
     .unwrap();

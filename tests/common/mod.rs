@@ -101,6 +101,16 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
     out
 }
 
+/// A minimal nginx main configuration for the tests (`daemon off`, its pid and
+/// temporary paths under `dir`, its logs under `logs`) whose `http` block holds `http`.
+/// nginx started by root as here runs its workers as nobody.
+pub fn nginx_conf(dir: &Path, logs: &Path, http: &str) -> String {
+    let (d, l) = (s(dir), s(logs));
+    format!(
+        "daemon off;\npid {d}/nginx.pid;\nerror_log {l}/nginx-error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n    access_log {l}/nginx-access.log;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n{http}}}\n"
+    )
+}
+
 /// A v3 onion address built from a real ed25519 key.
 pub fn onion(seed: u8) -> String {
     use ring::signature::{Ed25519KeyPair, KeyPair};
